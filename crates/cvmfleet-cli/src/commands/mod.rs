@@ -1,0 +1,22 @@
+//! Command-line surface: one module per subcommand, each turning raw arguments into typed values
+//! once and returning the process exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Declarative reconciler for Tencent Cloud CVM fleets.
+#[derive(Debug, Parser)]
+#[command(name = "cvmfleet", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+/// Runs the parsed command and returns the exit code it decided on.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {}
+}
