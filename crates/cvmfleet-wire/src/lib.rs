@@ -1,1 +1,68 @@
-//! Placeholder while the crate is being written.
+//! The wire contract of the Tencent Cloud CVM API (version 2017-03-12), shared by cvmfleet's
+//! client and its emulator, and depending on nothing else of cvmfleet's.
+//!
+//! - [`api`]: request and response bodies of each supported [`Action`], bound by [`ApiRequest`].
+//! - [`model`]: the data objects (`Instance`, `Placement`, …), with the API's own field names.
+//! - [`envelope`]: the `{"Response": …}` envelope, success and error.
+//! - [`flat`]: the flattened `Placement.Zone=…` parameter form of GET and v1 requests.
+//! - [`sign`]: TC3-HMAC-SHA256 and v1 signatures, pinned by the official test vectors.
+//!
+//! ```
+//! use cvmfleet_wire::{api::RunInstancesRequest, flat, model::Placement};
+//!
+//! // The seed's example 1, in its flattened form.
+//! let request = RunInstancesRequest {
+//!     placement: Some(Placement { zone: "ap-guangzhou-2".into(), ..Placement::default() }),
+//!     image_id: Some("img-pmqg1cw7".into()),
+//!     ..RunInstancesRequest::default()
+//! };
+//! let pairs = flat::flatten(&request);
+//! assert_eq!(flat::encode_query(&pairs), "Placement.Zone=ap-guangzhou-2&ImageId=img-pmqg1cw7");
+//! let back: RunInstancesRequest = flat::from_pairs(&pairs)?;
+//! assert_eq!(back, request);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod action;
+pub mod api;
+pub mod envelope;
+pub mod flat;
+pub mod model;
+pub mod sign;
+
+pub use action::Action;
+pub use api::ApiRequest;
+
+/// The API version cvmfleet speaks.
+pub const API_VERSION: &str = "2017-03-12";
+
+/// The service name in TC3 credential scopes and host names.
+pub const SERVICE: &str = "cvm";
+
+/// The public endpoint host; `cvm.<region>.tencentcloudapi.com` also exists.
+pub const DEFAULT_HOST: &str = "cvm.tencentcloudapi.com";
+
+/// Most items one page or one batch may hold: DescribeInstances `Limit`, `InstanceIds` lists,
+/// and the reference's `InstanceCount` range of RunInstances.
+pub const MAX_BATCH: usize = 100;
+
+/// Largest allowed clock skew between a request's timestamp and the server, in seconds.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Longest ClientToken the API accepts, in ASCII characters.
+pub const MAX_CLIENT_TOKEN_LEN: usize = 64;
+
+/// The common parameters of the v1 (and GET) form that are not part of an action's body.
+pub const COMMON_PARAMS: [&str; 11] = [
+    "Action",
+    "Version",
+    "Region",
+    "Timestamp",
+    "Nonce",
+    "SecretId",
+    "Signature",
+    "SignatureMethod",
+    "Token",
+    "Language",
+    "RequestClient",
+];
