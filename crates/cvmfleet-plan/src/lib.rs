@@ -1,1 +1,40 @@
-//! Placeholder while the crate is being written.
+//! Planning for cvmfleet: a pure, synchronous, deterministic function from what the specs
+//! declare ([`DesiredFleet`]) and what the cloud runs ([`ObservedFleet`]) to a [`Plan`] that
+//! decides everything (zones, counts, ClientTokens, which instances go) and leaves the executor
+//! no choices. No I/O happens here.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
+//! use cvmfleet_wire::api::RunInstancesRequest;
+//!
+//! let fleet = DesiredFleet {
+//!     name: "web".into(),
+//!     region: "ap-guangzhou".into(),
+//!     prune: false,
+//!     groups: vec![DesiredGroup {
+//!         name: "frontend".into(),
+//!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
+//!         password: None,
+//!         template_hash: "0".repeat(64),
+//!         replacement_hash: "0".repeat(16),
+//!         zones: vec![DesiredZone { zone: "ap-guangzhou-3".into(), replicas: 2, subnet_id: None, private_ips: vec![] }],
+//!         max_terminate_percent: 50,
+//!     }],
+//! };
+//! let plan = plan(&[fleet], &BTreeMap::new(), PlanOptions::default());
+//! assert_eq!(plan.summary.create, 2);
+//! assert_eq!(plan.fleets[0].groups[0].creates[0].request.instance_count, Some(2));
+//! ```
+
+pub mod desired;
+pub mod observed;
+pub mod plan;
+pub mod planner;
+pub mod render;
+pub mod token;
+
+pub use desired::{DesiredFleet, DesiredGroup, DesiredZone, PasswordSource};
+pub use observed::{ObservedFleet, ObservedInstance, Presence};
+pub use plan::Plan;
+pub use planner::{PlanOptions, fingerprint, plan};

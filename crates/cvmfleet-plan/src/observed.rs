@@ -1,0 +1,116 @@
+//! What the cloud runs, reduced to the facts planning needs.
+
+use serde::{Deserialize, Serialize};
+
+use cvmfleet_wire::model::Instance;
+
+/// Tag keys cvmfleet sets at creation (in the same RunInstances call, so ownership is atomic
+/// with the create) and reads back to recognise its instances. There is no state file: the
+/// cloud is the state.
+pub mod tags {
+    /// The fleet's name.
+    pub const FLEET: &str = "cvmfleet:fleet";
+    /// The group's name.
+    pub const GROUP: &str = "cvmfleet:group";
+    /// The group's replacement hash when the instance was made.
+    pub const TEMPLATE: &str = "cvmfleet:template";
+    /// The ClientToken of the RunInstances call that made the instance.
+    pub const TOKEN: &str = "cvmfleet:token";
+}
+
+/// How an instance's state counts for planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Exists and counts toward the group's size (PENDING, RUNNING, STOPPED, …).
+    Present,
+    /// `LAUNCH_FAILED`: final, will never run, must be replaced.
+    Failed,
+    /// `SHUTDOWN` / `TERMINATING`: on its way out; counts for nothing.
+    Leaving,
+}
+
+impl Presence {
+    /// Classifies an API `InstanceState`.
+    #[must_use]
+    pub fn of_state(state: &str) -> Presence {
+        match state {
+            "LAUNCH_FAILED" => Presence::Failed,
+            "SHUTDOWN" | "TERMINATING" | "TERMINATED" => Presence::Leaving,
+            _ => Presence::Present,
+        }
+    }
+}
+
+/// One observed instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedInstance {
+    /// Instance ID.
+    pub id: String,
+    /// Zone.
+    pub zone: String,
+    /// API state, e.g. `RUNNING`.
+    pub state: String,
+    /// Display name.
+    pub name: String,
+    /// Security groups, sorted.
+    pub security_groups: Vec<String>,
+    /// Primary private IPs.
+    pub private_ips: Vec<String>,
+    /// Creation time as the API gives it (ISO 8601, sorts chronologically).
+    pub created_time: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Image.
+    pub image_id: String,
+    /// Termination protection.
+    pub protected: bool,
+    /// `cvmfleet:fleet` tag.
+    pub fleet: Option<String>,
+    /// `cvmfleet:group` tag.
+    pub group: Option<String>,
+    /// `cvmfleet:template` tag.
+    pub template: Option<String>,
+    /// `cvmfleet:token` tag.
+    pub token: Option<String>,
+}
+
+impl ObservedInstance {
+    /// Reduces an API instance to the facts planning uses.
+    #[must_use]
+    pub fn from_wire(instance: &Instance) -> Self {
+        let mut security_groups = instance.security_group_ids.clone();
+        security_groups.sort();
+        security_groups.dedup();
+        let tag = |key: &str| instance.tag(key).map(str::to_owned);
+        ObservedInstance {
+            id: instance.instance_id.clone(),
+            zone: instance.placement.zone.clone(),
+            state: instance.instance_state.clone(),
+            name: instance.instance_name.clone(),
+            security_groups,
+            private_ips: instance.private_ip_addresses.clone(),
+            created_time: instance.created_time.clone(),
+            instance_type: instance.instance_type.clone(),
+            image_id: instance.image_id.clone(),
+            protected: instance.disable_api_termination,
+            fleet: tag(tags::FLEET),
+            group: tag(tags::GROUP),
+            template: tag(tags::TEMPLATE),
+            token: tag(tags::TOKEN),
+        }
+    }
+
+    /// How the instance's state counts.
+    #[must_use]
+    pub fn presence(&self) -> Presence {
+        Presence::of_state(&self.state)
+    }
+}
+
+/// The instances of one fleet, as listed by its `cvmfleet:fleet` tag in its region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedFleet {
+    /// Every instance carrying the fleet's tag.
+    pub instances: Vec<ObservedInstance>,
+}

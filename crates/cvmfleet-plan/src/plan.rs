@@ -1,0 +1,246 @@
+//! The plan: every decision made, nothing left to the executor but carrying it out.
+//!
+//! A plan serializes to a versioned JSON document (`cvmfleet plan --format json` and
+//! `--out plan.json`); see [`FORMAT_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+use cvmfleet_wire::api::RunInstancesRequest;
+
+use crate::desired::PasswordSource;
+use crate::token::TokenSeed;
+
+/// Version of the plan document. Bumped on any incompatible change; `apply` refuses plans of
+/// another version.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A complete plan for a set of fleets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`FORMAT_VERSION`] of the document.
+    pub format_version: u32,
+    /// Hash of the observed facts the plan was made from; `apply plan.json` refuses to run when
+    /// the cloud no longer has this fingerprint.
+    pub fingerprint: String,
+    /// Per-fleet changes, sorted by fleet name.
+    pub fleets: Vec<FleetPlan>,
+    /// Reasons the plan must not be applied as is (safety limits); empty when it may.
+    pub refusals: Vec<Refusal>,
+    /// Things worth knowing that do not block the plan.
+    pub warnings: Vec<String>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.summary.changes() == 0
+    }
+}
+
+/// Counts of a plan, in instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Instances to create (replacements included).
+    pub create: u32,
+    /// Instances to change in place.
+    pub update: u32,
+    /// Instances to terminate (replaced ones included).
+    pub terminate: u32,
+    /// Of those, instances replaced (one create and one terminate each).
+    pub replace: u32,
+    /// Present instances that stay as they are.
+    pub unchanged: u32,
+}
+
+impl Summary {
+    /// Number of changes of any kind.
+    #[must_use]
+    pub fn changes(&self) -> u32 {
+        self.create + self.update + self.terminate
+    }
+}
+
+/// The plan of one fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetPlan {
+    /// Fleet name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Per group, in spec order.
+    pub groups: Vec<GroupPlan>,
+    /// Instances tagged with the fleet whose group is not in the spec.
+    pub orphans: Vec<Termination>,
+    /// Whether orphans are terminated (prune allowed) or only shown.
+    pub prune: bool,
+}
+
+/// The plan of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPlan {
+    /// Group name.
+    pub name: String,
+    /// Instances wanted.
+    pub desired: u32,
+    /// Instances present now (any template).
+    pub present: u32,
+    /// RunInstances calls, at most 100 instances each.
+    pub creates: Vec<Create>,
+    /// Instances to terminate.
+    pub terminations: Vec<Termination>,
+    /// In-place changes.
+    pub updates: Vec<Update>,
+    /// Instances that cannot be acted on, with why (e.g. termination protection).
+    pub blocked: Vec<Blocked>,
+    /// Field-level differences between the replaced instances and the template, as
+    /// `(field, observed, desired)`; empty unless instances are replaced.
+    pub replacement_diff: Vec<FieldChange>,
+}
+
+/// One RunInstances call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Create {
+    /// Zone.
+    pub zone: String,
+    /// Instances this call creates (≤ 100).
+    pub count: u32,
+    /// What the token is derived from.
+    pub token_seed: TokenSeed,
+    /// First generation whose token no existing instance carries.
+    pub generation: u32,
+    /// The request to send, complete but for the password; its ClientToken and token tag are
+    /// those of `generation`.
+    pub request: RunInstancesRequest,
+    /// Password to resolve at execution time.
+    pub password: Option<PasswordSource>,
+    /// Why the instances are created.
+    pub reason: CreateReason,
+    /// Instances that must be gone before this call (they hold private IPs it needs).
+    pub wait_for_gone: Vec<String>,
+}
+
+/// Why instances are created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateReason {
+    /// The group has fewer instances than wanted.
+    Missing,
+    /// They replace outdated or failed instances.
+    Replacement,
+}
+
+/// One instance to terminate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Termination {
+    /// Instance ID.
+    pub instance_id: String,
+    /// Zone.
+    pub zone: String,
+    /// Display name.
+    pub name: String,
+    /// State when observed.
+    pub state: String,
+    /// Why.
+    pub reason: TerminateReason,
+}
+
+/// Why an instance is terminated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminateReason {
+    /// More instances than wanted in its zone (the newest, or unhealthy ones, go first).
+    Surplus,
+    /// Its zone is no longer one of the group's.
+    ZoneRemoved,
+    /// Made from an older template; replaced.
+    Outdated,
+    /// `LAUNCH_FAILED`; replaced.
+    LaunchFailed,
+    /// Its group is not in the spec.
+    Orphan,
+}
+
+impl TerminateReason {
+    /// Whether the termination lowers capacity (as opposed to a replacement).
+    #[must_use]
+    pub fn reduces_capacity(self) -> bool {
+        matches!(self, TerminateReason::Surplus | TerminateReason::ZoneRemoved | TerminateReason::Orphan)
+    }
+
+    /// Short human text.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            TerminateReason::Surplus => "surplus",
+            TerminateReason::ZoneRemoved => "zone no longer in the group",
+            TerminateReason::Outdated => "template changed",
+            TerminateReason::LaunchFailed => "LAUNCH_FAILED",
+            TerminateReason::Orphan => "group not in spec",
+        }
+    }
+}
+
+/// An in-place change of one attribute on up to 100 instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    /// Zone (for display).
+    pub zone: String,
+    /// Instances changed.
+    pub instance_ids: Vec<String>,
+    /// The change.
+    pub change: AttributeChange,
+}
+
+/// An attribute ModifyInstancesAttribute changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeChange {
+    /// Rename.
+    InstanceName {
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+    },
+    /// Replace the set of security groups.
+    SecurityGroups {
+        /// Current set.
+        from: Vec<String>,
+        /// New set.
+        to: Vec<String>,
+    },
+}
+
+/// An instance the plan should act on but may not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blocked {
+    /// Instance ID.
+    pub instance_id: String,
+    /// What was wanted and why it cannot happen.
+    pub reason: String,
+}
+
+/// A field that differs between observed instances and the template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// API field name.
+    pub field: String,
+    /// Observed value.
+    pub observed: String,
+    /// Desired value.
+    pub desired: String,
+}
+
+/// Why a plan must not be applied without an explicit override.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Fleet.
+    pub fleet: String,
+    /// Group, when the limit is per group.
+    pub group: Option<String>,
+    /// What the limit is and how to override it.
+    pub message: String,
+}

@@ -1,0 +1,247 @@
+//! Human renderings of a plan: the terminal text (Terraform-like) and a Markdown document for
+//! pull-request comments. The JSON rendering is the plan's own serde form.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use similar::{ChangeTag, TextDiff};
+
+use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan, TerminateReason};
+
+/// GitHub rejects comments over 65,536 characters; stay clear of it.
+pub const MARKDOWN_LIMIT: usize = 65_000;
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RenderOptions {
+    /// Emit ANSI colour.
+    pub colour: bool,
+}
+
+struct Painter {
+    colour: bool,
+}
+
+impl Painter {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.colour { format!("{style}{text}{style:#}") } else { text.to_owned() }
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint(AnsiColor::Green.on_default(), t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint(AnsiColor::Red.on_default(), t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.paint(AnsiColor::Yellow.on_default(), t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint(Style::new().bold(), t)
+    }
+}
+
+/// The one-line summary, e.g. `Plan: 2 to create, 1 to update, 1 to terminate (1 replaced), 9 unchanged.`
+#[must_use]
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary;
+    if plan.is_empty() {
+        return format!("No changes. {} instance(s) match the spec.", s.unchanged);
+    }
+    let replaced = if s.replace > 0 { format!(" ({} replaced)", s.replace) } else { String::new() };
+    format!(
+        "Plan: {} to create, {} to update, {} to terminate{replaced}, {} unchanged.",
+        s.create, s.update, s.terminate, s.unchanged
+    )
+}
+
+/// Renders the plan for a terminal. `header` names the cloud and endpoint targeted.
+#[must_use]
+pub fn render_text(plan: &Plan, header: &str, options: RenderOptions) -> String {
+    let p = Painter { colour: options.colour };
+    let mut out = String::new();
+    let _ = writeln!(out, "{header}\n");
+    for fleet in &plan.fleets {
+        render_fleet(&mut out, &p, fleet);
+    }
+    for refusal in &plan.refusals {
+        let scope = refusal
+            .group
+            .as_ref()
+            .map_or(fleet_scope(&refusal.fleet), |g| format!("fleet {} group {g}", refusal.fleet));
+        let _ = writeln!(out, "{} {scope}: {}", p.red("refused:"), refusal.message);
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "{} {warning}", p.yellow("warning:"));
+    }
+    if !plan.refusals.is_empty() || !plan.warnings.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", p.bold(&summary_line(plan)));
+    out
+}
+
+fn fleet_scope(fleet: &str) -> String {
+    format!("fleet {fleet}")
+}
+
+fn group_has_changes(g: &GroupPlan) -> bool {
+    !(g.creates.is_empty() && g.terminations.is_empty() && g.updates.is_empty() && g.blocked.is_empty())
+}
+
+fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
+    let _ = writeln!(out, "{} ({})", p.bold(&format!("fleet {}", fleet.name)), fleet.region);
+    for g in &fleet.groups {
+        let _ = writeln!(out, "  group {}: {} wanted, {} present", g.name, g.desired, g.present);
+        if !group_has_changes(g) {
+            let _ = writeln!(out, "    (no changes)");
+            continue;
+        }
+        render_group(out, p, g);
+    }
+    if !fleet.orphans.is_empty() {
+        let verb = if fleet.prune { "terminated (prune is on)" } else { "kept (prune is off)" };
+        let _ = writeln!(out, "  orphans, {verb}:");
+        for o in &fleet.orphans {
+            let line = format!("{} ({}, {}, {})", o.instance_id, o.name, o.state, o.zone);
+            if fleet.prune {
+                let _ = writeln!(out, "    {} {line}: {}", p.red("- terminate"), o.reason.describe());
+            } else {
+                let _ = writeln!(out, "    {} {line}", p.yellow("! orphan"));
+            }
+        }
+    }
+    out.push('\n');
+}
+
+fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
+    for c in &g.creates {
+        let why = match c.reason {
+            CreateReason::Missing => "missing",
+            CreateReason::Replacement => "replacement",
+        };
+        let ips = c
+            .request
+            .virtual_private_cloud
+            .as_ref()
+            .and_then(|v| v.private_ip_addresses.as_ref())
+            .map(|ips| format!(" [{}]", ips.join(", ")))
+            .unwrap_or_default();
+        let wait = if c.wait_for_gone.is_empty() {
+            String::new()
+        } else {
+            format!(", after {} are gone", c.wait_for_gone.join(", "))
+        };
+        let password = c.password.as_ref().map(|_| " password=(sensitive)").unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {} {} in {}{ips} ({why}{wait}) token {}{password}",
+            p.green("+ create"),
+            c.count,
+            c.zone,
+            c.request.client_token.as_deref().unwrap_or("-")
+        );
+    }
+    for t in &g.terminations {
+        let sign = if t.reason.reduces_capacity() { p.red("- terminate") } else { p.yellow("-/+ replace") };
+        let _ = writeln!(
+            out,
+            "    {sign} {} ({}, {}, {}): {}",
+            t.instance_id,
+            t.name,
+            t.state,
+            t.zone,
+            t.reason.describe()
+        );
+    }
+    if g.terminations.iter().any(|t| t.reason == TerminateReason::Outdated) && !g.replacement_diff.is_empty()
+    {
+        for line in field_diff(&g.replacement_diff) {
+            let painted = match line.0 {
+                ChangeTag::Delete => p.red(&format!("- {}", line.1)),
+                ChangeTag::Insert => p.green(&format!("+ {}", line.1)),
+                ChangeTag::Equal => format!("  {}", line.1),
+            };
+            let _ = writeln!(out, "        {painted}");
+        }
+    }
+    for u in &g.updates {
+        let ids = u.instance_ids.join(", ");
+        let change = match &u.change {
+            AttributeChange::InstanceName { from, to } => format!("InstanceName: {from:?} -> {to:?}"),
+            AttributeChange::SecurityGroups { from, to } => {
+                format!("SecurityGroupIds: [{}] -> [{}]", from.join(", "), to.join(", "))
+            }
+        };
+        let _ = writeln!(out, "    {} {ids} ({}): {change}", p.yellow("~ update"), u.zone);
+    }
+    for b in &g.blocked {
+        let _ = writeln!(out, "    {} {}: {}", p.yellow("! blocked"), b.instance_id, b.reason);
+    }
+}
+
+/// A line diff of `field: value` lines, observed against desired.
+fn field_diff(changes: &[FieldChange]) -> Vec<(ChangeTag, String)> {
+    let observed: String = changes.iter().map(|c| format!("{}: {}\n", c.field, c.observed)).collect();
+    let desired: String = changes.iter().map(|c| format!("{}: {}\n", c.field, c.desired)).collect();
+    TextDiff::from_lines(&observed, &desired)
+        .iter_all_changes()
+        .map(|change| (change.tag(), change.value().trim_end().to_owned()))
+        .collect()
+}
+
+/// Renders the plan as Markdown for a pull-request comment, kept under [`MARKDOWN_LIMIT`]
+/// characters: when the details do not fit, they are cut and the summary says so.
+#[must_use]
+pub fn render_markdown(plan: &Plan, header: &str) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "### cvmfleet plan\n\n{header}\n");
+    let _ = writeln!(head, "**{}**\n", summary_line(plan));
+    let _ = writeln!(head, "| fleet | group | wanted | present | create | update | terminate |");
+    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|");
+    for fleet in &plan.fleets {
+        for g in &fleet.groups {
+            let create: u32 = g.creates.iter().map(|c| c.count).sum();
+            let update: usize = g.updates.iter().map(|u| u.instance_ids.len()).sum();
+            let _ = writeln!(
+                head,
+                "| {} | {} | {} | {} | {create} | {update} | {} |",
+                fleet.name,
+                g.name,
+                g.desired,
+                g.present,
+                g.terminations.len()
+            );
+        }
+    }
+    for refusal in &plan.refusals {
+        let _ = writeln!(head, "\n> **Refused** ({}): {}", refusal.fleet, refusal.message);
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(head, "\n> Warning: {warning}");
+    }
+    let details = render_text(plan, header, RenderOptions { colour: false });
+    let opening = "\n<details><summary>Details</summary>\n\n```diff\n";
+    let closing = "```\n</details>\n";
+    let budget = MARKDOWN_LIMIT.saturating_sub(head.len() + opening.len() + closing.len() + 200);
+    let mut body = String::new();
+    let mut cut = 0usize;
+    for line in details.lines() {
+        if body.len() + line.len() + 1 > budget {
+            cut += 1;
+            continue;
+        }
+        body.push_str(line);
+        body.push('\n');
+    }
+    let mut out = head;
+    out.push_str(opening);
+    out.push_str(&body);
+    out.push_str(closing);
+    if cut > 0 {
+        let _ = writeln!(
+            out,
+            "\n_{cut} more line(s) of detail were cut to fit a comment; run `cvmfleet plan` for all._"
+        );
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! Planner tests: hand-made observed states in, plans out, checked by assertion and by
+//! snapshots of the rendered plan.
+
+mod scenarios;

@@ -1,0 +1,389 @@
+use std::collections::BTreeMap;
+
+use cvmfleet_plan::observed::tags;
+use cvmfleet_plan::plan::{AttributeChange, CreateReason, TerminateReason};
+use cvmfleet_plan::render::{RenderOptions, render_markdown, render_text};
+use cvmfleet_plan::{
+    DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, ObservedInstance, PasswordSource, Plan,
+    PlanOptions, plan,
+};
+use cvmfleet_wire::api::RunInstancesRequest;
+use cvmfleet_wire::model::LoginSettings;
+
+const HASH: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const REPLACEMENT: &str = "aaaaaaaaaaaaaaaa";
+const OLD_REPLACEMENT: &str = "bbbbbbbbbbbbbbbb";
+
+fn zone(name: &str, replicas: u32) -> DesiredZone {
+    DesiredZone { zone: name.into(), replicas, subnet_id: None, private_ips: vec![] }
+}
+
+fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
+    DesiredGroup {
+        name: name.into(),
+        template: RunInstancesRequest {
+            instance_type: Some("S5.MEDIUM2".into()),
+            image_id: Some("img-pmqg1cw7".into()),
+            instance_name: Some("web".into()),
+            security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
+            ..Default::default()
+        },
+        password: None,
+        template_hash: HASH.into(),
+        replacement_hash: REPLACEMENT.into(),
+        zones,
+        max_terminate_percent: 50,
+    }
+}
+
+fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
+    DesiredFleet { name: "web".into(), region: "ap-guangzhou".into(), prune: false, groups }
+}
+
+fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance {
+    ObservedInstance {
+        id: id.into(),
+        zone: zone.into(),
+        state: state.into(),
+        name: "web".into(),
+        security_groups: vec!["sg-5ld3mz1q".into()],
+        private_ips: vec![],
+        created_time: format!("2026-11-26T10:00:{:02}Z", id.len()),
+        instance_type: "S5.MEDIUM2".into(),
+        image_id: "img-pmqg1cw7".into(),
+        protected: false,
+        fleet: Some("web".into()),
+        group: Some(group.into()),
+        template: Some(REPLACEMENT.into()),
+        token: Some("cvmf1-old".into()),
+    }
+}
+
+fn observed(instances: Vec<ObservedInstance>) -> BTreeMap<String, ObservedFleet> {
+    BTreeMap::from([("web".to_owned(), ObservedFleet { instances })])
+}
+
+fn text(plan: &Plan) -> String {
+    render_text(plan, "Target: test cloud", RenderOptions::default())
+}
+
+#[test]
+fn empty_cloud_creates_the_whole_group_spread_over_zones() {
+    let desired =
+        [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2), zone("ap-guangzhou-4", 1)])])];
+    let plan = plan(&desired, &BTreeMap::new(), PlanOptions::default());
+    assert_eq!(plan.summary.create, 3);
+    let creates = &plan.fleets[0].groups[0].creates;
+    assert_eq!(creates.len(), 2);
+    let request = &creates[0].request;
+    assert_eq!(request.placement.as_ref().unwrap().zone, "ap-guangzhou-3");
+    assert_eq!(request.instance_count, Some(2));
+    let tags = &request.tag_specification.as_ref().unwrap()[0].tags;
+    let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, [tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::TOKEN]);
+    assert_eq!(tags[3].value, request.client_token.clone().unwrap());
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn no_changes_when_the_cloud_matches() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2)])])];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+        instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "PENDING"),
+    ]);
+    let plan = plan(&desired, &seen, PlanOptions::default());
+    assert!(plan.is_empty(), "{plan:#?}");
+    assert_eq!(plan.summary.unchanged, 2);
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn scale_down_terminates_unhealthy_then_newest() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2)])])];
+    let mut stopped = instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "STOPPED");
+    stopped.created_time = "2026-01-01T00:00:00Z".into();
+    let mut newest = instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "RUNNING");
+    newest.created_time = "2026-11-01T00:00:00Z".into();
+    let mut old1 = instance("ins-aaaaaaa3", "ap-guangzhou-3", "frontend", "RUNNING");
+    old1.created_time = "2026-02-01T00:00:00Z".into();
+    let mut old2 = instance("ins-aaaaaaa4", "ap-guangzhou-3", "frontend", "RUNNING");
+    old2.created_time = "2026-03-01T00:00:00Z".into();
+    let plan = plan(&desired, &observed(vec![stopped, newest, old1, old2]), PlanOptions::default());
+    let gone: Vec<&str> =
+        plan.fleets[0].groups[0].terminations.iter().map(|t| t.instance_id.as_str()).collect();
+    assert_eq!(gone, ["ins-aaaaaaa1", "ins-aaaaaaa2"]);
+    assert!(plan.refusals.is_empty(), "2 of 4 is exactly the 50% limit");
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn mass_termination_is_refused_unless_allowed() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 1)])])];
+    let seen = observed(
+        (1..=4)
+            .map(|i| instance(&format!("ins-aaaaaaa{i}"), "ap-guangzhou-3", "frontend", "RUNNING"))
+            .collect(),
+    );
+    let refused = plan(&desired, &seen, PlanOptions::default());
+    assert_eq!(refused.refusals.len(), 1);
+    insta::assert_snapshot!(refused.refusals[0].message);
+    let allowed = plan(&desired, &seen, PlanOptions { allow_mass_termination: true, ..Default::default() });
+    assert!(allowed.refusals.is_empty());
+    assert_eq!(allowed.summary.terminate, 3);
+}
+
+#[test]
+fn emptying_a_fleet_is_refused() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 0)])])];
+    let mut g = desired[0].groups[0].clone();
+    g.max_terminate_percent = 100;
+    let desired = [fleet(vec![g])];
+    let seen = observed(vec![instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING")]);
+    let plan = plan(&desired, &seen, PlanOptions::default());
+    assert_eq!(plan.refusals.len(), 1);
+    assert!(plan.refusals[0].group.is_none());
+}
+
+#[test]
+fn template_change_replaces_create_before_destroy() {
+    let mut g = group("frontend", vec![zone("ap-guangzhou-3", 2)]);
+    g.template.instance_type = Some("S5.LARGE8".into());
+    let desired = [fleet(vec![g])];
+    let mut a = instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING");
+    a.template = Some(OLD_REPLACEMENT.into());
+    let mut b = instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "RUNNING");
+    b.template = Some(OLD_REPLACEMENT.into());
+    let plan = plan(&desired, &observed(vec![a, b]), PlanOptions::default());
+    let gp = &plan.fleets[0].groups[0];
+    assert_eq!(gp.creates.len(), 1);
+    assert_eq!(gp.creates[0].count, 2);
+    assert_eq!(gp.creates[0].reason, CreateReason::Replacement);
+    assert!(gp.terminations.iter().all(|t| t.reason == TerminateReason::Outdated));
+    assert_eq!(plan.summary.replace, 2);
+    assert!(plan.refusals.is_empty(), "replacement keeps capacity and is not a mass termination");
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn rename_and_security_groups_change_in_place() {
+    let mut g = group("frontend", vec![zone("ap-guangzhou-3", 3)]);
+    g.template.instance_name = Some("web-v2".into());
+    g.template.security_group_ids = Some(vec!["sg-new00001".into(), "sg-5ld3mz1q".into()]);
+    let desired = [fleet(vec![g])];
+    let mut suffixed = instance("ins-aaaaaaa3", "ap-guangzhou-3", "frontend", "RUNNING");
+    suffixed.name = "web-v2-3".into();
+    suffixed.security_groups = vec!["sg-5ld3mz1q".into(), "sg-new00001".into()];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+        instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "RUNNING"),
+        suffixed,
+    ]);
+    let plan = plan(&desired, &seen, PlanOptions::default());
+    let gp = &plan.fleets[0].groups[0];
+    assert!(gp.creates.is_empty() && gp.terminations.is_empty());
+    assert_eq!(gp.updates.len(), 2);
+    assert!(matches!(&gp.updates[0].change, AttributeChange::InstanceName { to, .. } if to == "web-v2"));
+    assert_eq!(gp.updates[0].instance_ids, ["ins-aaaaaaa1", "ins-aaaaaaa2"]);
+    assert_eq!(plan.summary.update, 2);
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn orphans_are_shown_and_pruned_only_when_allowed() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 1)])])];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+        instance("ins-orphan01", "ap-guangzhou-3", "old-api", "RUNNING"),
+    ]);
+    let kept = plan(&desired, &seen, PlanOptions::default());
+    assert_eq!(kept.summary.terminate, 0);
+    assert_eq!(kept.warnings.len(), 1);
+    insta::assert_snapshot!("orphans_kept", text(&kept));
+    let pruned = plan(&desired, &seen, PlanOptions { prune: true, ..Default::default() });
+    assert_eq!(pruned.summary.terminate, 1);
+    insta::assert_snapshot!("orphans_pruned", text(&pruned));
+}
+
+#[test]
+fn launch_failed_instances_are_replaced_and_leaving_ones_ignored() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2)])])];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+        instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "LAUNCH_FAILED"),
+        instance("ins-aaaaaaa3", "ap-guangzhou-3", "frontend", "TERMINATING"),
+    ]);
+    let plan = plan(&desired, &seen, PlanOptions::default());
+    let gp = &plan.fleets[0].groups[0];
+    assert_eq!(gp.creates[0].count, 1);
+    assert_eq!(gp.creates[0].reason, CreateReason::Replacement);
+    assert_eq!(gp.terminations.len(), 1);
+    assert_eq!(gp.terminations[0].reason, TerminateReason::LaunchFailed);
+    assert_eq!(plan.summary.unchanged, 1);
+}
+
+#[test]
+fn instances_in_a_dropped_zone_go() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2)])])];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+        instance("ins-aaaaaaa2", "ap-guangzhou-4", "frontend", "RUNNING"),
+    ]);
+    let plan = plan(&desired, &seen, PlanOptions { allow_mass_termination: true, ..Default::default() });
+    let gp = &plan.fleets[0].groups[0];
+    assert_eq!(gp.terminations[0].reason, TerminateReason::ZoneRemoved);
+    assert_eq!(gp.creates[0].count, 1);
+}
+
+#[test]
+fn large_groups_split_into_batches_of_100_on_absolute_boundaries() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 250)])])];
+    let first = plan(&desired, &BTreeMap::new(), PlanOptions::default());
+    let counts: Vec<u32> = first.fleets[0].groups[0].creates.iter().map(|c| c.count).collect();
+    assert_eq!(counts, [100, 100, 50]);
+
+    // A concurrent apply that saw the first batch land plans exactly the remaining batches,
+    // with the same tokens: the cloud replays them instead of creating twice.
+    let first_token = first.fleets[0].groups[0].creates[0].request.client_token.clone().unwrap();
+    let landed: Vec<ObservedInstance> = (0..100)
+        .map(|i| {
+            let mut inst = instance(&format!("ins-{i:08}"), "ap-guangzhou-3", "frontend", "PENDING");
+            inst.token = Some(first_token.clone());
+            inst
+        })
+        .collect();
+    let second = plan(&desired, &observed(landed), PlanOptions::default());
+    let tokens = |p: &Plan| -> Vec<String> {
+        p.fleets[0].groups[0].creates.iter().map(|c| c.request.client_token.clone().unwrap()).collect()
+    };
+    assert_eq!(tokens(&second), tokens(&first)[1..]);
+}
+
+#[test]
+fn a_token_carried_by_an_instance_is_not_reused() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 2)])])];
+    let one_missing = observed(vec![instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING")]);
+    let before = plan(&desired, &one_missing, PlanOptions::default());
+    let create = &before.fleets[0].groups[0].creates[0];
+    assert_eq!(create.generation, 0);
+    // That token made ins-aaaaaaa2; later another instance died and the same slot is missing.
+    let mut made = instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "RUNNING");
+    made.token = create.request.client_token.clone();
+    let after = plan(&desired, &observed(vec![made]), PlanOptions::default());
+    let again = &after.fleets[0].groups[0].creates[0];
+    assert_eq!(again.generation, 1);
+    assert_ne!(again.request.client_token, create.request.client_token);
+    assert_eq!(again.request.client_token, Some(again.token_seed.token(1)));
+}
+
+#[test]
+fn private_ip_groups_fill_missing_ips_and_wait_for_ips_being_freed() {
+    let mut g = group("db", vec![]);
+    g.zones = vec![DesiredZone {
+        zone: "ap-hongkong-1".into(),
+        replicas: 2,
+        subnet_id: Some("subnet-dcs9x3gz".into()),
+        private_ips: vec!["10.0.0.18".into(), "10.0.0.19".into()],
+    }];
+    g.template.virtual_private_cloud = Some(cvmfleet_wire::model::VirtualPrivateCloud {
+        vpc_id: "vpc-1urkhbj4".into(),
+        subnet_id: "subnet-dcs9x3gz".into(),
+        ..Default::default()
+    });
+    let desired = [fleet(vec![g])];
+    let mut outdated = instance("ins-aaaaaaa1", "ap-hongkong-1", "db", "RUNNING");
+    outdated.private_ips = vec!["10.0.0.18".into()];
+    outdated.template = Some(OLD_REPLACEMENT.into());
+    let plan = plan(&desired, &observed(vec![outdated]), PlanOptions::default());
+    let creates = &plan.fleets[0].groups[0].creates;
+    assert_eq!(creates.len(), 2);
+    let ips =
+        |i: usize| creates[i].request.virtual_private_cloud.as_ref().unwrap().private_ip_addresses.clone();
+    assert_eq!(ips(0), Some(vec!["10.0.0.19".to_owned()]));
+    assert!(creates[0].wait_for_gone.is_empty());
+    assert_eq!(ips(1), Some(vec!["10.0.0.18".to_owned()]));
+    assert_eq!(creates[1].wait_for_gone, ["ins-aaaaaaa1"]);
+    insta::assert_snapshot!(text(&plan));
+}
+
+#[test]
+fn protected_instances_are_blocked_not_terminated() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 1)])])];
+    let mut keep = instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING");
+    keep.created_time = "2026-01-01T00:00:00Z".into();
+    let mut protected = instance("ins-aaaaaaa2", "ap-guangzhou-3", "frontend", "RUNNING");
+    protected.protected = true;
+    protected.created_time = "2026-06-01T00:00:00Z".into();
+    let plan = plan(&desired, &observed(vec![keep, protected]), PlanOptions::default());
+    let gp = &plan.fleets[0].groups[0];
+    assert!(gp.terminations.is_empty());
+    assert_eq!(gp.blocked.len(), 1);
+    assert_eq!(plan.warnings.len(), 1);
+}
+
+#[test]
+fn secrets_never_reach_the_plan() {
+    let mut g = group("frontend", vec![zone("ap-guangzhou-3", 1)]);
+    g.template.login_settings =
+        Some(LoginSettings { password: Some("Qcloud@TestApi123++".into()), ..Default::default() });
+    g.password = Some(PasswordSource::FromEnv("WEB_PASSWORD".into()));
+    let plan = plan(&[fleet(vec![g])], &BTreeMap::new(), PlanOptions::default());
+    let json = serde_json::to_string(&plan).unwrap();
+    assert!(!json.contains("Qcloud@TestApi123++"));
+    assert!(json.contains("WEB_PASSWORD"));
+    let rendered = text(&plan);
+    assert!(rendered.contains("password=(sensitive)") && !rendered.contains("Qcloud@"));
+}
+
+#[test]
+fn plans_are_deterministic_and_round_trip_as_json() {
+    let desired =
+        [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 3), zone("ap-guangzhou-4", 2)])])];
+    let seen = observed(vec![
+        instance("ins-aaaaaaa2", "ap-guangzhou-4", "frontend", "RUNNING"),
+        instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING"),
+    ]);
+    let a = serde_json::to_string(&plan(&desired, &seen, PlanOptions::default())).unwrap();
+    let mut reversed = seen.clone();
+    reversed.get_mut("web").unwrap().instances.reverse();
+    let b = serde_json::to_string(&plan(&desired, &reversed, PlanOptions::default())).unwrap();
+    assert_eq!(a, b);
+    let back: Plan = serde_json::from_str(&a).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), a);
+}
+
+#[test]
+fn fingerprint_ignores_boot_progress_but_not_membership() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 1)])])];
+    let pending = observed(vec![instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "PENDING")]);
+    let running = observed(vec![instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING")]);
+    let gone = observed(vec![]);
+    let f = |o: &BTreeMap<String, ObservedFleet>| cvmfleet_plan::fingerprint(&desired, o);
+    assert_eq!(f(&pending), f(&running));
+    assert_ne!(f(&pending), f(&gone));
+}
+
+#[test]
+fn markdown_stays_under_the_comment_limit() {
+    let groups: Vec<DesiredGroup> =
+        (0..40).map(|i| group(&format!("g{i:02}"), vec![zone("ap-guangzhou-3", 1)])).collect();
+    let desired = [fleet(groups.clone())];
+    let seen = observed(
+        (0..40)
+            .flat_map(|g| {
+                (0..40).map(move |i| {
+                    instance(&format!("ins-{g:03}{i:05}"), "ap-guangzhou-4", &format!("g{g:02}"), "RUNNING")
+                })
+            })
+            .collect(),
+    );
+    let plan = plan(&desired, &seen, PlanOptions { allow_mass_termination: true, ..Default::default() });
+    let md = render_markdown(&plan, "Target: test cloud");
+    assert!(md.len() <= cvmfleet_plan::render::MARKDOWN_LIMIT, "{}", md.len());
+    assert!(md.contains("were cut to fit"));
+    let small = render_markdown(
+        &cvmfleet_plan::plan(&[fleet(vec![groups[0].clone()])], &BTreeMap::new(), PlanOptions::default()),
+        "Target: test cloud",
+    );
+    insta::assert_snapshot!(small);
+}
