@@ -34,6 +34,8 @@ pub struct DesiredFleet {
     pub region: String,
     /// Whether instances of groups no longer in the spec may be terminated.
     pub prune: bool,
+    /// Whether a plan may terminate every instance of the fleet.
+    pub allow_deletion: bool,
     /// Groups, in spec order.
     pub groups: Vec<DesiredGroup>,
 }
@@ -96,4 +98,92 @@ impl DesiredGroup {
             sorted
         })
     }
+}
+
+/// A launch template the planner cannot turn into a RunInstances request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fleet {fleet} group {group}: template is not a valid RunInstances request: {reason}")]
+pub struct TemplateError {
+    /// Fleet.
+    pub fleet: String,
+    /// Group.
+    pub group: String,
+    /// What did not fit.
+    pub reason: String,
+}
+
+/// Turns validated specs into the planner's input.
+///
+/// # Errors
+/// [`TemplateError`] if a template does not fit the wire request type (a mismatch between the
+/// spec model and the wire model, which the tests over `examples/` guard against).
+pub fn from_spec(specs: &cvmfleet_spec::SpecSet) -> Result<Vec<DesiredFleet>, TemplateError> {
+    specs.fleets.iter().map(fleet_from_spec).collect()
+}
+
+fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet) -> Result<DesiredFleet, TemplateError> {
+    let groups =
+        fleet.groups.iter().map(|group| group_from_spec(fleet, group)).collect::<Result<Vec<_>, _>>()?;
+    Ok(DesiredFleet {
+        name: fleet.name.clone(),
+        region: fleet.region.clone(),
+        prune: fleet.policies.prune,
+        allow_deletion: fleet.policies.allow_fleet_deletion,
+        groups,
+    })
+}
+
+fn group_from_spec(
+    fleet: &cvmfleet_spec::Fleet,
+    group: &cvmfleet_spec::Group,
+) -> Result<DesiredGroup, TemplateError> {
+    let error =
+        |reason: String| TemplateError { fleet: fleet.name.clone(), group: group.name.clone(), reason };
+    let mut value = serde_json::to_value(&group.template).map_err(|e| error(e.to_string()))?;
+    // The password is a reference in the spec; the plan keeps the reference and the executor
+    // reads the value when it sends the request.
+    let password_ref = value
+        .get_mut("LoginSettings")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|login| login.remove("Password"));
+    let password = match password_ref {
+        None => None,
+        Some(reference) => Some(password_source(&reference, &group.source.file).ok_or_else(|| {
+            error("LoginSettings.Password must be {fromEnv: VAR} or {fromFile: path}".into())
+        })?),
+    };
+    let template: RunInstancesRequest = serde_json::from_value(value).map_err(|e| error(e.to_string()))?;
+    let zones = group
+        .placements
+        .iter()
+        .map(|p| DesiredZone {
+            zone: p.zone.clone(),
+            replicas: p.replicas,
+            subnet_id: p.subnet_id.clone(),
+            private_ips: p.private_ips.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    Ok(DesiredGroup {
+        name: group.name.clone(),
+        template,
+        password,
+        template_hash: group.template.canonical_hash().to_string(),
+        replacement_hash: group.template.replacement_hash().short(),
+        zones,
+        max_terminate_percent: fleet.policies.max_terminate_percent,
+    })
+}
+
+/// Reads a serialized secret reference; relative files are relative to the spec file.
+fn password_source(reference: &serde_json::Value, spec_file: &str) -> Option<PasswordSource> {
+    if let Some(var) = reference.get("fromEnv").and_then(serde_json::Value::as_str) {
+        return Some(PasswordSource::FromEnv(var.to_owned()));
+    }
+    let path = reference.get("fromFile").and_then(serde_json::Value::as_str)?;
+    let path = std::path::Path::new(path);
+    if path.is_absolute() {
+        return Some(PasswordSource::FromFile(path.display().to_string()));
+    }
+    let dir = std::path::Path::new(spec_file).parent().unwrap_or_else(|| std::path::Path::new(""));
+    Some(PasswordSource::FromFile(dir.join(path).display().to_string()))
 }

@@ -12,6 +12,7 @@
 //!     name: "web".into(),
 //!     region: "ap-guangzhou".into(),
 //!     prune: false,
+//!     allow_deletion: false,
 //!     groups: vec![DesiredGroup {
 //!         name: "frontend".into(),
 //!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },

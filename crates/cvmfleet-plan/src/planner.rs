@@ -139,7 +139,7 @@ fn plan_fleet(
         let desired: u32 = groups.iter().map(|g| g.desired).sum();
         let pruned = if prune { orphans.len() } else { 0 };
         let terminating: usize = groups.iter().map(|g| g.terminations.len()).sum::<usize>() + pruned;
-        if desired == 0 && present > 0 && terminating as u64 >= u64::from(present) {
+        if !fleet.allow_deletion && present > 0 && desired == 0 && terminating as u64 >= u64::from(present) {
             plan.refusals.push(Refusal {
                 fleet: fleet.name.clone(),
                 group: None,

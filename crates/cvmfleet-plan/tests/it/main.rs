@@ -2,3 +2,4 @@
 //! snapshots of the rendered plan.
 
 mod scenarios;
+mod seed_golden;

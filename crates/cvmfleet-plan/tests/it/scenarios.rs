@@ -37,7 +37,13 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
 }
 
 fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
-    DesiredFleet { name: "web".into(), region: "ap-guangzhou".into(), prune: false, groups }
+    DesiredFleet {
+        name: "web".into(),
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        groups,
+    }
 }
 
 fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance {
