@@ -1,1 +1,47 @@
-//! Placeholder while the crate is being written.
+//! A client of the Tencent Cloud CVM API (version 2017-03-12): signed (TC3-HMAC-SHA256), typed,
+//! rate-limited per action, and retried only where retrying is safe.
+//!
+//! - [`CvmClient::call`] sends any request type of [`cvmfleet_wire::api`] to a region and
+//!   returns its typed response with the RequestId ([`Answer`]).
+//! - Helpers walk whole listings and split ID lists into batches of 100
+//!   ([`CvmClient::describe_instances_all`], [`CvmClient::terminate_instances`], …).
+//! - [`retry`] holds the whole retry policy; [`ratelimit`] the per-action token buckets.
+//! - [`Credentials`] come from `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` /
+//!   `TENCENTCLOUD_SESSION_TOKEN` or a tccli profile; the secret key is never printed.
+//!
+//! The library emits `tracing` events (one debug span `cvm_call` per call) and never installs
+//! a subscriber.
+//!
+//! ```no_run
+//! use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
+//! use cvmfleet_wire::api::DescribeZonesRequest;
+//! use cvmfleet_wire::model::Filter;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let credentials = Credentials::from_env()?.ok_or("set TENCENTCLOUD_SECRET_ID/KEY")?;
+//! let client = CvmClient::new(ClientConfig::default(), credentials)?;
+//! let zones = client.call("ap-guangzhou", &DescribeZonesRequest {}).await?;
+//! println!("{} zones (RequestId {})", zones.data.zone_set.len(), zones.request_id);
+//! let mine = client
+//!     .describe_instances_all("ap-guangzhou", vec![Filter::new("tag:fleet", ["web"])])
+//!     .await?;
+//! println!("{} instances, {:?} calls", mine.len(), client.call_counts());
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+pub mod config;
+pub mod credentials;
+pub mod error;
+mod paging;
+pub mod ratelimit;
+pub mod retry;
+
+pub use client::{Answer, CallStats, CvmClient, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest};
+pub use config::{ClientConfig, Clock, DEFAULT_ENDPOINT, Language, RequestMethod};
+pub use credentials::Credentials;
+pub use error::{ConfigError, Error};
+pub use paging::BatchOutcome;
+pub use ratelimit::RateLimit;
+pub use retry::RetryPolicy;
