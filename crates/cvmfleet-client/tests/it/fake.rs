@@ -179,6 +179,7 @@ impl Fake {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
+                let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
                 let recorded = recorded.clone();
                 tokio::spawn(async move { serve_connection(stream, handler, recorded).await });
@@ -235,13 +236,11 @@ async fn serve_connection(mut stream: TcpStream, handler: Arc<Handler>, recorded
             }
             Reply::Delayed(..) => unreachable!("unwrapped above"),
         };
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        let response = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
-        if stream.write_all(head.as_bytes()).await.is_err()
-            || stream.write_all(body.as_bytes()).await.is_err()
-        {
+        if stream.write_all(response.as_bytes()).await.is_err() {
             return;
         }
     }
