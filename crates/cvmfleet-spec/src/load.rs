@@ -250,10 +250,8 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
         return (Vec::new(), yaml_errors);
     };
     let literal_passwords = find_literal_passwords(&doc);
-    for pointer in &literal_passwords {
-        if let Some(pos) = doc.index.get(pointer) {
-            file.mask(pos.value);
-        }
+    for span in &doc.secret_spans {
+        file.mask(*span);
     }
     let source: Source = Arc::new(file);
     // Re-anchor the YAML errors to the masked source (their snippets were built unmasked).

@@ -27,7 +27,8 @@ impl Locator<'_> {
     pub(crate) fn locate(&self, field: &str) -> (String, Span) {
         let in_group = format!("{}/template{field}", self.group_ptr);
         if self.doc.index.contains_key(&in_group) {
-            return (in_group.clone(), span_of(self.doc, &in_group, false));
+            // The template as a whole is shown by its key; a field by its value.
+            return (in_group.clone(), span_of(self.doc, &in_group, field.is_empty()));
         }
         let in_defaults = format!("{}/defaults{field}", self.fleet_ptr);
         if self.doc.index.contains_key(&in_defaults) {

@@ -112,6 +112,14 @@ pub(crate) fn show(value: &Value) -> String {
     }
 }
 
+/// `string `x``, `integer `3``, `a list`...: the value with its kind, for type errors.
+fn found(value: &Value) -> String {
+    match value {
+        Value::Array(_) | Value::Object(_) | Value::Null => show(value),
+        other => format!("{} {}", kind_name(other), show(other)),
+    }
+}
+
 fn kind_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -284,10 +292,7 @@ fn convert(
                     names.join(" or ")
                 }
             };
-            out.push(at(
-                "schema.type",
-                format!("expected {expected}, found {} {}", kind_name(instance), show(instance)),
-            ));
+            out.push(at("schema.type", format!("expected {expected}, found {}", found(instance))));
         }
         ValidationErrorKind::Enum { options } => {
             let options: Vec<String> = options
@@ -372,14 +377,26 @@ fn convert(
                 .filter(|branch| {
                     !branch.iter().any(|e| {
                         e.instance_path().as_str() == pointer
-                            && matches!(
-                                e.kind(),
-                                ValidationErrorKind::Type { .. } | ValidationErrorKind::Pattern { .. }
-                            )
+                            && matches!(e.kind(), ValidationErrorKind::Type { .. })
                     })
                 })
                 .min_by_key(|branch| branch.len());
+            // Mappings told apart by which key they have (`{fromEnv: ..}` or `{fromFile: ..}`):
+            // name the forms instead of guessing one.
+            let by_key = candidate.is_some_and(|branch| {
+                branch.iter().any(|e| {
+                    e.instance_path().as_str() == pointer
+                        && matches!(e.kind(), ValidationErrorKind::Required { .. })
+                })
+            }) && context.len() > 1;
             match candidate {
+                Some(_) if by_key => {
+                    let expected = describe_alternatives(schema, error.schema_path().as_str());
+                    out.push(at(
+                        "schema.one-of",
+                        format!("{} is not valid here; expected {expected}", show(instance)),
+                    ));
+                }
                 Some(branch) if !branch.is_empty() => {
                     for e in branch {
                         convert(source, doc, schema, e, out);

@@ -51,8 +51,7 @@ pub(crate) struct SourceFile {
 
 impl SourceFile {
     pub(crate) fn new(name: &str, text: &str) -> SourceFile {
-        // `lines()` splits on `\n` and drops a trailing `\r`, which is what a CRLF file needs.
-        let lines = text.lines().map(str::to_owned).collect();
+        let lines = split_lines(text).into_iter().map(str::to_owned).collect();
         SourceFile { name: name.to_owned(), lines, masks: Vec::new() }
     }
 
@@ -81,6 +80,36 @@ impl SourceFile {
     }
 }
 
+/// Splits text into lines the way YAML counts them: `\n`, `\r\n` and a lone `\r` each end a
+/// line, so that the parser's line numbers find the right text.
+pub(crate) fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                lines.push(&text[start..i]);
+                start = i + 1;
+            }
+            b'\r' => {
+                lines.push(&text[start..i]);
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
+}
+
 /// Shared handle to a source file.
 pub(crate) type Source = Arc<SourceFile>;
 
@@ -95,6 +124,13 @@ mod tests {
         assert_eq!(file.line(2).as_deref(), Some("b: 2"));
         assert_eq!(file.line(3), None);
         assert_eq!(file.line(0), None);
+    }
+
+    #[test]
+    fn lone_carriage_return_ends_a_line() {
+        assert_eq!(split_lines("a\rb\r\nc\nd"), ["a", "b", "c", "d"]);
+        assert_eq!(split_lines("a\n"), ["a"]);
+        assert!(split_lines("").is_empty());
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub(crate) type SpanIndex = BTreeMap<String, NodePos>;
 #[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) value: Value,
+    /// Spans of every scalar written under a `Password` key, kept or rejected: they are masked
+    /// whenever a source line is shown.
+    pub(crate) secret_spans: Vec<Span>,
     pub(crate) index: SpanIndex,
     pub(crate) poisoned: Vec<String>,
 }
@@ -90,6 +93,9 @@ struct Builder<'a> {
     poisoned: Vec<String>,
     errors: Vec<Diagnostic>,
     root: Option<Value>,
+    secret_spans: Vec<Span>,
+    /// The last key read was `Password`: the next scalar is a secret.
+    secret_next: bool,
 }
 
 enum Slot {
@@ -142,6 +148,7 @@ impl Builder<'_> {
             return;
         };
         let pointer = pointer.clone();
+        self.secret_next = text == "Password";
         let plain = style == ScalarStyle::Plain;
         let pending = if plain && text == "<<" {
             self.error(
@@ -240,7 +247,12 @@ impl Builder<'_> {
         tag: Option<Cow<'_, saphyr_parser::Tag>>,
         span: Span,
     ) {
-        match self.slot() {
+        let slot = self.slot();
+        if self.secret_next && !matches!(slot, Slot::Key) {
+            self.secret_spans.push(span);
+        }
+        self.secret_next = false;
+        match slot {
             Slot::Skip => self.consume_discard(),
             Slot::Key => {
                 self.check_node_props(anchor, tag.as_ref(), span, "");
@@ -283,6 +295,7 @@ impl Builder<'_> {
         tag: Option<Cow<'_, saphyr_parser::Tag>>,
         span: Span,
     ) -> Result<(), ()> {
+        self.secret_next = false;
         let depth = self.stack.len() + 1;
         let frame = match self.slot() {
             Slot::Skip => Frame::Skip,
@@ -356,6 +369,8 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
         poisoned: Vec::new(),
         errors: Vec::new(),
         root: None,
+        secret_spans: Vec::new(),
+        secret_next: false,
     };
     let mut documents = 0usize;
     let mut fatal = false;
@@ -448,7 +463,7 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
         );
         return (None, vec![d]);
     };
-    (Some(Document { value, index: b.index, poisoned: b.poisoned }), errors)
+    (Some(Document { value, secret_spans: b.secret_spans, index: b.index, poisoned: b.poisoned }), errors)
 }
 
 #[cfg(test)]

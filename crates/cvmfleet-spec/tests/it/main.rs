@@ -1,1 +1,9 @@
-//! Integration tests of the spec crate.
+//! Integration tests of the spec crate: one module per feature.
+
+mod corpus;
+mod examples;
+mod fuzz;
+mod hashing;
+mod props;
+mod schema_file;
+mod yaml_emit;
