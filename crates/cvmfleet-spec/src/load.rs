@@ -241,21 +241,21 @@ fn check_input(input: &Input) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
 fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut file = SourceFile::new(name, text);
-    // Literal passwords are found first so that no rendered line ever shows one.
     let (doc, yaml_errors) = {
-        let probe: Source = Arc::new(SourceFile::new(name, text));
-        yaml::parse(&probe, text)
+        let unmasked: Source = Arc::new(SourceFile::new(name, text));
+        yaml::parse(&unmasked, text)
     };
-    let Some(doc) = doc else {
+    let Some(mut doc) = doc else {
         return (Vec::new(), yaml_errors);
     };
-    let literal_passwords = find_literal_passwords(&doc);
+    // Every scalar under a `Password` key is masked before any line is shown.
     for span in &doc.secret_spans {
         file.mask(*span);
     }
     let source: Source = Arc::new(file);
     // Re-anchor the YAML errors to the masked source (their snippets were built unmasked).
     let mut out: Vec<Diagnostic> = yaml_errors.into_iter().map(|d| reanchor(&source, d)).collect();
+    let literal_passwords = find_literal_passwords(&doc);
     for pointer in &literal_passwords {
         let span = span_of(&doc, pointer, false);
         out.push(
@@ -270,14 +270,23 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
         );
     }
     out.extend(schema::validate(&source, &doc, &literal_passwords));
+    // A literal password or a reserved field leaves the rest of the fleet meaningful: drop the
+    // value and keep checking, so that the semantic problems are reported in the same run.
+    for d in out.iter().filter(|d| SELF_CONTAINED.contains(&d.code.as_str())) {
+        remove_pointer(&mut doc.value, &d.pointer);
+    }
     let mut fleets = Vec::new();
     let count = doc.value.get("fleets").and_then(Value::as_array).map_or(0, Vec::len);
-    let file_level_problem = out.iter().any(|d| !d.pointer.starts_with("/fleets/"));
+    let blocking: Vec<String> = out
+        .iter()
+        .filter(|d| !SELF_CONTAINED.contains(&d.code.as_str()))
+        .map(|d| d.pointer.clone())
+        .collect();
+    let file_level_problem = blocking.iter().any(|p| !p.starts_with("/fleets/"));
     if !file_level_problem {
         for index in 0..count {
             let prefix = format!("/fleets/{index}");
-            let clean =
-                !out.iter().any(|d| d.pointer == prefix || d.pointer.starts_with(&format!("{prefix}/")));
+            let clean = !blocking.iter().any(|p| *p == prefix || p.starts_with(&format!("{prefix}/")));
             if clean {
                 let mut local = Vec::new();
                 if let Some(fleet) = resolve_fleet(&source, &doc, index, base_dir, &mut local) {
@@ -288,6 +297,20 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
         }
     }
     (fleets, out)
+}
+
+/// Problems that do not make the rest of their fleet unreliable: the semantic checks still run.
+const SELF_CONTAINED: &[&str] = &["spec.literal-password", "spec.reserved-field"];
+
+/// Removes the node at a JSON pointer (if it is a mapping entry).
+fn remove_pointer(value: &mut Value, pointer: &str) {
+    let Some((parent, token)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = token.replace("~1", "/").replace("~0", "~");
+    if let Some(map) = value.pointer_mut(parent).and_then(Value::as_object_mut) {
+        map.remove(&key);
+    }
 }
 
 /// Rebuilds a diagnostic's snippets against `source` (same file, secrets masked).

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod schema;
+mod validate;
+
 /// Declarative reconciler for Tencent Cloud CVM fleets.
 #[derive(Debug, Parser)]
 #[command(name = "cvmfleet", version, about, long_about = None)]
@@ -14,9 +17,18 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Check spec files and report every problem with its position. Exits 0 when valid, 1 when
+    /// not.
+    Validate(validate::ValidateArgs),
+    /// Print the JSON Schema of spec files (for editor completion).
+    Schema(schema::SchemaArgs),
+}
 
 /// Runs the parsed command and returns the exit code it decided on.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema(args) => schema::run(&args),
+    }
 }
