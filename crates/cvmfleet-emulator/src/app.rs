@@ -1,0 +1,300 @@
+//! The request pipeline: faults, authentication, rate limits, the action, the journal, the
+//! answer.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cvmfleet_wire::Action;
+use cvmfleet_wire::api::{
+    DescribeImagesRequest, DescribeInstanceTypeConfigsRequest, DescribeInstancesRequest,
+    DescribeInstancesStatusRequest, DescribeZonesRequest, EmptyResponse, ModifyInstancesAttributeRequest,
+    RunInstancesRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
+};
+use cvmfleet_wire::envelope::{RESPONSE_CONTENT_TYPE, encode_error, encode_success};
+use cvmfleet_wire::sign::SecretKey;
+
+use crate::api_error::ApiError;
+use crate::auth::{self, RawRequest};
+use crate::catalog::CatalogIndex;
+use crate::faults::{Faults, PreFault};
+use crate::ratelimit::RateLimiter;
+use crate::stats::Stats;
+use crate::store::{PendingSnapshot, Store};
+use crate::world::{Ctx, Mutation, World};
+
+/// Largest request body accepted (the v1 POST limit is 1 MB; JSON bodies are allowed more).
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// The state and the journal it is saved in, under one lock so that journal order is state
+/// order.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) world: World,
+    pub(crate) store: Option<Store>,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) stats: Mutex<Stats>,
+    pub(crate) limiter: Mutex<RateLimiter>,
+    pub(crate) credentials: HashMap<String, SecretKey>,
+    pub(crate) catalog: Arc<CatalogIndex>,
+    pub(crate) rate_limits: bool,
+    /// Added to the wall clock for lifecycle deadlines (admin `clock` endpoint); signatures
+    /// always use the real clock.
+    pub(crate) clock_offset_ms: AtomicI64,
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere: every critical section leaves the data
+/// consistent or is a plain counter.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Marks a response that must not be sent: the connection is closed instead (reset when
+/// `reset`). The server's connection loop acts on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Disconnect {
+    pub(crate) reset: bool,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn json(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, RESPONSE_CONTENT_TYPE)], body).into_response()
+}
+
+fn disconnect(reset: bool) -> Response {
+    let mut response = Response::new(Body::empty());
+    response.extensions_mut().insert(Disconnect { reset });
+    response
+}
+
+impl App {
+    /// The clock of the world: wall clock plus the admin offset.
+    pub(crate) fn world_now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Runs one authenticated action and returns its encoded answer, plus a snapshot to write
+    /// when the journal asks for compaction.
+    fn process(
+        &self,
+        raw: &RawRequest<'_>,
+        request_id: &str,
+    ) -> (Result<Vec<u8>, ApiError>, Option<PendingSnapshot>) {
+        let call = match auth::authenticate(raw, &self.credentials, now_secs()) {
+            Ok(call) => call,
+            Err(e) => return (Err(e), None),
+        };
+        if self.catalog.region(&call.region).is_none() {
+            let e =
+                ApiError::new("UnsupportedRegion", format!("The region `{}` is not supported.", call.region));
+            return (Err(e), None);
+        }
+        if self.rate_limits
+            && !lock(&self.limiter).admit(call.action, &call.region, &call.secret_id, Instant::now())
+        {
+            let e = ApiError::new(
+                "RequestLimitExceeded",
+                format!(
+                    "Your current request rate of {} in region {} has exceeded the limit of {} per second.",
+                    call.action,
+                    call.region,
+                    call.action.published_rate_limit()
+                ),
+            );
+            return (Err(e), None);
+        }
+        let ctx = Ctx {
+            secret_id: call.secret_id.clone(),
+            region: call.region.clone(),
+            request_id: request_id.to_owned(),
+            now_ms: self.world_now_ms(),
+        };
+        let params = &call.params;
+        let mut inner = lock(&self.inner);
+        inner.world.advance(ctx.now_ms);
+        let world = &mut inner.world;
+        let outcome: Result<(Vec<u8>, Mutation), ApiError> = (|| {
+            let empty = |m: Mutation| (encode_success(&EmptyResponse {}, request_id), m);
+            let read = |body: Vec<u8>| (body, Mutation::default());
+            Ok(match call.action {
+                Action::RunInstances => {
+                    let req: RunInstancesRequest = auth::decode(params)?;
+                    let mut failures = 0u64;
+                    let mut faults = lock(&self.faults);
+                    let mut fails = || {
+                        let f = faults.launch_fails();
+                        failures += u64::from(f);
+                        f
+                    };
+                    let result = world.run_instances(&ctx, &req, &mut fails);
+                    drop(faults);
+                    if failures > 0 {
+                        let mut stats = lock(&self.stats);
+                        for _ in 0..failures {
+                            stats.fault("launch_failure");
+                        }
+                    }
+                    let (response, mutation) = result?;
+                    (encode_success(&response, request_id), mutation)
+                }
+                Action::DescribeInstances => {
+                    let req: DescribeInstancesRequest = auth::decode(params)?;
+                    read(encode_success(&world.describe_instances(&ctx.region, &req)?, request_id))
+                }
+                Action::DescribeInstancesStatus => {
+                    let req: DescribeInstancesStatusRequest = auth::decode(params)?;
+                    read(encode_success(&world.describe_status(&ctx.region, &req)?, request_id))
+                }
+                Action::TerminateInstances => {
+                    empty(world.terminate(&ctx, &auth::decode::<TerminateInstancesRequest>(params)?)?)
+                }
+                Action::StartInstances => {
+                    empty(world.start(&ctx, &auth::decode::<StartInstancesRequest>(params)?)?)
+                }
+                Action::StopInstances => {
+                    empty(world.stop(&ctx, &auth::decode::<StopInstancesRequest>(params)?)?)
+                }
+                Action::ModifyInstancesAttribute => {
+                    empty(world.modify(&ctx, &auth::decode::<ModifyInstancesAttributeRequest>(params)?)?)
+                }
+                Action::DescribeZones => {
+                    let _: DescribeZonesRequest = auth::decode(params)?;
+                    read(encode_success(&world.describe_zones(&ctx.region), request_id))
+                }
+                Action::DescribeImages => {
+                    let req: DescribeImagesRequest = auth::decode(params)?;
+                    read(encode_success(&world.describe_images(&req)?, request_id))
+                }
+                Action::DescribeInstanceTypeConfigs => {
+                    let req: DescribeInstanceTypeConfigsRequest = auth::decode(params)?;
+                    read(encode_success(&world.describe_instance_types(&ctx.region, &req)?, request_id))
+                }
+                other => {
+                    return Err(ApiError::new(
+                        "InvalidAction",
+                        format!("The action `{other}` is not supported."),
+                    ));
+                }
+            })
+        })();
+        let (body, mutation) = match outcome {
+            Ok(pair) => pair,
+            Err(e) => return (Err(e), None),
+        };
+        if mutation.is_empty() {
+            return (Ok(body), None);
+        }
+        let Inner { world, store } = &mut *inner;
+        let Some(store) = store else { return (Ok(body), None) };
+        if let Err(e) = store.append(&mutation) {
+            tracing::error!(error = %e, "cannot append to the state journal");
+            return (Err(ApiError::internal("The emulator could not save its state.")), None);
+        }
+        let pending = if store.wants_compaction() {
+            match store.begin_compaction(&world.snapshot()) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a state compaction");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        (Ok(body), pending)
+    }
+}
+
+/// The API endpoint: every request that is not under `/_emulator/`.
+pub(crate) async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = ApiError::new("RequestSizeLimitExceeded", "The request body is larger than 10 MB.");
+            lock(&app.stats).error("-", &e.code);
+            return json(encode_error(&e.code, &e.message, &request_id));
+        }
+    };
+    let raw = RawRequest {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+    };
+    let action = auth::action_hint(&raw);
+    lock(&app.stats).request(&action);
+
+    let decision = lock(&app.faults).decide(&action);
+    if !decision.latency.is_zero() {
+        lock(&app.stats).fault("latency");
+        tokio::time::sleep(decision.latency).await;
+    }
+    match decision.pre {
+        Some(PreFault::Reset) => {
+            lock(&app.stats).fault("reset");
+            return disconnect(true);
+        }
+        Some(PreFault::Error(e)) => {
+            let mut stats = lock(&app.stats);
+            stats.fault("error");
+            stats.error(&action, &e.code);
+            return json(encode_error(&e.code, &e.message, &request_id));
+        }
+        None => {}
+    }
+
+    let started = Instant::now();
+    let (result, pending) = app.process(&raw, &request_id);
+    let body = match result {
+        Ok(body) => {
+            tracing::debug!(%action, %request_id, elapsed_us = started.elapsed().as_micros(), "ok");
+            body
+        }
+        Err(e) => {
+            tracing::debug!(%action, %request_id, code = %e.code, message = %e.message, "error");
+            lock(&app.stats).error(&action, &e.code);
+            encode_error(&e.code, &e.message, &request_id)
+        }
+    };
+    if let Some(pending) = pending {
+        match tokio::task::spawn_blocking(move || pending.write()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the state snapshot"),
+            Err(e) => tracing::error!(error = %e, "the snapshot writer failed"),
+        }
+    }
+    if decision.lose_response {
+        lock(&app.stats).fault("lose_response");
+        return disconnect(false);
+    }
+    json(body)
+}
+
+/// Answers admin requests that went wrong.
+pub(crate) fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = serde_json::json!({ "error": message.into() });
+    (status, [(header::CONTENT_TYPE, RESPONSE_CONTENT_TYPE)], body.to_string()).into_response()
+}

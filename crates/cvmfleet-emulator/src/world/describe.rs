@@ -1,0 +1,424 @@
+//! The read actions: DescribeInstances (filters, paging, the tag index), DescribeInstancesStatus,
+//! DescribeZones, DescribeImages and DescribeInstanceTypeConfigs.
+
+use std::collections::BTreeSet;
+
+use cvmfleet_wire::MAX_BATCH;
+use cvmfleet_wire::api::{
+    DescribeImagesRequest, DescribeImagesResponse, DescribeInstanceTypeConfigsRequest,
+    DescribeInstanceTypeConfigsResponse, DescribeInstancesRequest, DescribeInstancesResponse,
+    DescribeInstancesStatusRequest, DescribeInstancesStatusResponse, DescribeZonesResponse,
+};
+use cvmfleet_wire::model::{Filter, Image, Instance, InstanceStatus, InstanceTypeConfig, ZoneInfo};
+
+use super::{Record, World};
+use crate::api_error::ApiError;
+use crate::names;
+use crate::net::parse_ipv4;
+
+/// Default page size of the Describe actions.
+const DEFAULT_LIMIT: i64 = 20;
+/// Most filters per request.
+const MAX_FILTERS: usize = 10;
+/// Most values per filter.
+const MAX_FILTER_VALUES: usize = 5;
+
+/// One DescribeInstances filter, compiled.
+#[derive(Debug)]
+enum Matcher {
+    Zone(Vec<String>),
+    InstanceId(Vec<String>),
+    /// Substring match: the API calls instance-name matching fuzzy.
+    InstanceName(Vec<String>),
+    InstanceState(Vec<String>),
+    PrivateIp(Vec<String>),
+    PublicIp(Vec<String>),
+    VpcId(Vec<String>),
+    SubnetId(Vec<String>),
+    SecurityGroupId(Vec<String>),
+    ChargeType(Vec<String>),
+    HostId(Vec<String>),
+    Uuid(Vec<String>),
+    ProjectId(Vec<i64>),
+    TagKey(Vec<String>),
+    TagValue(Vec<String>),
+    /// `tag:<key>`; the key may itself contain `:` (`tag:cvmfleet:fleet`).
+    Tag(String, Vec<String>),
+}
+
+impl Matcher {
+    fn compile(filter: &Filter) -> Result<Matcher, ApiError> {
+        let values = filter.values.clone();
+        if values.is_empty() {
+            return Err(ApiError::new(
+                "InvalidFilter",
+                format!("The filter `{}` has no values.", filter.name),
+            ));
+        }
+        if values.len() > MAX_FILTER_VALUES {
+            return Err(ApiError::new(
+                "InvalidFilterValue.LimitExceeded",
+                format!(
+                    "The filter `{}` has {} values; at most {MAX_FILTER_VALUES} are allowed.",
+                    filter.name,
+                    values.len()
+                ),
+            ));
+        }
+        if let Some(key) = filter.name.strip_prefix("tag:") {
+            if key.is_empty() {
+                return Err(ApiError::new("InvalidFilter", "The filter `tag:` names no tag key."));
+            }
+            return Ok(Matcher::Tag(key.to_owned(), values));
+        }
+        Ok(match filter.name.as_str() {
+            "zone" => Matcher::Zone(values),
+            "instance-id" => {
+                if let Some(bad) = values.iter().find(|v| !names::is_resource_id(v, "ins")) {
+                    return Err(ApiError::new(
+                        "InvalidParameterValue.InstanceIdMalformed",
+                        format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
+                    ));
+                }
+                Matcher::InstanceId(values)
+            }
+            "instance-name" => Matcher::InstanceName(values),
+            "instance-state" => Matcher::InstanceState(values),
+            "private-ip-address" | "public-ip-address" => {
+                if let Some(bad) = values.iter().find(|v| parse_ipv4(v).is_none()) {
+                    return Err(ApiError::new(
+                        "InvalidParameterValue.IPAddressMalformed",
+                        format!("`{bad}` is not an IPv4 address."),
+                    ));
+                }
+                if filter.name == "private-ip-address" {
+                    Matcher::PrivateIp(values)
+                } else {
+                    Matcher::PublicIp(values)
+                }
+            }
+            "vpc-id" => Matcher::VpcId(values),
+            "subnet-id" => Matcher::SubnetId(values),
+            "security-group-id" => Matcher::SecurityGroupId(values),
+            "instance-charge-type" => Matcher::ChargeType(values),
+            "host-id" => Matcher::HostId(values),
+            "uuid" => Matcher::Uuid(values),
+            "project-id" => {
+                let ids = values
+                    .iter()
+                    .map(|v| v.parse::<i64>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| ApiError::invalid_value("The filter `project-id` takes numbers."))?;
+                Matcher::ProjectId(ids)
+            }
+            "tag-key" => Matcher::TagKey(values),
+            "tag-value" => Matcher::TagValue(values),
+            other => {
+                return Err(ApiError::new(
+                    "InvalidFilter",
+                    format!("The filter `{other}` is not supported."),
+                ));
+            }
+        })
+    }
+
+    fn matches(&self, i: &Instance) -> bool {
+        let any = |values: &[String], field: &str| values.iter().any(|v| v == field);
+        match self {
+            Matcher::Zone(v) => any(v, &i.placement.zone),
+            Matcher::InstanceId(v) => any(v, &i.instance_id),
+            Matcher::InstanceName(v) => v.iter().any(|name| i.instance_name.contains(name.as_str())),
+            Matcher::InstanceState(v) => any(v, &i.instance_state),
+            Matcher::PrivateIp(v) => i.private_ip_addresses.iter().any(|ip| any(v, ip)),
+            Matcher::PublicIp(v) => i.public_ip_addresses.iter().flatten().any(|ip| any(v, ip)),
+            Matcher::VpcId(v) => any(v, &i.virtual_private_cloud.vpc_id),
+            Matcher::SubnetId(v) => any(v, &i.virtual_private_cloud.subnet_id),
+            Matcher::SecurityGroupId(v) => i.security_group_ids.iter().any(|sg| any(v, sg)),
+            Matcher::ChargeType(v) => any(v, &i.instance_charge_type),
+            Matcher::HostId(v) => i.placement.host_id.as_deref().is_some_and(|h| any(v, h)),
+            Matcher::Uuid(v) => any(v, &i.uuid),
+            Matcher::ProjectId(v) => v.contains(&i.placement.project_id.unwrap_or(0)),
+            Matcher::TagKey(v) => i.tags.iter().any(|t| any(v, &t.key)),
+            Matcher::TagValue(v) => i.tags.iter().any(|t| any(v, &t.value)),
+            Matcher::Tag(key, v) => i.tags.iter().any(|t| &t.key == key && any(v, &t.value)),
+        }
+    }
+}
+
+/// Reads Offset and Limit.
+fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiError> {
+    let offset = offset.unwrap_or(0);
+    let Ok(offset) = usize::try_from(offset) else {
+        return Err(ApiError::new(
+            "InvalidParameterValueOffset",
+            format!("The Offset {offset} must not be negative."),
+        ));
+    };
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let max = i64::try_from(MAX_BATCH).unwrap_or(100);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::out_of_range("Limit", limit, &format!("1 to {max}")));
+    }
+    Ok((offset, limit.unsigned_abs() as usize))
+}
+
+impl World {
+    /// DescribeInstances.
+    pub(crate) fn describe_instances(
+        &self,
+        region: &str,
+        req: &DescribeInstancesRequest,
+    ) -> Result<DescribeInstancesResponse, ApiError> {
+        let ids = req.instance_ids.as_deref().filter(|ids| !ids.is_empty());
+        let filters = req.filters.as_deref().filter(|f| !f.is_empty());
+        if ids.is_some() && filters.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "The parameters `InstanceIds` and `Filters` cannot be specified at the same time.",
+            ));
+        }
+        let (offset, limit) = page(req.offset, req.limit)?;
+        let mut total = 0usize;
+        let mut set = Vec::new();
+        let mut take = |r: &Record| {
+            if total >= offset && set.len() < limit {
+                set.push(r.instance.clone());
+            }
+            total += 1;
+        };
+        if let Some(ids) = ids {
+            if ids.len() > MAX_BATCH {
+                return Err(ApiError::new(
+                    "InvalidParameterValue.LimitExceeded",
+                    format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
+                ));
+            }
+            if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
+                return Err(ApiError::new(
+                    "InvalidInstanceId.Malformed",
+                    format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
+                ));
+            }
+            let seqs: BTreeSet<u64> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
+            for r in seqs.iter().filter_map(|s| self.records.get(s)).filter(|r| r.region == region) {
+                take(r);
+            }
+        } else {
+            let filters = filters.unwrap_or_default();
+            if filters.len() > MAX_FILTERS {
+                return Err(ApiError::new(
+                    "InvalidParameterValue.LimitExceeded",
+                    format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
+                ));
+            }
+            let matchers = filters.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
+            let keep = |r: &&Record| r.region == region && matchers.iter().all(|m| m.matches(&r.instance));
+            match self.tag_candidates(&matchers) {
+                Some(seqs) => {
+                    seqs.iter().filter_map(|s| self.records.get(s)).filter(keep).for_each(&mut take)
+                }
+                None => self.records.values().filter(keep).for_each(&mut take),
+            }
+        }
+        Ok(DescribeInstancesResponse {
+            total_count: i64::try_from(total).unwrap_or(i64::MAX),
+            instance_set: set,
+        })
+    }
+
+    /// The smallest candidate set the tag index gives for the tag filters, in creation order;
+    /// `None` when no filter can use the index.
+    fn tag_candidates(&self, matchers: &[Matcher]) -> Option<BTreeSet<u64>> {
+        let mut best: Option<BTreeSet<u64>> = None;
+        for m in matchers {
+            let set: BTreeSet<u64> = match m {
+                Matcher::Tag(key, values) => {
+                    let Some(by_value) = self.tags.get(key) else { return Some(BTreeSet::new()) };
+                    values.iter().filter_map(|v| by_value.get(v)).flatten().copied().collect()
+                }
+                Matcher::TagKey(keys) => keys
+                    .iter()
+                    .filter_map(|k| self.tags.get(k))
+                    .flat_map(|by_value| by_value.values().flatten().copied())
+                    .collect(),
+                _ => continue,
+            };
+            if best.as_ref().is_none_or(|b| set.len() < b.len()) {
+                best = Some(set);
+            }
+        }
+        best
+    }
+
+    /// DescribeInstancesStatus.
+    pub(crate) fn describe_status(
+        &self,
+        region: &str,
+        req: &DescribeInstancesStatusRequest,
+    ) -> Result<DescribeInstancesStatusResponse, ApiError> {
+        let (offset, limit) = page(req.offset, req.limit)?;
+        let ids = req.instance_ids.as_deref().filter(|ids| !ids.is_empty());
+        let records: Vec<&Record> = match ids {
+            Some(ids) => {
+                if ids.len() > MAX_BATCH {
+                    return Err(ApiError::new(
+                        "InvalidParameterValue.LimitExceeded",
+                        format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
+                    ));
+                }
+                if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
+                    return Err(ApiError::new(
+                        "InvalidInstanceId.Malformed",
+                        format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
+                    ));
+                }
+                let seqs: BTreeSet<u64> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
+                seqs.iter().filter_map(|s| self.records.get(s)).filter(|r| r.region == region).collect()
+            }
+            None => self.records.values().filter(|r| r.region == region).collect(),
+        };
+        Ok(DescribeInstancesStatusResponse {
+            total_count: i64::try_from(records.len()).unwrap_or(i64::MAX),
+            instance_status_set: records
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|r| InstanceStatus {
+                    instance_id: r.instance.instance_id.clone(),
+                    instance_state: r.instance.instance_state.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// DescribeZones of the caller's region.
+    pub(crate) fn describe_zones(&self, region: &str) -> DescribeZonesResponse {
+        let zones: Vec<ZoneInfo> = self
+            .catalog
+            .region(region)
+            .map(|r| {
+                r.zones
+                    .iter()
+                    .map(|z| ZoneInfo {
+                        zone: z.zone.clone(),
+                        zone_name: z.zone_name.clone(),
+                        zone_id: z.zone_id.clone(),
+                        zone_state: if z.available { "AVAILABLE" } else { "UNAVAILABLE" }.into(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        DescribeZonesResponse { total_count: zones.len() as u64, zone_set: zones }
+    }
+
+    /// DescribeImages: `image-id`, `image-type`, `image-name` (substring) and `platform` filters.
+    pub(crate) fn describe_images(
+        &self,
+        req: &DescribeImagesRequest,
+    ) -> Result<DescribeImagesResponse, ApiError> {
+        let ids = req.image_ids.as_deref().filter(|ids| !ids.is_empty());
+        let filters = req.filters.as_deref().unwrap_or_default();
+        if ids.is_some() && !filters.is_empty() {
+            return Err(ApiError::new(
+                "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+                "The parameters `ImageIds` and `Filters` cannot be specified at the same time.",
+            ));
+        }
+        if let Some(bad) = ids.into_iter().flatten().find(|id| !names::is_resource_id(id, "img")) {
+            return Err(ApiError::new(
+                "InvalidImageId.Malformed",
+                format!("The ImageId `{bad}` is malformed."),
+            ));
+        }
+        for f in filters {
+            if !matches!(f.name.as_str(), "image-id" | "image-type" | "image-name" | "platform") {
+                return Err(ApiError::new(
+                    "InvalidFilter",
+                    format!("The filter `{}` is not supported.", f.name),
+                ));
+            }
+        }
+        let offset = i64::try_from(req.offset.unwrap_or(0)).ok();
+        let limit = i64::try_from(req.limit.unwrap_or(20)).ok();
+        let (offset, limit) = page(offset, limit)?;
+        let matching: Vec<Image> = self
+            .catalog
+            .catalog
+            .images
+            .iter()
+            .filter(|i| ids.is_none_or(|ids| ids.contains(&i.image_id)))
+            .filter(|i| {
+                filters.iter().all(|f| {
+                    f.values.iter().any(|v| match f.name.as_str() {
+                        "image-id" => *v == i.image_id,
+                        "image-type" => *v == i.image_type,
+                        "image-name" => i.image_name.contains(v.as_str()),
+                        _ => *v == i.platform,
+                    })
+                })
+            })
+            .map(|i| Image {
+                image_id: i.image_id.clone(),
+                os_name: i.os_name.clone(),
+                image_type: i.image_type.clone(),
+                created_time: "2024-01-01T00:00:00Z".into(),
+                image_name: i.image_name.clone(),
+                image_description: i.image_name.clone(),
+                image_size: i.image_size,
+                architecture: i.architecture.clone(),
+                image_state: "NORMAL".into(),
+                platform: i.platform.clone(),
+                image_creator: String::new(),
+                image_source: "OFFICIAL".into(),
+                is_support_cloudinit: true,
+                license_type: "TencentCloud".into(),
+            })
+            .collect();
+        Ok(DescribeImagesResponse {
+            total_count: i64::try_from(matching.len()).unwrap_or(i64::MAX),
+            image_set: matching.into_iter().skip(offset).take(limit).collect(),
+        })
+    }
+
+    /// DescribeInstanceTypeConfigs of the caller's region: `zone`, `instance-family` and
+    /// `instance-type` filters.
+    pub(crate) fn describe_instance_types(
+        &self,
+        region: &str,
+        req: &DescribeInstanceTypeConfigsRequest,
+    ) -> Result<DescribeInstanceTypeConfigsResponse, ApiError> {
+        let filters = req.filters.as_deref().unwrap_or_default();
+        for f in filters {
+            if !matches!(f.name.as_str(), "zone" | "instance-family" | "instance-type") {
+                return Err(ApiError::new(
+                    "InvalidFilter",
+                    format!("The filter `{}` is not supported.", f.name),
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        let zones = self.catalog.region(region).map(|r| r.zones.as_slice()).unwrap_or_default();
+        for zone in zones {
+            for t in self.catalog.catalog.instance_types.iter().filter(|t| t.sold_in(&zone.zone)) {
+                let keep = filters.iter().all(|f| {
+                    f.values.iter().any(|v| match f.name.as_str() {
+                        "zone" => *v == zone.zone,
+                        "instance-family" => v == t.family(),
+                        _ => *v == t.instance_type,
+                    })
+                });
+                if keep {
+                    out.push(InstanceTypeConfig {
+                        zone: zone.zone.clone(),
+                        instance_type: t.instance_type.clone(),
+                        instance_family: t.family().to_owned(),
+                        gpu: t.gpu,
+                        cpu: t.cpu,
+                        memory: t.memory,
+                        fpga: t.fpga,
+                    });
+                }
+            }
+        }
+        Ok(DescribeInstanceTypeConfigsResponse { instance_type_config_set: out })
+    }
+}

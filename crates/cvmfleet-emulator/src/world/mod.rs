@@ -1,0 +1,418 @@
+//! The emulated cloud's mutable state and its rules, free of I/O and of the clock: every
+//! operation takes the current time as a number, which keeps it deterministic and testable.
+//!
+//! Instances are [`Record`]s keyed by a sequence number (their creation order, which is also
+//! the listing order). A record carries its next timed transition as an absolute wall-clock
+//! deadline, so a restarted emulator resumes transitions where they were. Transitions are
+//! applied lazily by [`World::advance`] before each request, and are never journaled: they
+//! follow from the stored deadlines.
+
+mod describe;
+mod ops;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use cvmfleet_wire::model::Instance;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::CatalogIndex;
+use crate::config::TokenMode;
+use crate::net::parse_ipv4;
+
+/// Instance states, as the API spells them.
+pub(crate) mod state {
+    pub(crate) const PENDING: &str = "PENDING";
+    pub(crate) const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
+    pub(crate) const RUNNING: &str = "RUNNING";
+    pub(crate) const STOPPED: &str = "STOPPED";
+    pub(crate) const STARTING: &str = "STARTING";
+    pub(crate) const STOPPING: &str = "STOPPING";
+    pub(crate) const SHUTDOWN: &str = "SHUTDOWN";
+    pub(crate) const TERMINATING: &str = "TERMINATING";
+}
+
+/// Where a timed transition leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Step {
+    /// `PENDING`/`STARTING` → `RUNNING`.
+    Running,
+    /// `PENDING` → `LAUNCH_FAILED`.
+    LaunchFailed,
+    /// `STOPPING` → `STOPPED`.
+    Stopped,
+    /// The instance disappears (after `TERMINATING`, or a `LAUNCH_FAILED` retention).
+    Gone,
+}
+
+/// A timed transition: at `at` (Unix milliseconds) the instance moves to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Transition {
+    pub(crate) at: i64,
+    pub(crate) to: Step,
+}
+
+/// One instance with what the emulator keeps beside its API form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Record {
+    /// Creation order; the instance ID derives from it.
+    pub(crate) seq: u64,
+    /// Region of the instance's zone.
+    pub(crate) region: String,
+    /// The next timed transition. A launch that is going to fail is decided at creation
+    /// (`to: launch_failed`), so that a replayed state agrees with the live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) next: Option<Transition>,
+    /// A scheduled termination (RunInstances `ActionTimer`), Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) terminate_at: Option<i64>,
+    /// The instance as DescribeInstances shows it.
+    pub(crate) instance: Instance,
+}
+
+impl Record {
+    fn wake_at(&self) -> Option<i64> {
+        match (self.next.map(|t| t.at), self.terminate_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the instance holds IPs, host capacity and quota; launch failures hold nothing.
+    fn holds_resources(&self) -> bool {
+        self.instance.instance_state != state::LAUNCH_FAILED
+    }
+
+    /// The scope its private IPs are unique in: the subnet, or the region's basic network.
+    fn ip_scope(&self) -> String {
+        ip_scope(&self.region, &self.instance.virtual_private_cloud.subnet_id)
+    }
+}
+
+fn ip_scope(region: &str, subnet_id: &str) -> String {
+    if subnet_id.is_empty() { format!("basic:{region}") } else { subnet_id.to_owned() }
+}
+
+/// A ClientToken bound to the instances it created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TokenRecord {
+    pub(crate) secret_id: String,
+    pub(crate) region: String,
+    pub(crate) token: String,
+    pub(crate) instance_ids: Vec<String>,
+    /// SHA-256 of the request's other parameters, to detect reuse with different ones.
+    pub(crate) fingerprint: String,
+    /// Unix milliseconds.
+    pub(crate) created: i64,
+}
+
+type TokenKey = (String, String, String);
+
+impl TokenRecord {
+    fn key(&self) -> TokenKey {
+        (self.secret_id.clone(), self.region.clone(), self.token.clone())
+    }
+}
+
+/// The changes one request made: a journal entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Mutation {
+    /// Records created or changed, whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) put: Vec<Record>,
+    /// Tokens bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tokens: Vec<TokenRecord>,
+}
+
+impl Mutation {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.tokens.is_empty()
+    }
+}
+
+/// The whole state in one document (the snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    /// Salt of the IDs, fixed when the state is created.
+    pub(crate) salt: u64,
+    /// The next sequence number.
+    pub(crate) next_seq: u64,
+    pub(crate) records: Vec<Record>,
+    pub(crate) tokens: Vec<TokenRecord>,
+}
+
+/// Timing, quota and policy of a world, in the units the world uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) boot_delay_ms: i64,
+    pub(crate) stop_delay_ms: i64,
+    pub(crate) terminate_delay_ms: i64,
+    pub(crate) launch_failed_retention_ms: i64,
+    pub(crate) instance_quota: Option<u32>,
+    pub(crate) token_mode: TokenMode,
+    pub(crate) unqualified_secret_ids: BTreeSet<String>,
+}
+
+/// Who calls, where, and when: the context of one API call.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub(crate) secret_id: String,
+    pub(crate) region: String,
+    pub(crate) request_id: String,
+    pub(crate) now_ms: i64,
+}
+
+/// The emulated cloud.
+#[derive(Debug)]
+pub(crate) struct World {
+    catalog: Arc<CatalogIndex>,
+    settings: Settings,
+    salt: u64,
+    next_seq: u64,
+    records: BTreeMap<u64, Record>,
+    by_id: HashMap<String, u64>,
+    /// (deadline, seq) of every record with a pending transition.
+    queue: BTreeSet<(i64, u64)>,
+    /// tag key → tag value → records.
+    tags: HashMap<String, HashMap<String, BTreeSet<u64>>>,
+    private_ips: HashSet<(String, u32)>,
+    public_ips: HashSet<u32>,
+    /// host → (vCPUs, GiB) in use.
+    host_usage: HashMap<String, (i64, i64)>,
+    /// region → instances holding quota.
+    region_count: HashMap<String, u32>,
+    tokens: HashMap<TokenKey, TokenRecord>,
+    /// Where the next automatic IP search starts, per scope (not persisted).
+    ip_cursor: HashMap<String, u32>,
+    public_cursor: u32,
+}
+
+impl World {
+    pub(crate) fn new(catalog: Arc<CatalogIndex>, settings: Settings, salt: u64) -> Self {
+        World {
+            catalog,
+            settings,
+            salt,
+            next_seq: 1,
+            records: BTreeMap::new(),
+            by_id: HashMap::new(),
+            queue: BTreeSet::new(),
+            tags: HashMap::new(),
+            private_ips: HashSet::new(),
+            public_ips: HashSet::new(),
+            host_usage: HashMap::new(),
+            region_count: HashMap::new(),
+            tokens: HashMap::new(),
+            ip_cursor: HashMap::new(),
+            public_cursor: 0,
+        }
+    }
+
+    /// Rebuilds a world from a snapshot.
+    pub(crate) fn from_snapshot(catalog: Arc<CatalogIndex>, settings: Settings, snapshot: Snapshot) -> Self {
+        let mut world = World::new(catalog, settings, snapshot.salt);
+        world.next_seq = snapshot.next_seq.max(1);
+        world.apply(Mutation { put: snapshot.records, tokens: snapshot.tokens });
+        world
+    }
+
+    /// The whole state.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut tokens: Vec<TokenRecord> = self.tokens.values().cloned().collect();
+        tokens.sort_by_key(TokenRecord::key);
+        Snapshot {
+            salt: self.salt,
+            next_seq: self.next_seq,
+            records: self.records.values().cloned().collect(),
+            tokens,
+        }
+    }
+
+    /// Number of instances, in every region.
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Replays a journal entry (or a snapshot's contents).
+    pub(crate) fn apply(&mut self, mutation: Mutation) {
+        for record in mutation.put {
+            self.put(record);
+        }
+        for token in mutation.tokens {
+            self.tokens.insert(token.key(), token);
+        }
+    }
+
+    fn put(&mut self, record: Record) {
+        self.next_seq = self.next_seq.max(record.seq.saturating_add(1));
+        if let Some(old) = self.records.remove(&record.seq) {
+            self.unindex(&old);
+        }
+        self.index(&record);
+        self.by_id.insert(record.instance.instance_id.clone(), record.seq);
+        self.records.insert(record.seq, record);
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(old) = self.records.remove(&seq) {
+            self.unindex(&old);
+            self.by_id.remove(&old.instance.instance_id);
+        }
+    }
+
+    fn index(&mut self, r: &Record) {
+        if let Some(at) = r.wake_at() {
+            self.queue.insert((at, r.seq));
+        }
+        for tag in &r.instance.tags {
+            self.tags.entry(tag.key.clone()).or_default().entry(tag.value.clone()).or_default().insert(r.seq);
+        }
+        if !r.holds_resources() {
+            return;
+        }
+        let scope = r.ip_scope();
+        for ip in r.instance.private_ip_addresses.iter().filter_map(|ip| parse_ipv4(ip)) {
+            self.private_ips.insert((scope.clone(), ip));
+        }
+        for ip in r.instance.public_ip_addresses.iter().flatten().filter_map(|ip| parse_ipv4(ip)) {
+            self.public_ips.insert(ip);
+        }
+        if let Some(host) = &r.instance.placement.host_id {
+            let usage = self.host_usage.entry(host.clone()).or_default();
+            usage.0 += r.instance.cpu;
+            usage.1 += r.instance.memory;
+        }
+        *self.region_count.entry(r.region.clone()).or_default() += 1;
+    }
+
+    fn unindex(&mut self, r: &Record) {
+        if let Some(at) = r.wake_at() {
+            self.queue.remove(&(at, r.seq));
+        }
+        for tag in &r.instance.tags {
+            if let Some(values) = self.tags.get_mut(&tag.key) {
+                if let Some(set) = values.get_mut(&tag.value) {
+                    set.remove(&r.seq);
+                    if set.is_empty() {
+                        values.remove(&tag.value);
+                    }
+                }
+                if values.is_empty() {
+                    self.tags.remove(&tag.key);
+                }
+            }
+        }
+        if !r.holds_resources() {
+            return;
+        }
+        let scope = r.ip_scope();
+        for ip in r.instance.private_ip_addresses.iter().filter_map(|ip| parse_ipv4(ip)) {
+            self.private_ips.remove(&(scope.clone(), ip));
+        }
+        for ip in r.instance.public_ip_addresses.iter().flatten().filter_map(|ip| parse_ipv4(ip)) {
+            self.public_ips.remove(&ip);
+        }
+        if let Some(host) = &r.instance.placement.host_id
+            && let Some(usage) = self.host_usage.get_mut(host)
+        {
+            usage.0 -= r.instance.cpu;
+            usage.1 -= r.instance.memory;
+        }
+        if let Some(count) = self.region_count.get_mut(&r.region) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    /// Applies every transition due at `now_ms`.
+    pub(crate) fn advance(&mut self, now_ms: i64) {
+        while let Some(&(at, seq)) = self.queue.first() {
+            if at > now_ms {
+                break;
+            }
+            let Some(mut record) = self.records.get(&seq).cloned() else {
+                self.queue.remove(&(at, seq));
+                continue;
+            };
+            let gone = self.step(&mut record, now_ms);
+            if gone {
+                self.remove(seq);
+            } else {
+                self.put(record);
+            }
+        }
+    }
+
+    /// Moves a record through every transition due at `now_ms`; `true` when it is gone.
+    fn step(&self, r: &mut Record, now_ms: i64) -> bool {
+        loop {
+            let timer_due = r.terminate_at.is_some_and(|t| t <= now_ms);
+            let next_due = r.next.filter(|t| t.at <= now_ms);
+            // Whichever is earlier happens first.
+            let take_timer = match (next_due, timer_due) {
+                (Some(t), true) => r.terminate_at.is_some_and(|timer| timer < t.at),
+                (None, true) => true,
+                (_, false) => false,
+            };
+            if take_timer {
+                let at = r.terminate_at.take().unwrap_or(now_ms);
+                if r.instance.instance_state != state::TERMINATING
+                    && r.instance.instance_state != state::LAUNCH_FAILED
+                {
+                    set_operation(&mut r.instance, "TerminateInstances", "OPERATING", None);
+                    r.instance.instance_state = state::TERMINATING.into();
+                    r.next = Some(Transition { at: at + self.settings.terminate_delay_ms, to: Step::Gone });
+                }
+                continue;
+            }
+            let Some(t) = next_due else { return false };
+            r.next = None;
+            match t.to {
+                Step::Gone => return true,
+                Step::Running => {
+                    r.instance.instance_state = state::RUNNING.into();
+                    r.instance.latest_operation_state = Some("SUCCESS".into());
+                }
+                Step::Stopped => {
+                    r.instance.instance_state = state::STOPPED.into();
+                    r.instance.latest_operation_state = Some("SUCCESS".into());
+                }
+                Step::LaunchFailed => {
+                    r.instance.instance_state = state::LAUNCH_FAILED.into();
+                    r.instance.latest_operation_state = Some("FAILED".into());
+                    r.instance.latest_operation_error_msg = Some(
+                        "The instance failed to launch (injected launch failure); submit a new request."
+                            .into(),
+                    );
+                    r.instance.private_ip_addresses.clear();
+                    r.instance.virtual_private_cloud.private_ip_addresses = None;
+                    r.instance.public_ip_addresses = None;
+                    r.terminate_at = None;
+                    r.next = Some(Transition {
+                        at: t.at + self.settings.launch_failed_retention_ms,
+                        to: Step::Gone,
+                    });
+                }
+            }
+        }
+    }
+
+    fn record_by_id(&self, id: &str) -> Option<&Record> {
+        self.by_id.get(id).and_then(|seq| self.records.get(seq))
+    }
+}
+
+/// Sets the `LatestOperation*` fields.
+fn set_operation(instance: &mut Instance, operation: &str, op_state: &str, request_id: Option<&str>) {
+    instance.latest_operation = Some(operation.into());
+    instance.latest_operation_state = Some(op_state.into());
+    if let Some(id) = request_id {
+        instance.latest_operation_request_id = Some(id.into());
+    }
+    instance.latest_operation_error_msg = Some(String::new());
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,279 @@
+//! Operations on existing instances: TerminateInstances, StartInstances, StopInstances and
+//! ModifyInstancesAttribute. Each checks every instance first and changes nothing unless all
+//! pass.
+
+use std::collections::BTreeSet;
+
+use cvmfleet_wire::MAX_BATCH;
+use cvmfleet_wire::api::{
+    ModifyInstancesAttributeRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
+};
+
+use super::run::check_user_data;
+use super::{Ctx, Mutation, Record, Step, Transition, World, set_operation, state};
+use crate::api_error::ApiError;
+use crate::names;
+
+/// Longest name ModifyInstancesAttribute accepts, in bytes (`InvalidInstanceName.TooLong`).
+const MAX_NAME_BYTES: usize = 60;
+
+/// The error for an instance whose state forbids the operation.
+pub(super) fn state_error(record: &Record) -> ApiError {
+    let st = record.instance.instance_state.as_str();
+    let code = match st {
+        state::PENDING => "UnsupportedOperation.InstanceStatePending",
+        state::LAUNCH_FAILED => "UnsupportedOperation.InstanceStateLaunchFailed",
+        state::RUNNING => "UnsupportedOperation.InstanceStateRunning",
+        state::STOPPED => "UnsupportedOperation.InstanceStateStopped",
+        state::STARTING => "UnsupportedOperation.InstanceStateStarting",
+        state::STOPPING => "UnsupportedOperation.InstanceStateStopping",
+        state::SHUTDOWN => "UnsupportedOperation.InstanceStateShutdown",
+        state::TERMINATING => "UnsupportedOperation.InstanceStateTerminating",
+        _ => "UnsupportedOperation",
+    };
+    ApiError::new(
+        code,
+        format!(
+            "The instance `{}` is {st}, which does not allow this operation.",
+            record.instance.instance_id
+        ),
+    )
+}
+
+impl World {
+    /// Checks a list of instance IDs of the caller's region and returns their records' keys,
+    /// in the order given, without repeats.
+    pub(super) fn resolve_ids(&self, region: &str, ids: &[String]) -> Result<Vec<u64>, ApiError> {
+        if ids.is_empty() {
+            return Err(ApiError::missing("InstanceIds"));
+        }
+        if ids.len() > MAX_BATCH {
+            return Err(ApiError::new(
+                "InvalidParameterValue.LimitExceeded",
+                format!(
+                    "{} instance IDs were given; at most {MAX_BATCH} are allowed per request.",
+                    ids.len()
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut missing = Vec::new();
+        let mut seqs = Vec::new();
+        for id in ids {
+            if !names::is_resource_id(id, "ins") {
+                return Err(ApiError::new(
+                    "InvalidInstanceId.Malformed",
+                    format!("The instance ID `{id}` is malformed; instance IDs look like ins-xxxxxxxx."),
+                ));
+            }
+            match self.record_by_id(id).filter(|r| r.region == region) {
+                Some(r) => {
+                    if seen.insert(r.seq) {
+                        seqs.push(r.seq);
+                    }
+                }
+                None => missing.push(id.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                "InvalidInstanceId.NotFound",
+                format!("The instances {} do not exist in region `{region}`.", missing.join(", ")),
+            ));
+        }
+        Ok(seqs)
+    }
+
+    fn records_of(&self, seqs: &[u64]) -> Vec<Record> {
+        seqs.iter().filter_map(|s| self.records.get(s).cloned()).collect()
+    }
+
+    fn commit(&mut self, records: Vec<Record>) -> Mutation {
+        let mutation = Mutation { put: records, tokens: Vec::new() };
+        self.apply(mutation.clone());
+        mutation
+    }
+
+    /// TerminateInstances: postpaid instances (and prepaid ones already in the recycle bin) go
+    /// `TERMINATING` and disappear after the terminate delay; running or stopped prepaid
+    /// instances go to the recycle bin (`SHUTDOWN`).
+    pub(crate) fn terminate(
+        &mut self,
+        ctx: &Ctx,
+        req: &TerminateInstancesRequest,
+    ) -> Result<Mutation, ApiError> {
+        let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
+        let mut records = self.records_of(&seqs);
+        let mut charge_types = BTreeSet::new();
+        for r in &records {
+            match r.instance.instance_state.as_str() {
+                state::RUNNING | state::STOPPED | state::SHUTDOWN => {}
+                _ => return Err(state_error(r)),
+            }
+            if r.instance.disable_api_termination {
+                return Err(ApiError::new(
+                    "UnsupportedOperation.InstancesProtected",
+                    format!(
+                        "The instance `{}` has termination protection; turn DisableApiTermination off first.",
+                        r.instance.instance_id
+                    ),
+                ));
+            }
+            charge_types.insert(r.instance.instance_charge_type.as_str() == "PREPAID");
+        }
+        if charge_types.len() > 1 {
+            return Err(ApiError::new(
+                "UnsupportedOperation.InstanceMixedPricingModel",
+                "Prepaid and postpaid instances cannot be terminated in one request.",
+            ));
+        }
+        for r in &mut records {
+            let to_recycle_bin =
+                r.instance.instance_charge_type == "PREPAID" && r.instance.instance_state != state::SHUTDOWN;
+            set_operation(&mut r.instance, "TerminateInstances", "OPERATING", Some(&ctx.request_id));
+            r.terminate_at = None;
+            if to_recycle_bin {
+                r.instance.instance_state = state::SHUTDOWN.into();
+                r.instance.latest_operation_state = Some("SUCCESS".into());
+                r.instance.restrict_state = "PROTECTIVELY_ISOLATED".into();
+                r.instance.isolated_source = "MANMADE".into();
+                r.next = None;
+            } else {
+                r.instance.instance_state = state::TERMINATING.into();
+                r.next =
+                    Some(Transition { at: ctx.now_ms + self.settings.terminate_delay_ms, to: Step::Gone });
+            }
+        }
+        Ok(self.commit(records))
+    }
+
+    /// StopInstances: `RUNNING` → `STOPPING` → `STOPPED` after the stop delay.
+    pub(crate) fn stop(&mut self, ctx: &Ctx, req: &StopInstancesRequest) -> Result<Mutation, ApiError> {
+        if let Some(mode) = &req.stopped_mode
+            && mode != "KEEP_CHARGING"
+            && mode != "STOP_CHARGING"
+        {
+            return Err(ApiError::invalid_value(format!(
+                "`StoppedMode` `{mode}` is not KEEP_CHARGING or STOP_CHARGING."
+            )));
+        }
+        if let Some(kind) = &req.stop_type
+            && !matches!(kind.as_str(), "SOFT" | "HARD" | "SOFT_FIRST")
+        {
+            return Err(ApiError::invalid_value(format!(
+                "`StopType` `{kind}` is not SOFT, HARD or SOFT_FIRST."
+            )));
+        }
+        let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
+        let mut records = self.records_of(&seqs);
+        if let Some(r) = records.iter().find(|r| r.instance.instance_state != state::RUNNING) {
+            return Err(state_error(r));
+        }
+        for r in &mut records {
+            set_operation(&mut r.instance, "StopInstances", "OPERATING", Some(&ctx.request_id));
+            r.instance.instance_state = state::STOPPING.into();
+            let stop_charging = req.stopped_mode.as_deref() == Some("STOP_CHARGING")
+                && r.instance.instance_charge_type == "POSTPAID_BY_HOUR";
+            r.instance.stop_charging_mode =
+                if stop_charging { "STOP_CHARGING" } else { "KEEP_CHARGING" }.into();
+            r.next = Some(Transition { at: ctx.now_ms + self.settings.stop_delay_ms, to: Step::Stopped });
+        }
+        Ok(self.commit(records))
+    }
+
+    /// StartInstances: `STOPPED` → `STARTING` → `RUNNING` after the boot delay.
+    pub(crate) fn start(&mut self, ctx: &Ctx, req: &StartInstancesRequest) -> Result<Mutation, ApiError> {
+        let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
+        let mut records = self.records_of(&seqs);
+        if let Some(r) = records.iter().find(|r| r.instance.instance_state != state::STOPPED) {
+            return Err(state_error(r));
+        }
+        for r in &mut records {
+            set_operation(&mut r.instance, "StartInstances", "OPERATING", Some(&ctx.request_id));
+            r.instance.instance_state = state::STARTING.into();
+            r.instance.stop_charging_mode = "NOT_APPLICABLE".into();
+            r.next = Some(Transition { at: ctx.now_ms + self.settings.boot_delay_ms, to: Step::Running });
+        }
+        Ok(self.commit(records))
+    }
+
+    /// ModifyInstancesAttribute: exactly one attribute per request.
+    pub(crate) fn modify(
+        &mut self,
+        ctx: &Ctx,
+        req: &ModifyInstancesAttributeRequest,
+    ) -> Result<Mutation, ApiError> {
+        let set = req.attributes_set();
+        match set.len() {
+            0 => {
+                return Err(ApiError::new(
+                    "MissingParameter",
+                    "The request must set one attribute: InstanceName, UserData, SecurityGroups, HostName or \
+                     DisableApiTermination.",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(ApiError::combination(format!(
+                    "Only one attribute can be changed per request; this one sets {}.",
+                    set.join(", ")
+                )));
+            }
+        }
+        let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
+        let mut records = self.records_of(&seqs);
+        if let Some(r) = records.iter().find(|r| {
+            matches!(
+                r.instance.instance_state.as_str(),
+                state::PENDING | state::LAUNCH_FAILED | state::SHUTDOWN | state::TERMINATING
+            )
+        }) {
+            return Err(state_error(r));
+        }
+        if let Some(name) = &req.instance_name {
+            if name.is_empty() {
+                return Err(ApiError::invalid_value("`InstanceName` must not be empty."));
+            }
+            if name.len() > MAX_NAME_BYTES {
+                return Err(ApiError::new(
+                    "InvalidInstanceName.TooLong",
+                    format!("The InstanceName `{name}` is longer than {MAX_NAME_BYTES} bytes."),
+                ));
+            }
+        }
+        if let Some(groups) = &req.security_groups {
+            self.check_security_groups(&ctx.region, groups, "SecurityGroups")?;
+        }
+        if let Some(data) = &req.user_data {
+            check_user_data(data)?;
+        }
+        if let Some(host_name) = &req.host_name {
+            for r in &records {
+                let windows = self.catalog.image(&r.instance.image_id).is_some_and(|i| i.windows);
+                names::check_host_name(host_name, windows).map_err(|why| {
+                    ApiError::new(
+                        "InvalidParameterValue.IllegalHostName",
+                        format!("The host name `{host_name}` {why}."),
+                    )
+                })?;
+            }
+        }
+        for r in &mut records {
+            let i = &mut r.instance;
+            if let Some(name) = &req.instance_name {
+                i.instance_name.clone_from(name);
+            }
+            if let Some(groups) = &req.security_groups {
+                i.security_group_ids.clone_from(groups);
+            }
+            if let Some(host_name) = &req.host_name {
+                i.host_name.clone_from(host_name);
+            }
+            if let Some(protect) = req.disable_api_termination {
+                i.disable_api_termination = protect;
+            }
+            set_operation(i, "ModifyInstancesAttribute", "SUCCESS", Some(&ctx.request_id));
+        }
+        Ok(self.commit(records))
+    }
+}

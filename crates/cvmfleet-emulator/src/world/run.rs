@@ -1,0 +1,1050 @@
+//! RunInstances: validation in the order the parameters are documented, then creation.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use cvmfleet_wire::api::{RunInstancesRequest, RunInstancesResponse};
+use cvmfleet_wire::model::{
+    DataDisk, Instance, InternetAccessible, LoginSettings, Placement, SystemDisk, Tag, VirtualPrivateCloud,
+};
+use cvmfleet_wire::{MAX_BATCH, MAX_CLIENT_TOKEN_LEN};
+
+use super::{Ctx, Mutation, Record, Step, TokenRecord, Transition, World, ip_scope, set_operation, state};
+use crate::api_error::ApiError;
+use crate::catalog::ImageSpec;
+use crate::config::TokenMode;
+use crate::ids;
+use crate::names::{self, InstanceTypeShape, NameTemplate};
+use crate::net::{self, Cidr};
+
+/// Charge types RunInstances accepts.
+const CHARGE_TYPES: [&str; 5] = ["PREPAID", "POSTPAID_BY_HOUR", "CDHPAID", "SPOTPAID", "CDCPAID"];
+
+/// Prepaid periods in months, per the `InvalidPeriod` description.
+const PERIODS: [i64; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 24, 36];
+
+const RENEW_FLAGS: [&str; 3] =
+    ["NOTIFY_AND_AUTO_RENEW", "NOTIFY_AND_MANUAL_RENEW", "DISABLE_NOTIFY_AND_MANUAL_RENEW"];
+
+const DISK_TYPES: [&str; 8] = [
+    "LOCAL_BASIC",
+    "LOCAL_SSD",
+    "CLOUD_BASIC",
+    "CLOUD_SSD",
+    "CLOUD_PREMIUM",
+    "CLOUD_BSSD",
+    "CLOUD_HSSD",
+    "CLOUD_TSSD",
+];
+
+const INTERNET_CHARGE_TYPES: [&str; 4] =
+    ["BANDWIDTH_PREPAID", "TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR", "BANDWIDTH_PACKAGE"];
+
+/// System disk sizes in GiB.
+const SYSTEM_DISK_RANGE: (i64, i64) = (20, 1024);
+/// Data disk sizes in GiB.
+const DATA_DISK_RANGE: (i64, i64) = (10, 32_000);
+/// Most data disks per instance.
+const MAX_DATA_DISKS: usize = 21;
+/// Most security groups per instance.
+const MAX_SECURITY_GROUPS: usize = 5;
+/// Outbound bandwidth cap range in Mbps.
+const BANDWIDTH_RANGE: (i64, i64) = (0, 1000);
+/// Most tags per instance.
+const MAX_TAGS: usize = 50;
+/// Longest raw `InstanceName` (with patterns), in characters (API reference).
+const MAX_NAME_TEMPLATE_CHARS: usize = 128;
+/// Longest resulting instance name, in bytes (`InvalidInstanceName.TooLong`).
+const MAX_NAME_BYTES: usize = 60;
+/// Largest UserData, in bytes of its base64 text.
+const MAX_USER_DATA: usize = 16 * 1024;
+/// Name an instance gets when none is given: "unnamed".
+const DEFAULT_NAME: &str = "未命名";
+
+/// The fingerprint of a RunInstances request for ClientToken reuse: SHA-256 of its canonical
+/// JSON without `ClientToken` and `DryRun`.
+#[must_use]
+fn request_fingerprint(req: &RunInstancesRequest) -> String {
+    let canonical = RunInstancesRequest { client_token: None, dry_run: None, ..req.clone() };
+    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
+    cvmfleet_wire::sign::sha256_hex(&bytes)
+}
+
+/// A (VPC ID, subnet ID) pair.
+type VpcIds = (String, String);
+
+/// Everything validation decided, ready to create.
+struct Plan {
+    zone: String,
+    project_id: i64,
+    image: ImageSpec,
+    charge_type: String,
+    renew_flag: Option<String>,
+    period_months: Option<i64>,
+    instance_type: String,
+    cpu: i64,
+    memory: i64,
+    hosts: Vec<String>,
+    names: Vec<String>,
+    key_ids: Option<Vec<String>>,
+    security_groups: Vec<String>,
+    system_disk: (String, i64),
+    data_disks: Vec<DataDisk>,
+    internet: InternetAccessible,
+    public_ips: Vec<u32>,
+    vpc: Option<(String, String)>,
+    private_ips: Vec<u32>,
+    host_names: Vec<String>,
+    tags: Vec<Tag>,
+    terminate_at: Option<i64>,
+}
+
+impl World {
+    /// RunInstances. `launch_fails` says, per created instance, whether its launch fails.
+    pub(crate) fn run_instances(
+        &mut self,
+        ctx: &Ctx,
+        req: &RunInstancesRequest,
+        launch_fails: &mut dyn FnMut() -> bool,
+    ) -> Result<(RunInstancesResponse, Mutation), ApiError> {
+        let token = req.client_token.as_deref().filter(|t| !t.is_empty());
+        if let Some(token) = token {
+            if token.len() > MAX_CLIENT_TOKEN_LEN {
+                return Err(ApiError::new(
+                    "InvalidClientToken.TooLong",
+                    format!(
+                        "The ClientToken is {} bytes long; it must be at most {MAX_CLIENT_TOKEN_LEN}.",
+                        token.len()
+                    ),
+                ));
+            }
+            if !token.is_ascii() {
+                return Err(ApiError::invalid_value("The ClientToken must consist of ASCII characters."));
+            }
+        }
+        let dry_run = req.dry_run.unwrap_or(false);
+        if let (Some(token), false) = (token, dry_run) {
+            let key = (ctx.secret_id.clone(), ctx.region.clone(), token.to_owned());
+            if let Some(previous) = self.tokens.get(&key) {
+                if self.settings.token_mode == TokenMode::Strict
+                    && previous.fingerprint != request_fingerprint(req)
+                {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "The ClientToken `{token}` was already used with different parameters (instances {}); \
+                         use a new ClientToken for a different request.",
+                        previous.instance_ids.join(", ")
+                    )));
+                }
+                let response = RunInstancesResponse { instance_id_set: previous.instance_ids.clone() };
+                return Ok((response, Mutation::default()));
+            }
+        }
+
+        let plan = self.plan_run(ctx, req)?;
+        if dry_run {
+            return Err(ApiError::new(
+                "DryRunOperation",
+                "The request would have succeeded, but the DryRun parameter was set.",
+            ));
+        }
+        Ok(self.create(ctx, req, token, &plan, launch_fails))
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn plan_run(&self, ctx: &Ctx, req: &RunInstancesRequest) -> Result<Plan, ApiError> {
+        let catalog = &*self.catalog;
+        if self.settings.unqualified_secret_ids.contains(&ctx.secret_id) {
+            return Err(ApiError::new(
+                "AccountQualificationRestrictions",
+                "The account of this SecretId has not passed the qualification audit and cannot buy instances.",
+            ));
+        }
+
+        // Placement.
+        let placement = req
+            .placement
+            .as_ref()
+            .filter(|p| !p.zone.is_empty())
+            .ok_or_else(|| ApiError::missing("Placement.Zone"))?;
+        let zone = placement.zone.as_str();
+        if catalog.zone_region(zone) != Some(ctx.region.as_str()) {
+            return Err(ApiError::new(
+                "InvalidZone.MismatchRegion",
+                format!("The zone `{zone}` does not exist in region `{}`.", ctx.region),
+            ));
+        }
+        if catalog.zone(zone).is_some_and(|z| !z.available) {
+            return Err(ApiError::new(
+                "InvalidParameterValue.ZoneNotSupported",
+                format!("The zone `{zone}` does not sell instances at the moment."),
+            ));
+        }
+        let project_id = placement.project_id.unwrap_or(0);
+        if project_id < 0 {
+            return Err(ApiError::invalid_value(format!(
+                "`Placement.ProjectId` {project_id} is not a project."
+            )));
+        }
+
+        // Image.
+        let image_id =
+            req.image_id.as_deref().filter(|i| !i.is_empty()).ok_or_else(|| ApiError::missing("ImageId"))?;
+        if !names::is_resource_id(image_id, "img") {
+            return Err(ApiError::new(
+                "InvalidImageId.Malformed",
+                format!("The ImageId `{image_id}` is malformed; image IDs look like img-xxxxxxxx."),
+            ));
+        }
+        let image = catalog.image(image_id).ok_or_else(|| {
+            ApiError::new("InvalidImageId.NotFound", format!("The image `{image_id}` does not exist."))
+        })?;
+
+        // Billing.
+        let charge_type = req.instance_charge_type.clone().unwrap_or_else(|| "POSTPAID_BY_HOUR".into());
+        if !CHARGE_TYPES.contains(&charge_type.as_str()) {
+            return Err(ApiError::invalid_value(format!(
+                "`InstanceChargeType` `{charge_type}` is not one of {}.",
+                CHARGE_TYPES.join(", ")
+            )));
+        }
+        let (mut renew_flag, mut period_months) = (None, None);
+        if charge_type == "PREPAID" {
+            let prepaid = req
+                .instance_charge_prepaid
+                .as_ref()
+                .ok_or_else(|| ApiError::missing("InstanceChargePrepaid"))?;
+            if !PERIODS.contains(&prepaid.period) {
+                return Err(ApiError::new(
+                    "InvalidPeriod",
+                    format!(
+                        "The period {} is not supported; periods are 1 to 12, 24 or 36 months.",
+                        prepaid.period
+                    ),
+                ));
+            }
+            let flag = prepaid.renew_flag.clone().unwrap_or_else(|| "NOTIFY_AND_MANUAL_RENEW".into());
+            if !RENEW_FLAGS.contains(&flag.as_str()) {
+                return Err(ApiError::invalid_value(format!(
+                    "`InstanceChargePrepaid.RenewFlag` `{flag}` is not one of {}.",
+                    RENEW_FLAGS.join(", ")
+                )));
+            }
+            renew_flag = Some(flag);
+            period_months = Some(prepaid.period);
+        }
+
+        // Count.
+        let count = req.instance_count.unwrap_or(1);
+        let max = i64::try_from(MAX_BATCH).unwrap_or(100);
+        if !(1..=max).contains(&count) {
+            return Err(ApiError::out_of_range("InstanceCount", count, &format!("1 to {max}")));
+        }
+        let count = count.unsigned_abs();
+
+        // Instance type and dedicated hosts.
+        let instance_type = req.instance_type.clone().unwrap_or_else(|| "S1.SMALL1".into());
+        let shape = names::instance_type_shape(&instance_type).ok_or_else(|| {
+            ApiError::new(
+                "InvalidInstanceType.Malformed",
+                format!(
+                    "The InstanceType `{instance_type}` is malformed; types look like S5.MEDIUM2 or CDH_1C1G."
+                ),
+            )
+        })?;
+        let (cpu, memory) = match shape {
+            InstanceTypeShape::Cdh { cpu, memory } => {
+                if charge_type != "CDHPAID" {
+                    return Err(ApiError::combination(format!(
+                        "The InstanceType `{instance_type}` is for dedicated hosts and needs InstanceChargeType CDHPAID."
+                    )));
+                }
+                (i64::from(cpu), i64::from(memory))
+            }
+            InstanceTypeShape::Standard => {
+                let spec = catalog.instance_type(&instance_type).ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidParameterValue.InstanceTypeNotFound",
+                        format!("The instance type `{instance_type}` does not exist."),
+                    )
+                })?;
+                if spec.requires_permission {
+                    return Err(ApiError::new(
+                        "InvalidPermission",
+                        format!("The account is not allowed to buy instance type `{instance_type}`."),
+                    ));
+                }
+                if !spec.sold_in(zone) {
+                    return Err(ApiError::new(
+                        "ResourceUnavailable.InstanceType",
+                        format!("The zone `{zone}` does not sell instance type `{instance_type}`."),
+                    ));
+                }
+                (spec.cpu, spec.memory)
+            }
+        };
+        let hosts = placement.host_ids.clone().unwrap_or_default();
+        if charge_type == "CDHPAID" && hosts.is_empty() {
+            return Err(ApiError::missing("Placement.HostIds"));
+        }
+        if charge_type != "CDHPAID" && !hosts.is_empty() {
+            return Err(ApiError::combination("`Placement.HostIds` needs InstanceChargeType CDHPAID."));
+        }
+        for host in &hosts {
+            if !names::is_resource_id(host, "host") {
+                return Err(ApiError::new(
+                    "InvalidHostId.Malformed",
+                    format!("The HostId `{host}` is malformed; host IDs look like host-xxxxxxxx."),
+                ));
+            }
+            if catalog.host(host).is_none_or(|h| h.zone != zone) {
+                return Err(ApiError::new(
+                    "InvalidHostId.NotFound",
+                    format!("The dedicated host `{host}` does not exist in zone `{zone}`."),
+                ));
+            }
+        }
+
+        // Names.
+        let name_template = req.instance_name.clone().unwrap_or_else(|| DEFAULT_NAME.into());
+        if name_template.is_empty() {
+            return Err(ApiError::invalid_value("`InstanceName` must not be empty."));
+        }
+        if name_template.chars().count() > MAX_NAME_TEMPLATE_CHARS {
+            return Err(name_too_long(&name_template));
+        }
+        let template = NameTemplate::parse(&name_template, false);
+        let names: Vec<String> = (0..count).map(|i| template.render(i, count, "")).collect();
+        if let Some(long) = names.iter().find(|n| n.len() > MAX_NAME_BYTES) {
+            return Err(name_too_long(long));
+        }
+
+        // Login.
+        let key_ids = self.check_login(req.login_settings.as_ref(), image)?;
+
+        // Security groups.
+        let security_groups = req.security_group_ids.clone().unwrap_or_default();
+        self.check_security_groups(&ctx.region, &security_groups, "SecurityGroupIds")?;
+
+        // Disks.
+        let system_disk = check_system_disk(req.system_disk.as_ref(), image)?;
+        let data_disks = check_data_disks(req.data_disks.as_deref().unwrap_or_default())?;
+
+        // Public network.
+        let (internet, public_ip) = check_internet(req.internet_accessible.as_ref())?;
+
+        // VPC and private IPs.
+        let (vpc, requested_ips) = self.check_vpc(ctx, zone, req.virtual_private_cloud.as_ref(), count)?;
+
+        // Tags, user data, timer.
+        let tags = check_tags(req)?;
+        if let Some(data) = &req.user_data {
+            check_user_data(data)?;
+        }
+        let terminate_at = match &req.action_timer {
+            Some(timer) => Some(check_action_timer(timer, ctx.now_ms)?),
+            None => None,
+        };
+
+        // Quota and capacity.
+        if let Some(quota) = self.settings.instance_quota {
+            let used = self.region_count.get(&ctx.region).copied().unwrap_or(0);
+            if u64::from(used) + count > u64::from(quota) {
+                return Err(ApiError::new(
+                    "InstancesQuotaLimitExceeded",
+                    format!(
+                        "Creating {count} instances would exceed the quota of {quota} instances in region `{}` \
+                         ({used} in use).",
+                        ctx.region
+                    ),
+                ));
+            }
+        }
+        let hosts = self.place_on_hosts(&hosts, count, cpu, memory)?;
+
+        // Addresses.
+        let private_ips = match requested_ips {
+            Some(ips) => ips,
+            None => self.allocate_private(ctx, vpc.as_ref().map(|(_, s)| s.as_str()), count)?,
+        };
+        let public_ips = if public_ip { self.allocate_public(count)? } else { Vec::new() };
+
+        // Host names need the IPs.
+        let host_names = self.host_names(req.host_name.as_deref(), image, &private_ips)?;
+
+        Ok(Plan {
+            zone: zone.to_owned(),
+            project_id,
+            image: image.clone(),
+            charge_type,
+            renew_flag,
+            period_months,
+            instance_type,
+            cpu,
+            memory,
+            hosts,
+            names,
+            key_ids,
+            security_groups,
+            system_disk,
+            data_disks,
+            internet,
+            public_ips,
+            vpc,
+            private_ips,
+            host_names,
+            tags,
+            terminate_at,
+        })
+    }
+
+    fn check_login(
+        &self,
+        login: Option<&LoginSettings>,
+        image: &ImageSpec,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        let Some(login) = login else { return Ok(None) };
+        let keys = login.key_ids.clone().filter(|k| !k.is_empty());
+        let keep = login.keep_image_login.as_deref();
+        if let Some(keep) = keep
+            && !matches!(keep, "TRUE" | "FALSE" | "true" | "false")
+        {
+            return Err(ApiError::invalid_value("`LoginSettings.KeepImageLogin` must be TRUE or FALSE."));
+        }
+        let keeping = matches!(keep, Some("TRUE" | "true"));
+        if login.password.is_some() && keys.is_some() {
+            return Err(ApiError::combination(
+                "`LoginSettings.Password` and `LoginSettings.KeyIds` cannot be used together.",
+            ));
+        }
+        if keeping && (login.password.is_some() || keys.is_some()) {
+            return Err(ApiError::new(
+                "InvalidParameter.ParameterConflict",
+                "`LoginSettings.KeepImageLogin` cannot be combined with a password or key pairs.",
+            ));
+        }
+        if let Some(password) = &login.password {
+            names::check_password(password, image.windows).map_err(|why| {
+                ApiError::new(
+                    "InvalidPassword",
+                    format!("The password does not meet the complexity rules: it {why}."),
+                )
+            })?;
+        }
+        if let Some(keys) = &keys {
+            if image.windows {
+                return Err(ApiError::new(
+                    "UnsupportedOperation.KeyPairUnsupportedWindows",
+                    "Windows instances cannot log in with key pairs.",
+                ));
+            }
+            if keys.len() > 1 {
+                return Err(ApiError::new(
+                    "InvalidParameterValue.LimitExceeded",
+                    "Only one key pair can be bound when creating instances.",
+                ));
+            }
+            for key in keys {
+                if !names::is_resource_id(key, "skey") {
+                    return Err(ApiError::new(
+                        "InvalidKeyPairId.Malformed",
+                        format!(
+                            "The key pair ID `{key}` is malformed; key pair IDs look like skey-xxxxxxxx."
+                        ),
+                    ));
+                }
+                if !self.catalog.has_key_pair(key) {
+                    return Err(ApiError::new(
+                        "InvalidKeyPairId.NotFound",
+                        format!("The key pair `{key}` does not exist."),
+                    ));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Checks security group IDs of a region (shared with ModifyInstancesAttribute).
+    pub(super) fn check_security_groups(
+        &self,
+        region: &str,
+        ids: &[String],
+        param: &str,
+    ) -> Result<(), ApiError> {
+        if ids.len() > MAX_SECURITY_GROUPS {
+            return Err(ApiError::new(
+                "InvalidParameterValue.LimitExceeded",
+                format!(
+                    "`{param}` holds {} security groups; at most {MAX_SECURITY_GROUPS} are allowed.",
+                    ids.len()
+                ),
+            ));
+        }
+        for id in ids {
+            if !names::is_resource_id(id, "sg") {
+                return Err(ApiError::new(
+                    "InvalidSgId.Malformed",
+                    format!("The security group ID `{id}` is malformed; they look like sg-xxxxxxxx."),
+                ));
+            }
+            if self.catalog.security_group(id).is_none_or(|sg| sg.region != region) {
+                return Err(ApiError::new(
+                    "InvalidSecurityGroupId.NotFound",
+                    format!("The security group `{id}` does not exist in region `{region}`."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_vpc(
+        &self,
+        ctx: &Ctx,
+        zone: &str,
+        vpc: Option<&VirtualPrivateCloud>,
+        count: u64,
+    ) -> Result<(Option<VpcIds>, Option<Vec<u32>>), ApiError> {
+        let Some(vpc) = vpc else { return Ok((None, None)) };
+        if vpc.vpc_id.is_empty() {
+            return Err(ApiError::missing("VirtualPrivateCloud.VpcId"));
+        }
+        if !names::is_resource_id(&vpc.vpc_id, "vpc") {
+            return Err(ApiError::new(
+                "InvalidParameterValue.VpcIdMalformed",
+                format!("The VPC ID `{}` is malformed; VPC IDs look like vpc-xxxxxxxx.", vpc.vpc_id),
+            ));
+        }
+        if self.catalog.vpc(&vpc.vpc_id).is_none_or(|v| v.region != ctx.region) {
+            return Err(ApiError::new(
+                "InvalidParameterValue.VpcIdNotExist",
+                format!("The VPC `{}` does not exist in region `{}`.", vpc.vpc_id, ctx.region),
+            ));
+        }
+        if vpc.subnet_id.is_empty() {
+            return Err(ApiError::missing("VirtualPrivateCloud.SubnetId"));
+        }
+        if !names::is_resource_id(&vpc.subnet_id, "subnet") {
+            return Err(ApiError::new(
+                "InvalidParameterValue.SubnetIdMalformed",
+                format!(
+                    "The subnet ID `{}` is malformed; subnet IDs look like subnet-xxxxxxxx.",
+                    vpc.subnet_id
+                ),
+            ));
+        }
+        let (owner, subnet) = self.catalog.subnet(&vpc.subnet_id).ok_or_else(|| {
+            ApiError::new(
+                "InvalidParameterValue.SubnetNotExist",
+                format!("The subnet `{}` does not exist.", vpc.subnet_id),
+            )
+        })?;
+        if owner.vpc_id != vpc.vpc_id {
+            return Err(ApiError::new(
+                "InvalidParameterValue.VpcIdSubnetIdNotMatch",
+                format!(
+                    "The subnet `{}` belongs to `{}`, not to `{}`.",
+                    vpc.subnet_id, owner.vpc_id, vpc.vpc_id
+                ),
+            ));
+        }
+        if subnet.zone != zone {
+            return Err(ApiError::new(
+                "InvalidParameterValue.SubnetIdZoneIdNotMatch",
+                format!("The subnet `{}` is in zone `{}`, not in `{zone}`.", vpc.subnet_id, subnet.zone),
+            ));
+        }
+        let ids = (vpc.vpc_id.clone(), vpc.subnet_id.clone());
+        let Some(requested) = vpc.private_ip_addresses.as_ref().filter(|ips| !ips.is_empty()) else {
+            return Ok((Some(ids), None));
+        };
+        if requested.len() as u64 != count {
+            return Err(ApiError::combination(format!(
+                "`VirtualPrivateCloud.PrivateIpAddresses` holds {} addresses but InstanceCount is {count}; they must be equal.",
+                requested.len()
+            )));
+        }
+        let scope = ip_scope(&ctx.region, &vpc.subnet_id);
+        let mut seen = BTreeSet::new();
+        let mut ips = Vec::with_capacity(requested.len());
+        for text in requested {
+            let ip = net::parse_ipv4(text).ok_or_else(|| {
+                ApiError::new(
+                    "InvalidParameter.InvalidIpFormat",
+                    format!("`{text}` is not a valid private IPv4 address."),
+                )
+            })?;
+            if !subnet.cidr.contains(ip) {
+                return Err(ApiError::new(
+                    "VpcAddrNotInSubNet",
+                    format!("The address {text} is not inside subnet `{}` ({}).", vpc.subnet_id, subnet.cidr),
+                ));
+            }
+            if subnet.cidr.is_reserved(ip)
+                || self.private_ips.contains(&(scope.clone(), ip))
+                || !seen.insert(ip)
+            {
+                return Err(ApiError::new(
+                    "VpcIpIsUsed",
+                    format!("The address {text} of subnet `{}` is already in use.", vpc.subnet_id),
+                ));
+            }
+            ips.push(ip);
+        }
+        Ok((Some(ids), Some(ips)))
+    }
+
+    /// Picks a host with room for each instance, in the order given.
+    fn place_on_hosts(
+        &self,
+        hosts: &[String],
+        count: u64,
+        cpu: i64,
+        memory: i64,
+    ) -> Result<Vec<String>, ApiError> {
+        if hosts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut free: Vec<(String, i64, i64)> = hosts
+            .iter()
+            .filter_map(|h| {
+                let spec = self.catalog.host(h)?;
+                let (used_cpu, used_mem) = self.host_usage.get(h).copied().unwrap_or_default();
+                Some((h.clone(), spec.cpu - used_cpu, spec.memory - used_mem))
+            })
+            .collect();
+        let mut placed = Vec::new();
+        for _ in 0..count {
+            let slot = free.iter_mut().find(|(_, c, m)| *c >= cpu && *m >= memory).ok_or_else(|| {
+                ApiError::new(
+                    "ResourceInsufficient.SpecifiedInstanceType",
+                    format!(
+                        "The dedicated hosts {} have no room left for {count} instances of {cpu} vCPU / {memory} GiB.",
+                        hosts.join(", ")
+                    ),
+                )
+            })?;
+            slot.1 -= cpu;
+            slot.2 -= memory;
+            placed.push(slot.0.clone());
+        }
+        Ok(placed)
+    }
+
+    fn allocate_private(&self, ctx: &Ctx, subnet_id: Option<&str>, count: u64) -> Result<Vec<u32>, ApiError> {
+        let (cidr, scope): (Cidr, String) = match subnet_id {
+            Some(id) => match self.catalog.subnet(id) {
+                Some((_, s)) => (s.cidr, ip_scope(&ctx.region, id)),
+                None => return Err(ApiError::internal("The subnet disappeared.")),
+            },
+            None => match self.catalog.region(&ctx.region) {
+                Some(r) => (r.basic_network, ip_scope(&ctx.region, "")),
+                None => return Err(ApiError::internal("The region disappeared.")),
+            },
+        };
+        let cursor = self.ip_cursor.get(&scope).copied().unwrap_or(cidr.network());
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        net::find_free(cidr, cursor, count, |ip| self.private_ips.contains(&(scope.clone(), ip))).ok_or_else(
+            || {
+                ApiError::new(
+                    "FailedOperation.NoAvailableIpAddressCountInSubnet",
+                    format!("The network {cidr} has fewer than {count} free addresses."),
+                )
+            },
+        )
+    }
+
+    fn allocate_public(&self, count: u64) -> Result<Vec<u32>, ApiError> {
+        let pool = self.catalog.catalog.public_ip_pool;
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        net::find_free(pool, self.public_cursor, count, |ip| self.public_ips.contains(&ip)).ok_or_else(|| {
+            ApiError::new("ResourcesSoldOut.EipInsufficient", "The public IP pool is exhausted.")
+        })
+    }
+
+    fn host_names(&self, raw: Option<&str>, image: &ImageSpec, ips: &[u32]) -> Result<Vec<String>, ApiError> {
+        let count = ips.len() as u64;
+        let names: Vec<String> = match raw {
+            Some(raw) => {
+                let template = NameTemplate::parse(raw, true);
+                ips.iter()
+                    .enumerate()
+                    .map(|(i, ip)| template.render(i as u64, count, &net::format_ipv4(*ip)))
+                    .collect()
+            }
+            None => ips.iter().map(|ip| default_host_name(*ip, image)).collect(),
+        };
+        if raw.is_some() {
+            for name in &names {
+                names::check_host_name(name, image.windows).map_err(|why| {
+                    ApiError::new(
+                        "InvalidParameterValue.IllegalHostName",
+                        format!("The host name `{name}` {why}."),
+                    )
+                })?;
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(
+        &mut self,
+        ctx: &Ctx,
+        req: &RunInstancesRequest,
+        token: Option<&str>,
+        plan: &Plan,
+        launch_fails: &mut dyn FnMut() -> bool,
+    ) -> (RunInstancesResponse, Mutation) {
+        let public_ips = &plan.public_ips;
+        let created = format_time(ctx.now_ms);
+        let expired = plan.period_months.map(|months| format_time(add_months(ctx.now_ms, months)));
+        let mut records = Vec::with_capacity(plan.names.len());
+        for i in 0..plan.names.len() {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let id = ids::instance_id(seq, self.salt);
+            let ip = plan.private_ips.get(i).copied().map(net::format_ipv4).unwrap_or_default();
+            let (vpc_id, subnet_id) = plan.vpc.clone().unwrap_or_default();
+            let mut instance = Instance {
+                placement: Placement {
+                    zone: plan.zone.clone(),
+                    project_id: Some(plan.project_id),
+                    host_ids: None,
+                    host_id: plan.hosts.get(i).cloned(),
+                },
+                instance_id: id.clone(),
+                instance_type: plan.instance_type.clone(),
+                cpu: plan.cpu,
+                memory: plan.memory,
+                restrict_state: "NORMAL".into(),
+                instance_name: plan.names[i].clone(),
+                instance_charge_type: plan.charge_type.clone(),
+                system_disk: SystemDisk {
+                    disk_type: Some(plan.system_disk.0.clone()),
+                    disk_id: Some(ids::disk_id(seq, 0, self.salt)),
+                    disk_size: Some(plan.system_disk.1),
+                },
+                data_disks: plan
+                    .data_disks
+                    .iter()
+                    .enumerate()
+                    .map(|(d, disk)| DataDisk {
+                        disk_id: Some(ids::disk_id(seq, d as u64 + 1, self.salt)),
+                        ..disk.clone()
+                    })
+                    .collect(),
+                private_ip_addresses: vec![ip.clone()],
+                public_ip_addresses: public_ips.get(i).map(|p| vec![net::format_ipv4(*p)]),
+                internet_accessible: plan.internet.clone(),
+                virtual_private_cloud: VirtualPrivateCloud {
+                    vpc_id,
+                    subnet_id,
+                    as_vpc_gateway: Some(false),
+                    private_ip_addresses: Some(vec![ip]),
+                    ipv6_address_count: Some(0),
+                },
+                image_id: plan.image.image_id.clone(),
+                renew_flag: plan.renew_flag.clone(),
+                created_time: created.clone(),
+                expired_time: expired.clone(),
+                os_name: plan.image.os_name.clone(),
+                security_group_ids: plan.security_groups.clone(),
+                login_settings: LoginSettings {
+                    password: None,
+                    key_ids: plan.key_ids.clone(),
+                    keep_image_login: None,
+                },
+                instance_state: state::PENDING.into(),
+                tags: plan.tags.clone(),
+                stop_charging_mode: "NOT_APPLICABLE".into(),
+                uuid: ids::instance_uuid(seq, self.salt),
+                disable_api_termination: req.disable_api_termination.unwrap_or(false),
+                host_name: plan.host_names.get(i).cloned().unwrap_or_default(),
+                default_login_user: default_login_user(&plan.image).into(),
+                default_login_port: if plan.image.windows { 3389 } else { 22 },
+                license_type: "TencentCloud".into(),
+                ipv6_addresses: None,
+                isolated_source: "NOTISOLATED".into(),
+                ..Instance::default()
+            };
+            set_operation(&mut instance, "RunInstances", "OPERATING", Some(&ctx.request_id));
+            let to = if launch_fails() { Step::LaunchFailed } else { Step::Running };
+            records.push(Record {
+                seq,
+                region: ctx.region.clone(),
+                next: Some(Transition { at: ctx.now_ms + self.settings.boot_delay_ms, to }),
+                terminate_at: plan.terminate_at,
+                instance,
+            });
+        }
+        if let (Some(&last), Some((_, subnet))) = (plan.private_ips.last(), plan.vpc.as_ref()) {
+            self.ip_cursor.insert(ip_scope(&ctx.region, subnet), last.wrapping_add(1));
+        } else if let Some(&last) = plan.private_ips.last() {
+            self.ip_cursor.insert(ip_scope(&ctx.region, ""), last.wrapping_add(1));
+        }
+        if let Some(&last) = public_ips.last() {
+            self.public_cursor = last.wrapping_add(1);
+        }
+        let instance_ids: Vec<String> = records.iter().map(|r| r.instance.instance_id.clone()).collect();
+        let tokens: Vec<TokenRecord> = token
+            .map(|token| TokenRecord {
+                secret_id: ctx.secret_id.clone(),
+                region: ctx.region.clone(),
+                token: token.to_owned(),
+                instance_ids: instance_ids.clone(),
+                fingerprint: request_fingerprint(req),
+                created: ctx.now_ms,
+            })
+            .into_iter()
+            .collect();
+        let mutation = Mutation { put: records, tokens };
+        self.apply(mutation.clone());
+        (RunInstancesResponse { instance_id_set: instance_ids }, mutation)
+    }
+}
+
+fn name_too_long(name: &str) -> ApiError {
+    ApiError::new(
+        "InvalidInstanceName.TooLong",
+        format!(
+            "The InstanceName `{name}` is too long: names may have at most {MAX_NAME_BYTES} bytes \
+             ({MAX_NAME_TEMPLATE_CHARS} characters with patterns)."
+        ),
+    )
+}
+
+fn check_system_disk(disk: Option<&SystemDisk>, image: &ImageSpec) -> Result<(String, i64), ApiError> {
+    let disk_type = disk.and_then(|d| d.disk_type.clone()).unwrap_or_else(|| "CLOUD_PREMIUM".into());
+    if !DISK_TYPES.contains(&disk_type.as_str()) {
+        return Err(ApiError::invalid_value(format!(
+            "`SystemDisk.DiskType` `{disk_type}` is not one of {}.",
+            DISK_TYPES.join(", ")
+        )));
+    }
+    let size = disk.and_then(|d| d.disk_size).unwrap_or(50);
+    let min = SYSTEM_DISK_RANGE.0.max(image.image_size);
+    if !(min..=SYSTEM_DISK_RANGE.1).contains(&size) {
+        return Err(ApiError::out_of_range(
+            "SystemDisk.DiskSize",
+            size,
+            &format!("{min} to {} GiB", SYSTEM_DISK_RANGE.1),
+        ));
+    }
+    Ok((disk_type, size))
+}
+
+fn check_data_disks(disks: &[DataDisk]) -> Result<Vec<DataDisk>, ApiError> {
+    if disks.len() > MAX_DATA_DISKS {
+        return Err(ApiError::new(
+            "InvalidParameterValue.LimitExceeded",
+            format!("{} data disks were asked for; at most {MAX_DATA_DISKS} are allowed.", disks.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(disks.len());
+    for (i, disk) in disks.iter().enumerate() {
+        let disk_type = disk.disk_type.clone().unwrap_or_else(|| "CLOUD_PREMIUM".into());
+        if !DISK_TYPES.contains(&disk_type.as_str()) {
+            return Err(ApiError::invalid_value(format!(
+                "`DataDisks.{i}.DiskType` `{disk_type}` is not a disk type."
+            )));
+        }
+        if !(DATA_DISK_RANGE.0..=DATA_DISK_RANGE.1).contains(&disk.disk_size) {
+            return Err(ApiError::out_of_range(
+                &format!("DataDisks.{i}.DiskSize"),
+                disk.disk_size,
+                &format!("{} to {} GiB", DATA_DISK_RANGE.0, DATA_DISK_RANGE.1),
+            ));
+        }
+        out.push(DataDisk {
+            disk_size: disk.disk_size,
+            disk_type: Some(disk_type),
+            disk_id: None,
+            delete_with_instance: Some(disk.delete_with_instance.unwrap_or(true)),
+            snapshot_id: disk.snapshot_id.clone(),
+            encrypt: Some(disk.encrypt.unwrap_or(false)),
+        });
+    }
+    Ok(out)
+}
+
+fn check_internet(internet: Option<&InternetAccessible>) -> Result<(InternetAccessible, bool), ApiError> {
+    let charge = internet
+        .and_then(|i| i.internet_charge_type.clone())
+        .unwrap_or_else(|| "TRAFFIC_POSTPAID_BY_HOUR".into());
+    if !INTERNET_CHARGE_TYPES.contains(&charge.as_str()) {
+        return Err(ApiError::invalid_value(format!(
+            "`InternetAccessible.InternetChargeType` `{charge}` is not one of {}.",
+            INTERNET_CHARGE_TYPES.join(", ")
+        )));
+    }
+    let bandwidth = internet.and_then(|i| i.internet_max_bandwidth_out).unwrap_or(0);
+    if !(BANDWIDTH_RANGE.0..=BANDWIDTH_RANGE.1).contains(&bandwidth) {
+        return Err(ApiError::out_of_range(
+            "InternetAccessible.InternetMaxBandwidthOut",
+            bandwidth,
+            &format!("{} to {} Mbps", BANDWIDTH_RANGE.0, BANDWIDTH_RANGE.1),
+        ));
+    }
+    let public = internet.and_then(|i| i.public_ip_assigned).unwrap_or(bandwidth > 0);
+    Ok((
+        InternetAccessible {
+            internet_charge_type: Some(charge),
+            internet_max_bandwidth_out: Some(bandwidth),
+            public_ip_assigned: Some(public),
+            bandwidth_package_id: internet.and_then(|i| i.bandwidth_package_id.clone()),
+        },
+        public,
+    ))
+}
+
+/// Tag key prefixes reserved for the cloud's own tags.
+const RESERVED_TAG_PREFIXES: [&str; 3] = ["qcloud", "tencent", "project"];
+
+fn check_tags(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError> {
+    let mut tags: Vec<Tag> = Vec::new();
+    for (i, spec) in req.tag_specification.iter().flatten().enumerate() {
+        if spec.resource_type != "instance" {
+            return Err(ApiError::invalid_value(format!(
+                "`TagSpecification.{i}.ResourceType` `{}` is not supported; use `instance`.",
+                spec.resource_type
+            )));
+        }
+        for tag in &spec.tags {
+            check_tag(tag)?;
+            if tags.iter().any(|t| t.key == tag.key) {
+                return Err(ApiError::invalid_value(format!("The tag key `{}` is given twice.", tag.key)));
+            }
+            tags.push(tag.clone());
+        }
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::new(
+            "InvalidParameterValue.TagQuotaLimitExceeded",
+            format!("{} tags were given; an instance may carry at most {MAX_TAGS}.", tags.len()),
+        ));
+    }
+    Ok(tags)
+}
+
+fn check_tag(tag: &Tag) -> Result<(), ApiError> {
+    if tag.key.is_empty() || tag.key.chars().count() > 127 {
+        return Err(ApiError::new(
+            "FailedOperation.IllegalTagKey",
+            format!("The tag key `{}` must have 1 to 127 characters.", tag.key),
+        ));
+    }
+    let lower = tag.key.to_ascii_lowercase();
+    if RESERVED_TAG_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return Err(ApiError::new(
+            "FailedOperation.TagKeyReserved",
+            format!("The tag key `{}` uses a reserved prefix (qcloud, tencent, project).", tag.key),
+        ));
+    }
+    if tag.value.chars().count() > 255 {
+        return Err(ApiError::new(
+            "FailedOperation.IllegalTagValue",
+            format!("The value of tag `{}` has more than 255 characters.", tag.key),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks base64 user data of at most 16 KiB (shared with ModifyInstancesAttribute).
+pub(super) fn check_user_data(data: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| {
+        ApiError::new("InvalidParameterValue.InvalidUserDataFormat", format!("The UserData {why}."))
+    };
+    if data.len() > MAX_USER_DATA {
+        return Err(bad("is larger than 16 KB"));
+    }
+    base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| bad("is not base64-encoded"))?;
+    Ok(())
+}
+
+/// Reads an `ActionTimer` and returns its time in Unix milliseconds.
+fn check_action_timer(timer: &cvmfleet_wire::model::ActionTimer, now_ms: i64) -> Result<i64, ApiError> {
+    if timer.timer_action.as_deref() != Some("TerminateInstances") {
+        return Err(ApiError::invalid_value("`ActionTimer.TimerAction` must be `TerminateInstances`."));
+    }
+    let text = timer.action_time.as_deref().ok_or_else(|| ApiError::missing("ActionTimer.ActionTime"))?;
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let local = time::PrimitiveDateTime::parse(text, &format).map_err(|_| {
+        ApiError::invalid_value(format!(
+            "`ActionTimer.ActionTime` `{text}` is not of the form YYYY-MM-DD hh:mm:ss."
+        ))
+    })?;
+    // The API reads the time in China Standard Time (UTC+8).
+    let at = (local.assume_utc().unix_timestamp() - 8 * 3600).saturating_mul(1000);
+    if at <= now_ms {
+        return Err(ApiError::invalid_value(format!(
+            "`ActionTimer.ActionTime` `{text}` is not in the future."
+        )));
+    }
+    Ok(at)
+}
+
+fn default_login_user(image: &ImageSpec) -> &'static str {
+    if image.windows {
+        "Administrator"
+    } else if image.platform == "Ubuntu" {
+        "ubuntu"
+    } else {
+        "root"
+    }
+}
+
+/// The host name an instance gets when none is asked for: `VM-<3rd octet>-<4th octet>-<os>`.
+fn default_host_name(ip: u32, image: &ImageSpec) -> String {
+    let [_, _, c, d] = ip.to_be_bytes();
+    if image.windows {
+        format!("VM-{c}-{d}-win")
+    } else {
+        format!("VM-{c}-{d}-{}", image.platform.to_ascii_lowercase())
+    }
+}
+
+/// ISO 8601 UTC, `YYYY-MM-DDThh:mm:ssZ`, as the API documents `CreatedTime`.
+pub(super) fn format_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+/// `ms` plus a number of calendar months (the day is kept, or clamped to the month's end).
+fn add_months(ms: i64, months: i64) -> i64 {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else { return ms };
+    let total = i64::from(t.year()) * 12 + i64::from(u8::from(t.month())) - 1 + months;
+    let (Ok(year), Ok(month)) = (i32::try_from(total.div_euclid(12)), u8::try_from(total.rem_euclid(12) + 1))
+    else {
+        return ms;
+    };
+    let Ok(month) = time::Month::try_from(month) else { return ms };
+    let day = t.day().min(month.length(year));
+    match time::Date::from_calendar_date(year, month, day) {
+        Ok(date) => t.replace_date(date).unix_timestamp() * 1000 + ms.rem_euclid(1000),
+        Err(_) => ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time(1_551_113_065_000), "2019-02-25T16:44:25Z");
+        let jan31 = 1_706_659_200_000; // 2024-01-31T00:00:00Z
+        assert_eq!(format_time(add_months(jan31, 1)), "2024-02-29T00:00:00Z");
+        assert_eq!(format_time(add_months(jan31, 12)), "2025-01-31T00:00:00Z");
+    }
+
+    #[test]
+    fn user_data() {
+        assert!(check_user_data("aGVsbG8=").is_ok());
+        assert_eq!(
+            check_user_data("not base64!").unwrap_err().code,
+            "InvalidParameterValue.InvalidUserDataFormat"
+        );
+        assert!(check_user_data(&"A".repeat(MAX_USER_DATA + 4)).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the CVM emulator: one binary, a module per feature. Each test starts
+//! its own emulator on an ephemeral loopback port.
+
+mod common;
+mod conformance;
+mod describe;
+mod faults;
+mod lifecycle;
+mod persistence;
+mod seed;
+mod wire;
