@@ -1,0 +1,78 @@
+//! Execution errors: each says which step failed and carries the API error (action, code,
+//! RequestId) underneath.
+
+use cvmfleet_client::Error as ApiError;
+
+/// A step of a plan that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// Listing a fleet's instances failed.
+    #[error("observing fleet {fleet} failed")]
+    Observe {
+        /// Fleet.
+        fleet: String,
+        /// The API error.
+        #[source]
+        source: ApiError,
+    },
+    /// An API call of a step failed.
+    #[error("{step} failed")]
+    Api {
+        /// What was being done, e.g. `create 3 in ap-guangzhou-3 (fleet web, group frontend)`.
+        step: String,
+        /// The API error.
+        #[source]
+        source: ApiError,
+    },
+    /// The login password could not be read.
+    #[error("{step}: cannot read the password from {source_ref}: {reason}")]
+    Secret {
+        /// The step.
+        step: String,
+        /// Where the password should come from (a reference, never a value).
+        source_ref: String,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// New instances ended in LAUNCH_FAILED.
+    #[error("{step}: {count} instance(s) failed to launch: {ids}")]
+    LaunchFailed {
+        /// The step.
+        step: String,
+        /// How many.
+        count: usize,
+        /// Their IDs.
+        ids: String,
+    },
+    /// Waiting gave up.
+    #[error("{step}: still not done after {waited_secs} s")]
+    Timeout {
+        /// The step.
+        step: String,
+        /// Seconds waited.
+        waited_secs: u64,
+    },
+    /// A ClientToken kept replaying instances that no longer exist.
+    #[error("{step}: ClientToken generations exhausted ({generations}); every one replayed gone instances")]
+    TokensExhausted {
+        /// The step.
+        step: String,
+        /// Generations tried.
+        generations: u32,
+    },
+    /// A dry run created instances: the endpoint ignored `DryRun`.
+    #[error("{step}: the endpoint ignored DryRun and created {ids}")]
+    DryRunIgnored {
+        /// The step.
+        step: String,
+        /// What it created.
+        ids: String,
+    },
+    /// The run was interrupted before the step started.
+    #[error("{step}: not started (interrupted)")]
+    Interrupted {
+        /// The step.
+        step: String,
+    },
+}

@@ -1,0 +1,619 @@
+//! The executor: one attempt at carrying out a plan, reporting everything it did and did not do.
+//!
+//! Order, chosen so that capacity never drops below what the plan keeps:
+//! 1. in-place updates and creates (concurrently, within the client's rate limits);
+//! 2. wait until the new instances are RUNNING (DescribeInstancesStatus, 100 IDs per call,
+//!    backing off from 0.5 s to 4 s); a token that replays instances which are gone is advanced
+//!    to its next generation and sent again;
+//! 3. terminations (100 IDs per call); outdated instances of a group go only when all of its
+//!    replacements run;
+//! 4. creates that need private IPs held by terminated instances, once those are gone.
+//!
+//! The executor makes no decisions of its own beyond that order: the plan fixed every count,
+//! zone, instance and token. Run it again (after a fresh plan) to pick up where it stopped.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use cvmfleet_client::{CvmClient, Error as ApiError};
+use cvmfleet_plan::PasswordSource;
+use cvmfleet_plan::plan::{
+    AttributeChange, Create, FleetPlan, GroupPlan, Plan, TerminateReason, Termination, Update,
+};
+use cvmfleet_plan::planner::set_ownership_tags;
+use cvmfleet_wire::MAX_BATCH;
+use cvmfleet_wire::api::{ModifyInstancesAttributeRequest, RunInstancesRequest, TerminateInstancesRequest};
+
+use crate::error::ExecError;
+
+/// Tunables of an execution.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Calls in flight at once; the client's rate limits still apply on top.
+    pub concurrency: usize,
+    /// Longest wait for instances to run or disappear. 15 minutes, like the Terraform
+    /// provider's create timeout, which was raised to that after real launches took longer.
+    pub wait_timeout: Duration,
+    /// First poll interval while waiting.
+    pub poll_min: Duration,
+    /// Longest poll interval while waiting.
+    pub poll_max: Duration,
+    /// How many token generations a create may advance through before giving up.
+    pub max_generations: u32,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            concurrency: 8,
+            wait_timeout: Duration::from_secs(15 * 60),
+            poll_min: Duration::from_millis(500),
+            poll_max: Duration::from_secs(4),
+            max_generations: 16,
+        }
+    }
+}
+
+/// Set when the user interrupts (Ctrl-C): calls in flight finish, nothing new starts.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// A flag that is not set.
+    #[must_use]
+    pub fn new() -> Self {
+        Interrupt::default()
+    }
+    /// Asks the execution to stop.
+    pub fn trigger(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether a stop was asked for.
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What an execution reports as it goes; the CLI draws a progress bar or prints lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A step was sent.
+    Started(String),
+    /// A step finished.
+    Finished(String),
+    /// Waiting for instances: how many of how many are ready.
+    Waiting {
+        /// Ready so far.
+        ready: usize,
+        /// All being waited for.
+        total: usize,
+    },
+}
+
+/// Receives [`Event`]s.
+pub trait Progress: Send + Sync {
+    /// One event.
+    fn event(&self, event: Event);
+}
+
+/// A [`Progress`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn event(&self, _: Event) {}
+}
+
+/// What an execution did and did not do.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Instances created and running.
+    pub created: Vec<String>,
+    /// Instances changed in place.
+    pub updated: Vec<String>,
+    /// Instances terminated.
+    pub terminated: Vec<String>,
+    /// Steps that failed.
+    pub failures: Vec<ExecError>,
+    /// Steps not attempted (interrupted, or held back because a step they depend on failed).
+    pub skipped: Vec<String>,
+}
+
+impl Report {
+    /// Whether everything in the plan was done.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.failures.is_empty() && self.skipped.is_empty()
+    }
+}
+
+pub(crate) fn create_step(fleet: &FleetPlan, group: &GroupPlan, create: &Create) -> String {
+    format!("create {} in {} (fleet {}, group {})", create.count, create.zone, fleet.name, group.name)
+}
+
+/// A create in flight: the request as last sent and the instances it answered with.
+struct Launch {
+    step: String,
+    region: String,
+    fleet: String,
+    group: String,
+    create: Create,
+    request: RunInstancesRequest,
+    generation: u32,
+    ids: Vec<String>,
+    missing_polls: u32,
+    done: bool,
+    failed: bool,
+}
+
+/// Carries out a plan once. Never panics on API answers; every failure is in the report.
+pub async fn execute(
+    client: &CvmClient,
+    plan: &Plan,
+    options: &ExecOptions,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+) -> Report {
+    let mut report = Report::default();
+    let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+
+    // 1. Updates and immediate creates.
+    let mut launches: Vec<Launch> = Vec::new();
+    let mut later: Vec<(String, String, String, String, Create)> = Vec::new();
+    let mut tasks: JoinSet<StepOutcome> = JoinSet::new();
+    for fleet in &plan.fleets {
+        for group in &fleet.groups {
+            for update in &group.updates {
+                let step = update_step(fleet, group, update);
+                if interrupt.is_set() {
+                    report.skipped.push(step);
+                    continue;
+                }
+                let (client, region, update, permit) =
+                    (client.clone(), fleet.region.clone(), update.clone(), semaphore.clone());
+                progress.event(Event::Started(step.clone()));
+                tasks.spawn(async move {
+                    let _permit = permit.acquire_owned().await;
+                    let request = modify_request(&update);
+                    let result = client.call(&region, &request).await.map(|_| update.instance_ids.clone());
+                    StepOutcome::Update { step, result }
+                });
+            }
+            for create in &group.creates {
+                let step = create_step(fleet, group, create);
+                if !create.wait_for_gone.is_empty() {
+                    later.push((
+                        step,
+                        fleet.region.clone(),
+                        fleet.name.clone(),
+                        group.name.clone(),
+                        create.clone(),
+                    ));
+                    continue;
+                }
+                if interrupt.is_set() {
+                    report.skipped.push(step);
+                    continue;
+                }
+                match prepare(create, &step) {
+                    Ok(request) => {
+                        progress.event(Event::Started(step.clone()));
+                        let (client, region, permit) =
+                            (client.clone(), fleet.region.clone(), semaphore.clone());
+                        let launch = Launch {
+                            step: step.clone(),
+                            region: region.clone(),
+                            fleet: fleet.name.clone(),
+                            group: group.name.clone(),
+                            create: create.clone(),
+                            request: request.clone(),
+                            generation: create.generation,
+                            ids: Vec::new(),
+                            missing_polls: 0,
+                            done: false,
+                            failed: false,
+                        };
+                        let index = launches.len();
+                        launches.push(launch);
+                        tasks.spawn(async move {
+                            let _permit = permit.acquire_owned().await;
+                            let result = client.call(&region, &request).await.map(|a| a.data.instance_id_set);
+                            StepOutcome::Create { index, step, result }
+                        });
+                    }
+                    Err(error) => report.failures.push(error),
+                }
+            }
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Ok(outcome) = joined else { continue };
+        match outcome {
+            StepOutcome::Update { step, result } => match result {
+                Ok(ids) => {
+                    progress.event(Event::Finished(step));
+                    report.updated.extend(ids);
+                }
+                Err(source) => report.failures.push(ExecError::Api { step, source }),
+            },
+            StepOutcome::Create { index, step, result } => match result {
+                Ok(ids) => launches[index].ids = ids,
+                Err(source) => {
+                    launches[index].failed = true;
+                    launches[index].done = true;
+                    report.failures.push(ExecError::Api { step, source });
+                }
+            },
+        }
+    }
+
+    // 2. Wait for the new instances to run.
+    wait_running(client, &mut launches, options, progress, interrupt, &mut report).await;
+    let mut failed_groups: BTreeSet<(String, String)> = BTreeSet::new();
+    for launch in &launches {
+        if launch.failed || !launch.done {
+            failed_groups.insert((launch.fleet.clone(), launch.group.clone()));
+        }
+    }
+
+    // 3. Terminations, per region in batches of 100.
+    let mut by_region: BTreeMap<String, Vec<(String, Termination)>> = BTreeMap::new();
+    for fleet in &plan.fleets {
+        for group in &fleet.groups {
+            let held_back = failed_groups.contains(&(fleet.name.clone(), group.name.clone()));
+            for t in &group.terminations {
+                if held_back && t.reason == TerminateReason::Outdated {
+                    report.skipped.push(format!(
+                        "terminate {} (fleet {}, group {}): its replacement did not come up",
+                        t.instance_id, fleet.name, group.name
+                    ));
+                    continue;
+                }
+                by_region.entry(fleet.region.clone()).or_default().push((fleet.name.clone(), t.clone()));
+            }
+        }
+        if fleet.prune {
+            for t in &fleet.orphans {
+                by_region.entry(fleet.region.clone()).or_default().push((fleet.name.clone(), t.clone()));
+            }
+        }
+    }
+    for (region, terminations) in by_region {
+        let ids: Vec<String> = terminations.iter().map(|(_, t)| t.instance_id.clone()).collect();
+        for chunk in ids.chunks(MAX_BATCH) {
+            let step = format!("terminate {} instance(s) in {region}", chunk.len());
+            if interrupt.is_set() {
+                report.skipped.push(step);
+                continue;
+            }
+            progress.event(Event::Started(step.clone()));
+            match terminate(client, &region, chunk).await {
+                Ok(done) => {
+                    progress.event(Event::Finished(step));
+                    report.terminated.extend(done);
+                }
+                Err(source) => report.failures.push(ExecError::Api { step, source }),
+            }
+        }
+    }
+
+    // 4. Creates that waited for private IPs to be freed.
+    if !later.is_empty() {
+        let mut waiting: Vec<Launch> = Vec::new();
+        for (step, region, fleet, group, create) in later {
+            if interrupt.is_set() {
+                report.skipped.push(step);
+                continue;
+            }
+            if let Err(error) =
+                wait_gone(client, &region, &create.wait_for_gone, options, interrupt, &step).await
+            {
+                report.failures.push(error);
+                continue;
+            }
+            let request = match prepare(&create, &step) {
+                Ok(request) => request,
+                Err(error) => {
+                    report.failures.push(error);
+                    continue;
+                }
+            };
+            progress.event(Event::Started(step.clone()));
+            let mut launch = Launch {
+                step: step.clone(),
+                region: region.clone(),
+                fleet,
+                group,
+                generation: create.generation,
+                create,
+                request,
+                ids: Vec::new(),
+                missing_polls: 0,
+                done: false,
+                failed: false,
+            };
+            match client.call(&region, &launch.request).await {
+                Ok(answer) => launch.ids = answer.data.instance_id_set,
+                Err(source) => {
+                    launch.failed = true;
+                    launch.done = true;
+                    report.failures.push(ExecError::Api { step, source });
+                }
+            }
+            waiting.push(launch);
+        }
+        wait_running(client, &mut waiting, options, progress, interrupt, &mut report).await;
+    }
+    report
+}
+
+enum StepOutcome {
+    Update { step: String, result: Result<Vec<String>, ApiError> },
+    Create { index: usize, step: String, result: Result<Vec<String>, ApiError> },
+}
+
+fn update_step(fleet: &FleetPlan, group: &GroupPlan, update: &Update) -> String {
+    let what = match &update.change {
+        AttributeChange::InstanceName { .. } => "rename",
+        AttributeChange::SecurityGroups { .. } => "set security groups of",
+    };
+    format!("{what} {} instance(s) (fleet {}, group {})", update.instance_ids.len(), fleet.name, group.name)
+}
+
+fn modify_request(update: &Update) -> ModifyInstancesAttributeRequest {
+    let mut request =
+        ModifyInstancesAttributeRequest { instance_ids: update.instance_ids.clone(), ..Default::default() };
+    match &update.change {
+        AttributeChange::InstanceName { to, .. } => request.instance_name = Some(to.clone()),
+        AttributeChange::SecurityGroups { to, .. } => request.security_groups = Some(to.clone()),
+    }
+    request
+}
+
+/// The request of a create with its password read from its source.
+pub(crate) fn prepare(create: &Create, step: &str) -> Result<RunInstancesRequest, ExecError> {
+    let mut request = create.request.clone();
+    if let Some(source) = &create.password {
+        let password = read_password(source).map_err(|reason| ExecError::Secret {
+            step: step.to_owned(),
+            source_ref: source.to_string(),
+            reason,
+        })?;
+        request.login_settings.get_or_insert_with(Default::default).password = Some(password);
+    }
+    Ok(request)
+}
+
+fn read_password(source: &PasswordSource) -> Result<String, String> {
+    match source {
+        PasswordSource::FromEnv(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        PasswordSource::FromFile(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+            .map_err(|e| format!("cannot read {path}: {}", e.kind())),
+    }
+}
+
+/// Instance states as DescribeInstancesStatus reports them; absent IDs are not in the map.
+async fn statuses(
+    client: &CvmClient,
+    region: &str,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let found = client.describe_statuses(region, ids).await?;
+    Ok(found.into_iter().map(|s| (s.instance_id, s.instance_state)).collect())
+}
+
+fn next_poll(current: Duration, options: &ExecOptions) -> Duration {
+    (current * 2).min(options.poll_max)
+}
+
+async fn wait_running(
+    client: &CvmClient,
+    launches: &mut [Launch],
+    options: &ExecOptions,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) {
+    let started = Instant::now();
+    let mut delay = options.poll_min;
+    loop {
+        let pending: Vec<usize> = (0..launches.len()).filter(|i| !launches[*i].done).collect();
+        if pending.is_empty() {
+            return;
+        }
+        if interrupt.is_set() {
+            for i in pending {
+                report.skipped.push(format!("wait for {} (interrupted)", launches[i].step));
+                launches[i].done = true;
+                launches[i].failed = true;
+            }
+            return;
+        }
+        if started.elapsed() > options.wait_timeout {
+            for i in pending {
+                report.failures.push(ExecError::Timeout {
+                    step: launches[i].step.clone(),
+                    waited_secs: started.elapsed().as_secs(),
+                });
+                launches[i].done = true;
+                launches[i].failed = true;
+            }
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = next_poll(delay, options);
+
+        let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for &i in &pending {
+            by_region.entry(launches[i].region.clone()).or_default().extend(launches[i].ids.iter().cloned());
+        }
+        let mut states: BTreeMap<String, String> = BTreeMap::new();
+        let mut poll_failed = false;
+        for (region, ids) in &by_region {
+            match statuses(client, region, ids).await {
+                Ok(found) => states.extend(found),
+                // A failed poll is retried at the next interval; the client already retried it.
+                Err(_) => poll_failed = true,
+            }
+        }
+        if poll_failed {
+            continue;
+        }
+        let (mut ready, mut total) = (0usize, 0usize);
+        for &i in &pending {
+            let launch = &mut launches[i];
+            total += launch.ids.len();
+            let gone = launch.ids.iter().any(|id| {
+                matches!(states.get(id).map(String::as_str), None | Some("SHUTDOWN" | "TERMINATING"))
+            });
+            if gone || launch.ids.is_empty() {
+                // Absent twice in a row: the token replayed instances that no longer exist.
+                launch.missing_polls += 1;
+                if launch.missing_polls >= 2
+                    && let Err(error) = advance_generation(client, launch, options).await
+                {
+                    report.failures.push(error);
+                    launch.done = true;
+                    launch.failed = true;
+                }
+                continue;
+            }
+            launch.missing_polls = 0;
+            let running =
+                launch.ids.iter().filter(|id| states.get(*id).map(String::as_str) == Some("RUNNING")).count();
+            let failed: Vec<&String> = launch
+                .ids
+                .iter()
+                .filter(|id| states.get(*id).map(String::as_str) == Some("LAUNCH_FAILED"))
+                .collect();
+            ready += running;
+            if running + failed.len() == launch.ids.len() {
+                launch.done = true;
+                report.created.extend(
+                    launch
+                        .ids
+                        .iter()
+                        .filter(|id| states.get(*id).map(String::as_str) == Some("RUNNING"))
+                        .cloned(),
+                );
+                if !failed.is_empty() {
+                    launch.failed = true;
+                    report.failures.push(ExecError::LaunchFailed {
+                        step: launch.step.clone(),
+                        count: failed.len(),
+                        ids: failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                    });
+                }
+            }
+        }
+        progress.event(Event::Waiting { ready, total });
+    }
+}
+
+/// Sends a create again under its next token generation (see `cvmfleet_plan::token`).
+async fn advance_generation(
+    client: &CvmClient,
+    launch: &mut Launch,
+    options: &ExecOptions,
+) -> Result<(), ExecError> {
+    if launch.generation >= launch.create.generation + options.max_generations {
+        return Err(ExecError::TokensExhausted {
+            step: launch.step.clone(),
+            generations: options.max_generations,
+        });
+    }
+    launch.generation += 1;
+    let token = launch.create.token_seed.token(launch.generation);
+    let replacement_hash = launch
+        .request
+        .tag_specification
+        .iter()
+        .flatten()
+        .flat_map(|s| s.tags.iter())
+        .find(|t| t.key == cvmfleet_plan::observed::tags::TEMPLATE)
+        .map(|t| t.value.clone())
+        .unwrap_or_default();
+    set_ownership_tags(&mut launch.request, &launch.create.token_seed, &replacement_hash, &token);
+    launch.request.client_token = Some(token);
+    launch.missing_polls = 0;
+    match client.call(&launch.region, &launch.request).await {
+        Ok(answer) => {
+            launch.ids = answer.data.instance_id_set;
+            Ok(())
+        }
+        Err(source) => Err(ExecError::Api { step: launch.step.clone(), source }),
+    }
+}
+
+/// Error codes that mean some instances of a TerminateInstances batch are already gone or going.
+fn already_going(code: &str) -> bool {
+    code == "InvalidInstanceId.NotFound"
+        || code.starts_with("UnsupportedOperation.InstanceStateTerminat")
+        || code == "UnsupportedOperation.InstanceStateShutdown"
+}
+
+/// Terminates a batch; when the batch is refused because some of it is already going (another
+/// apply got there first), the rest is terminated in a second call.
+async fn terminate(client: &CvmClient, region: &str, ids: &[String]) -> Result<Vec<String>, ApiError> {
+    let request = TerminateInstancesRequest { instance_ids: ids.to_vec(), ..Default::default() };
+    match client.call(region, &request).await {
+        Ok(_) => Ok(ids.to_vec()),
+        Err(error) if error.code().is_some_and(already_going) => {
+            let states = statuses(client, region, ids).await?;
+            let remaining: Vec<String> = ids
+                .iter()
+                .filter(|id| {
+                    states.get(*id).is_some_and(|s| !matches!(s.as_str(), "SHUTDOWN" | "TERMINATING"))
+                })
+                .cloned()
+                .collect();
+            if !remaining.is_empty() {
+                let retry = TerminateInstancesRequest { instance_ids: remaining, ..Default::default() };
+                client.call(region, &retry).await?;
+            }
+            Ok(ids.to_vec())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Waits until every listed instance has disappeared.
+async fn wait_gone(
+    client: &CvmClient,
+    region: &str,
+    ids: &[String],
+    options: &ExecOptions,
+    interrupt: &Interrupt,
+    step: &str,
+) -> Result<(), ExecError> {
+    let started = Instant::now();
+    let mut delay = options.poll_min;
+    loop {
+        if interrupt.is_set() {
+            return Err(ExecError::Interrupted { step: step.to_owned() });
+        }
+        match statuses(client, region, ids).await {
+            Ok(states) if states.is_empty() => return Ok(()),
+            Ok(_) => {}
+            Err(source) => return Err(ExecError::Api { step: step.to_owned(), source }),
+        }
+        if started.elapsed() > options.wait_timeout {
+            return Err(ExecError::Timeout {
+                step: step.to_owned(),
+                waited_secs: started.elapsed().as_secs(),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = next_poll(delay, options);
+    }
+}
