@@ -1,12 +1,16 @@
 //! Command-line surface: one module per subcommand, each turning raw arguments into typed values
 //! once and returning the process exit code.
 
+mod apply;
+mod plan;
+mod schema;
+mod specs;
+mod target;
+mod validate;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod schema;
-mod validate;
 
 /// Declarative reconciler for Tencent Cloud CVM fleets.
 #[derive(Debug, Parser)]
@@ -18,6 +22,12 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show what `apply` would change: observe the cloud and diff it against the specs.
+    /// Exits 0 with no changes, 2 with changes pending, 1 on error.
+    Plan(plan::PlanArgs),
+    /// Converge the cloud to the specs (or execute a saved plan exactly). Exits 0 when
+    /// converged, 1 otherwise.
+    Apply(apply::ApplyArgs),
     /// Check spec files and report every problem with its position. Exits 0 when valid, 1 when
     /// not.
     Validate(validate::ValidateArgs),
@@ -28,7 +38,14 @@ enum Command {
 /// Runs the parsed command and returns the exit code it decided on.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
     }
+}
+
+/// The async runtime for commands that talk to a cloud.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

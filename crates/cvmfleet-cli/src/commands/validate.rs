@@ -47,24 +47,28 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
                 writeln!(out, "{}", summary(specs))?;
                 out.flush()?;
             }
-            Err(diagnostics) => {
-                let mut err = anstream::stderr().lock();
-                for d in diagnostics {
-                    writeln!(err, "{}\n", render(d))?;
-                }
-                let n = diagnostics.len();
-                let files = diagnostics.file_count();
-                writeln!(
-                    err,
-                    "{ERROR}error{ERROR:#}: {n} problem{} in {files} file{}",
-                    if n == 1 { "" } else { "s" },
-                    if files == 1 { "" } else { "s" }
-                )?;
-                err.flush()?;
-            }
+            Err(diagnostics) => print_diagnostics(diagnostics)?,
         },
     }
     Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Prints every diagnostic, then a count, to stderr: what `validate` shows, and what `plan` and
+/// `apply` show before refusing invalid specs.
+pub(crate) fn print_diagnostics(diagnostics: &Diagnostics) -> std::io::Result<()> {
+    let mut err = anstream::stderr().lock();
+    for d in diagnostics {
+        writeln!(err, "{}\n", render(d))?;
+    }
+    let n = diagnostics.len();
+    let files = diagnostics.file_count();
+    writeln!(
+        err,
+        "{ERROR}error{ERROR:#}: {n} problem{} in {files} file{}",
+        if n == 1 { "" } else { "s" },
+        if files == 1 { "" } else { "s" }
+    )?;
+    err.flush()
 }
 
 fn summary(specs: &SpecSet) -> String {

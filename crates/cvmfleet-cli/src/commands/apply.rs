@@ -1,0 +1,351 @@
+//! `cvmfleet apply`: plan, confirm, converge; or execute a saved plan exactly.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use cvmfleet_plan::plan::FORMAT_VERSION;
+use cvmfleet_plan::render::{RenderOptions, render_text, summary_line};
+use cvmfleet_plan::{DesiredFleet, Plan};
+use cvmfleet_reconcile::{Event, ExecOptions, Interrupt, Progress, Report, execute};
+
+use super::plan::{PlanFlags, colour_stdout, observe_and_plan};
+use super::target::{Target, TargetArgs, connect};
+
+/// Rounds of plan-and-execute one `apply` makes: the first does the work, later ones replace
+/// instances that failed to launch. Three bounds the cost of a persistently failing launch.
+const MAX_ROUNDS: usize = 3;
+
+/// Arguments of `cvmfleet apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// Spec files or directories (default `specs/`), or one plan file saved by
+    /// `cvmfleet plan --out`.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Apply without asking (for pipelines). Without it, apply asks on a terminal and refuses
+    /// when there is none.
+    #[arg(long)]
+    auto_approve: bool,
+    #[command(flatten)]
+    flags: PlanFlags,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Reads a saved plan, if `paths` is one plan file.
+fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Plan>> {
+    let [path] = paths else { return Ok(None) };
+    if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let version = serde_json::from_slice::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("format_version").and_then(serde_json::Value::as_u64));
+    match version {
+        Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Some(
+            serde_json::from_slice(&text)
+                .with_context(|| format!("reading the plan in {}", path.display()))?,
+        )),
+        Some(v) => bail!(
+            "{} is a plan of format version {v}; this cvmfleet reads version {FORMAT_VERSION}",
+            path.display()
+        ),
+        None => bail!("{} is not a plan saved by `cvmfleet plan --out`", path.display()),
+    }
+}
+
+/// What an apply works from.
+enum Work {
+    /// A plan saved by `plan --out`, executed exactly.
+    Saved(Plan),
+    /// Specs, planned now and converged.
+    Specs(Vec<DesiredFleet>),
+}
+
+pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let work = match saved_plan(&args.paths)? {
+        Some(plan) => Work::Saved(plan),
+        None => match super::specs::load(&args.paths)? {
+            Some(desired) => Work::Specs(desired),
+            None => return Ok(ExitCode::from(1)),
+        },
+    };
+    super::runtime()?.block_on(async {
+        let target = connect(&args.target).await?;
+        let interrupt = Interrupt::new();
+        watch_ctrl_c(interrupt.clone());
+        let result = match &work {
+            Work::Saved(plan) => apply_saved(&target, plan, &args, &interrupt).await,
+            Work::Specs(desired) => apply_specs(&target, desired, &args, &interrupt).await,
+        };
+        let closed = target.close().await;
+        let code = result?;
+        closed?;
+        Ok(code)
+    })
+}
+
+/// First Ctrl-C: finish the calls in flight and stop. Second: exit at once.
+fn watch_ctrl_c(interrupt: Interrupt) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            anstream::eprintln!(
+                "\nInterrupted: finishing the calls in flight; press Ctrl-C again to quit at once."
+            );
+            interrupt.trigger();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn show(plan: &Plan, target: &Target) {
+    anstream::print!("{}", render_text(plan, &target.description, RenderOptions { colour: colour_stdout() }));
+}
+
+fn confirm(auto_approve: bool) -> anyhow::Result<bool> {
+    if auto_approve {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to apply without confirmation: standard input is not a terminal; pass --auto-approve"
+        );
+    }
+    print!("\nApply this plan? Only 'yes' is accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn apply_saved(
+    target: &Target,
+    plan: &Plan,
+    args: &ApplyArgs,
+    interrupt: &Interrupt,
+) -> anyhow::Result<ExitCode> {
+    let fleets: Vec<DesiredFleet> = plan
+        .fleets
+        .iter()
+        .map(|f| DesiredFleet {
+            name: f.name.clone(),
+            region: f.region.clone(),
+            prune: f.prune,
+            allow_deletion: false,
+            groups: Vec::new(),
+        })
+        .collect();
+    let observed = cvmfleet_reconcile::observe(&target.client, &fleets).await?;
+    let now = cvmfleet_plan::fingerprint(&fleets, &observed);
+    if now != plan.fingerprint {
+        bail!(
+            "the saved plan is stale: the cloud changed since it was made (fingerprint {} now, {} in the plan); \
+             run `cvmfleet plan --out` again",
+            &now[..12],
+            &plan.fingerprint[..plan.fingerprint.len().min(12)]
+        );
+    }
+    if !plan.refusals.is_empty() {
+        show(plan, target);
+        bail!(
+            "the saved plan exceeds safety limits; make it again with --allow-mass-termination if intended"
+        );
+    }
+    show(plan, target);
+    if plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(args.auto_approve)? {
+        anstream::eprintln!("Apply cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    let started = Instant::now();
+    let report = run_execute(target, plan, interrupt).await;
+    Ok(finish(target, &[report], started))
+}
+
+async fn apply_specs(
+    target: &Target,
+    desired: &[DesiredFleet],
+    args: &ApplyArgs,
+    interrupt: &Interrupt,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let mut reports = Vec::new();
+    for round in 0..MAX_ROUNDS {
+        let plan = observe_and_plan(target, desired, args.flags.options()).await?;
+        if round == 0 {
+            show(&plan, target);
+            if !plan.refusals.is_empty() {
+                bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
+            }
+            if plan.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !confirm(args.auto_approve)? {
+                anstream::eprintln!("Apply cancelled.");
+                return Ok(ExitCode::from(1));
+            }
+        } else {
+            if plan.is_empty() || interrupt.is_set() {
+                break;
+            }
+            // Only follow-up work the first plan implied (replacing failed launches) runs
+            // without a fresh confirmation; anything else stops here for a human.
+            let unexpected =
+                plan.fleets.iter().flat_map(|f| &f.groups).any(|g| {
+                    !g.updates.is_empty() || g.terminations.iter().any(|t| t.reason.reduces_capacity())
+                }) || !plan.refusals.is_empty();
+            if unexpected {
+                anstream::eprintln!(
+                    "The cloud changed during the apply; run `cvmfleet plan` to review the rest."
+                );
+                break;
+            }
+            anstream::eprintln!("Round {}: {}", round + 1, summary_line(&plan));
+        }
+        let report = run_execute(target, &plan, interrupt).await;
+        // Another round only to replace instances that failed to launch; anything else needs a
+        // human (or the next apply) to look first.
+        let retry = !report.failures.is_empty()
+            && report.skipped.is_empty()
+            && report
+                .failures
+                .iter()
+                .all(|f| matches!(f, cvmfleet_reconcile::ExecError::LaunchFailed { .. }));
+        reports.push(report);
+        if !retry {
+            break;
+        }
+    }
+    Ok(finish(target, &reports, started))
+}
+
+async fn run_execute(target: &Target, plan: &Plan, interrupt: &Interrupt) -> Report {
+    let progress = Reporter::new();
+    let report = execute(&target.client, plan, &ExecOptions::default(), &progress, interrupt).await;
+    progress.finish();
+    report
+}
+
+fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
+    let created: usize = reports.iter().map(|r| r.created.len()).sum();
+    let updated: usize = reports.iter().map(|r| r.updated.len()).sum();
+    let terminated: usize = reports.iter().map(|r| r.terminated.len()).sum();
+    let calls = target.client.stats();
+    let calls: Vec<String> = calls.attempts.iter().map(|(action, n)| format!("{action} {n}")).collect();
+    // Only the last round decides: earlier rounds' launch failures were replaced by later ones.
+    let last = reports.last();
+    let complete = last.is_none_or(Report::is_complete);
+    let verb = if complete { "Apply complete" } else { "Apply INCOMPLETE" };
+    anstream::println!(
+        "\n{verb}: {created} created, {updated} updated, {terminated} terminated in {:.1}s. API calls: {}.",
+        started.elapsed().as_secs_f64(),
+        if calls.is_empty() { "none".to_owned() } else { calls.join(", ") }
+    );
+    if let Some(last) = last {
+        for failure in &last.failures {
+            anstream::eprintln!("failed: {}", error_chain(failure));
+        }
+        for skipped in &last.skipped {
+            anstream::eprintln!("not done: {skipped}");
+        }
+        if !complete {
+            anstream::eprintln!("Nothing is lost: run `cvmfleet apply` again to pick up where this stopped.");
+        }
+    }
+    if complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// An error with its whole source chain: `step failed: RunInstances failed: Code: message (RequestId …)`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Draws progress: a spinner on a terminal, plain lines otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    last_wait: Mutex<Option<Instant>>,
+}
+
+impl Reporter {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Reporter { bar, last_wait: Mutex::new(None) }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => anstream::eprintln!("{text}"),
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Started(step) => self.line(format!("  started  {step}")),
+            Event::Finished(step) => self.line(format!("  done     {step}")),
+            Event::Waiting { ready, total } => {
+                let text = format!("waiting for instances to run: {ready}/{total}");
+                match &self.bar {
+                    Some(bar) => bar.set_message(text),
+                    None => {
+                        // Plain output: at most one waiting line every 10 s, like Terraform's
+                        // "Still creating…".
+                        let mut last =
+                            self.last_wait.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                            *last = Some(Instant::now());
+                            anstream::eprintln!("  {text}");
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_path_is_not_a_saved_plan() {
+        assert!(saved_plan(&[PathBuf::from("specs")]).unwrap().is_none());
+        assert!(saved_plan(&[PathBuf::from("a.json"), PathBuf::from("b.json")]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,138 @@
+//! `cvmfleet plan`: observe, diff, and show what `apply` would do.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use cvmfleet_plan::render::{RenderOptions, render_markdown, render_text};
+use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
+
+use super::target::{Target, TargetArgs, connect};
+
+/// Exit code: the cloud matches the specs.
+pub(crate) const EXIT_NO_CHANGES: u8 = 0;
+/// Exit code: changes are pending (Terraform's `-detailed-exitcode`).
+pub(crate) const EXIT_CHANGES: u8 = 2;
+
+/// Output formats of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PlanFormat {
+    /// Readable text, coloured on a terminal.
+    Human,
+    /// The versioned plan document.
+    Json,
+    /// Markdown for a pull-request comment (under 65,000 characters).
+    Markdown,
+}
+
+/// Flags that shape a plan, shared by `plan` and `apply`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PlanFlags {
+    /// Terminate orphans (instances of groups no longer in the specs) even where the fleet's
+    /// policy does not prune.
+    #[arg(long)]
+    pub(crate) prune: bool,
+    /// Allow plans that terminate more than a group's limit, or a whole fleet.
+    #[arg(long)]
+    pub(crate) allow_mass_termination: bool,
+}
+
+impl PlanFlags {
+    pub(crate) fn options(&self) -> PlanOptions {
+        PlanOptions { prune: self.prune, allow_mass_termination: self.allow_mass_termination }
+    }
+}
+
+/// Arguments of `cvmfleet plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// Spec files or directories (read recursively for *.yaml / *.yml); default `specs/`.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    format: PlanFormat,
+    /// Save the plan to this file, for `cvmfleet apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Send every planned RunInstances with DryRun, so quota, stock and parameter errors show
+    /// up in the plan.
+    #[arg(long)]
+    preflight: bool,
+    #[command(flatten)]
+    flags: PlanFlags,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Observes the fleets and plans them.
+pub(crate) async fn observe_and_plan(
+    target: &Target,
+    desired: &[DesiredFleet],
+    options: PlanOptions,
+) -> anyhow::Result<Plan> {
+    let observed = cvmfleet_reconcile::observe(&target.client, desired).await?;
+    Ok(cvmfleet_plan::plan(desired, &observed, options))
+}
+
+/// Whether colour is wanted on stdout (a terminal, and NO_COLOR unset).
+pub(crate) fn colour_stdout() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub(crate) fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let Some(desired) = super::specs::load(&args.paths)? else {
+        return Ok(ExitCode::from(1));
+    };
+    super::runtime()?.block_on(async {
+        let target = connect(&args.target).await?;
+        let result = plan_with(&target, &desired, &args).await;
+        let closed = target.close().await;
+        let code = result?;
+        closed?;
+        Ok(code)
+    })
+}
+
+async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let plan = observe_and_plan(target, desired, args.flags.options()).await?;
+    let mut preflight_failed = false;
+    if args.preflight {
+        let outcomes = cvmfleet_reconcile::preflight(&target.client, &plan).await;
+        for outcome in &outcomes {
+            match &outcome.result {
+                Ok(()) => anstream::eprintln!("preflight ok: {}", outcome.step),
+                Err(error) => {
+                    preflight_failed = true;
+                    anstream::eprintln!("preflight FAILED: {}: {error:#}", outcome.step);
+                }
+            }
+        }
+    }
+    match args.format {
+        PlanFormat::Human => {
+            anstream::print!(
+                "{}",
+                render_text(&plan, &target.description, RenderOptions { colour: colour_stdout() })
+            );
+        }
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Markdown => print!("{}", render_markdown(&plan, &target.description)),
+    }
+    if let Some(out) = &args.out {
+        let json = serde_json::to_vec_pretty(&plan)?;
+        std::fs::write(out, json).with_context(|| format!("writing the plan to {}", out.display()))?;
+        anstream::eprintln!(
+            "Saved the plan to {}; run `cvmfleet apply {}` to execute exactly it.",
+            out.display(),
+            out.display()
+        );
+    }
+    if preflight_failed {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::from(if plan.is_empty() { EXIT_NO_CHANGES } else { EXIT_CHANGES }))
+}
