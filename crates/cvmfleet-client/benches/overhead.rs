@@ -1,5 +1,6 @@
 //! Timing loops: the client's own cost per call (serialization + TC3 signing, no network), and
-//! the calls per second it sustains against an in-process fake endpoint on loopback.
+//! the calls per second it sustains against an in-process fake endpoint and against the
+//! emulator, both on loopback.
 //!
 //! `cargo bench -p cvmfleet-client --bench overhead`
 
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient, RateLimit, RequestMethod};
+use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{DescribeInstancesRequest, RunInstancesRequest};
 use cvmfleet_wire::model::{DataDisk, Filter, Placement, SystemDisk, Tag, TagSpecification};
@@ -126,5 +128,26 @@ fn main() {
         .expect("client");
         let rate = throughput(&limited, 32, Duration::from_secs(2)).await;
         println!("  32 in flight, published limit (40/s): {rate:>6.1} calls/s");
+
+        let emulator =
+            Emulator::start(EmulatorConfig::default().instant().rate_limits(false)).await.expect("emulator");
+        let config = ClientConfig {
+            rate_limits: Action::ALL.map(|a| (a, RateLimit::unlimited())).into(),
+            ..ClientConfig::with_endpoint(emulator.endpoint())
+        };
+        let client = CvmClient::new(config, Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY)).expect("client");
+        println!("DescribeInstancesStatus against the emulator (rate limits off on both sides):");
+        for concurrency in [1, 8, 32] {
+            let rate = throughput(&client, concurrency, Duration::from_secs(2)).await;
+            println!("  {concurrency:>2} in flight: {rate:>8.0} calls/s");
+        }
+        let limited = CvmClient::new(
+            ClientConfig::with_endpoint(emulator.endpoint()),
+            Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY),
+        )
+        .expect("client");
+        let rate = throughput(&limited, 32, Duration::from_secs(2)).await;
+        println!("  32 in flight, published limit (40/s): {rate:>6.1} calls/s");
+        emulator.shutdown().await.expect("shutdown");
     });
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the CVM client: against an in-process fake endpoint for signing,
 //! faults, retries, paging and secret hygiene, and against the emulator end to end.
 
+mod e2e;
 mod fake;
 mod faults;
 mod paging;
