@@ -381,11 +381,22 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
                 let marker = err.marker();
                 let position = crate::source::Position { line: marker.line(), column: marker.col() + 1 };
                 let info = err.info();
-                let code = if info.contains("tab") { "yaml.tab" } else { "yaml.syntax" };
-                let message = if code == "yaml.tab" {
-                    format!("{info}; indent with spaces, YAML does not allow tabs for indentation")
+                // The parser also refuses a tab right after `:`; say so plainly.
+                let at_tab = crate::source::split_lines(text)
+                    .get(marker.line().saturating_sub(1))
+                    .is_some_and(|line| {
+                        let mut before = line.chars().skip(marker.col().saturating_sub(1));
+                        before.next() == Some('\t') || before.next() == Some('\t')
+                    });
+                let (code, message) = if info.contains("tab") {
+                    (
+                        "yaml.tab",
+                        format!("{info}; indent with spaces, YAML does not allow tabs for indentation"),
+                    )
+                } else if at_tab {
+                    ("yaml.tab", format!("invalid YAML: {info}; this is a tab, write a space instead"))
                 } else {
-                    format!("invalid YAML: {info}")
+                    ("yaml.syntax", format!("invalid YAML: {info}"))
                 };
                 b.error(Span::at(position), "", code, message);
                 fatal = true;

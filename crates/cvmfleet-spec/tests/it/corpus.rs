@@ -101,3 +101,21 @@ fn directories_are_read_recursively_and_in_order() {
     let d = cvmfleet_spec::load_paths(&[empty.path().to_path_buf()]).err().unwrap_or_default();
     assert_eq!(d.as_slice()[0].code, "io.no-spec-files");
 }
+
+#[test]
+fn tolerated_layouts_load() {
+    let cases = [
+        // BOM and CRLF line ends.
+        "\u{feff}fleets:\r\n  - name: web\r\n    region: ap-guangzhou\r\n    groups: []\r\n",
+        // Tabs inside flow collections and before comments are separation, not indentation.
+        "fleets:\n  - name: web\t# c\n    region: ap-guangzhou\n    groups: [\t]\n",
+        // An explicit document start and end, comments everywhere.
+        "---\n# c\nfleets: # c\n  - name: web # c\n    region: ap-guangzhou\n    groups: []\n...\n",
+        // Quoted keys and values.
+        "\"fleets\":\n  - 'name': \"web\"\n    region: 'ap-guangzhou'\n    groups: []\n",
+    ];
+    for text in cases {
+        let specs = cvmfleet_spec::load_str("ok.yaml", text).unwrap_or_else(|d| panic!("{text:?}\n{d}"));
+        assert_eq!(specs.fleets[0].name, "web");
+    }
+}
