@@ -77,6 +77,29 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// [`encode_success`] without building a JSON tree first: the response struct is written
+/// directly and `RequestId` appended, which makes a 100-instance page several times cheaper.
+/// The bytes are the same (unit-tested); anything that does not serialize to an object goes
+/// through the wire crate's encoder.
+pub(crate) fn encode<T: serde::Serialize>(data: &T, request_id: &str) -> Vec<u8> {
+    let Ok(body) = serde_json::to_vec(data) else { return encode_success(data, request_id) };
+    if body.first() != Some(&b'{') || body.last() != Some(&b'}') {
+        return encode_success(data, request_id);
+    }
+    let mut out = Vec::with_capacity(body.len() + 80);
+    out.extend_from_slice(br#"{"Response":"#);
+    out.extend_from_slice(&body[..body.len() - 1]);
+    if body.len() > 2 {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""RequestId":"#);
+    if serde_json::to_writer(&mut out, request_id).is_err() {
+        return encode_success(data, request_id);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
 fn json(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, RESPONSE_CONTENT_TYPE)], body).into_response()
 }
@@ -134,7 +157,7 @@ impl App {
         inner.world.advance(ctx.now_ms);
         let world = &mut inner.world;
         let outcome: Result<(Vec<u8>, Mutation), ApiError> = (|| {
-            let empty = |m: Mutation| (encode_success(&EmptyResponse {}, request_id), m);
+            let empty = |m: Mutation| (encode(&EmptyResponse {}, request_id), m);
             let read = |body: Vec<u8>| (body, Mutation::default());
             Ok(match call.action {
                 Action::RunInstances => {
@@ -155,15 +178,15 @@ impl App {
                         }
                     }
                     let (response, mutation) = result?;
-                    (encode_success(&response, request_id), mutation)
+                    (encode(&response, request_id), mutation)
                 }
                 Action::DescribeInstances => {
                     let req: DescribeInstancesRequest = auth::decode(params)?;
-                    read(encode_success(&world.describe_instances(&ctx.region, &req)?, request_id))
+                    read(encode(&world.describe_instances(&ctx.region, &req)?, request_id))
                 }
                 Action::DescribeInstancesStatus => {
                     let req: DescribeInstancesStatusRequest = auth::decode(params)?;
-                    read(encode_success(&world.describe_status(&ctx.region, &req)?, request_id))
+                    read(encode(&world.describe_status(&ctx.region, &req)?, request_id))
                 }
                 Action::TerminateInstances => {
                     empty(world.terminate(&ctx, &auth::decode::<TerminateInstancesRequest>(params)?)?)
@@ -179,15 +202,15 @@ impl App {
                 }
                 Action::DescribeZones => {
                     let _: DescribeZonesRequest = auth::decode(params)?;
-                    read(encode_success(&world.describe_zones(&ctx.region), request_id))
+                    read(encode(&world.describe_zones(&ctx.region), request_id))
                 }
                 Action::DescribeImages => {
                     let req: DescribeImagesRequest = auth::decode(params)?;
-                    read(encode_success(&world.describe_images(&req)?, request_id))
+                    read(encode(&world.describe_images(&req)?, request_id))
                 }
                 Action::DescribeInstanceTypeConfigs => {
                     let req: DescribeInstanceTypeConfigsRequest = auth::decode(params)?;
-                    read(encode_success(&world.describe_instance_types(&ctx.region, &req)?, request_id))
+                    read(encode(&world.describe_instance_types(&ctx.region, &req)?, request_id))
                 }
                 other => {
                     return Err(ApiError::new(
@@ -297,4 +320,35 @@ pub(crate) async fn api(State(app): State<Arc<App>>, request: Request) -> Respon
 pub(crate) fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = serde_json::json!({ "error": message.into() });
     (status, [(header::CONTENT_TYPE, RESPONSE_CONTENT_TYPE)], body.to_string()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use cvmfleet_wire::api::{DescribeInstancesResponse, DescribeZonesResponse, RunInstancesResponse};
+    use cvmfleet_wire::model::{Instance, Tag, ZoneInfo};
+
+    use super::*;
+    use crate::world::InstancePage;
+
+    #[test]
+    fn fast_encoding_is_byte_identical_to_the_wire_encoder() {
+        let id = "3c140219-cfe9-470e-b241-907877d6fb03";
+        let run = RunInstancesResponse { instance_id_set: vec!["ins-1vogaxgk".into()] };
+        assert_eq!(encode(&run, id), encode_success(&run, id));
+        assert_eq!(encode(&EmptyResponse {}, id), encode_success(&EmptyResponse {}, id));
+        let zones = DescribeZonesResponse { total_count: 1, zone_set: vec![ZoneInfo::default()] };
+        assert_eq!(encode(&zones, id), encode_success(&zones, id));
+        let instance = Instance {
+            instance_id: "ins-1vogaxgk".into(),
+            tags: vec![Tag::new("cvmfleet:fleet", "web \"1\" 未命名")],
+            public_ip_addresses: Some(vec!["198.18.0.1".into()]),
+            ..Instance::default()
+        };
+        let owned = DescribeInstancesResponse {
+            total_count: 7,
+            instance_set: vec![instance.clone(), instance.clone()],
+        };
+        let page = InstancePage { total_count: 7, instance_set: vec![&instance, &instance] };
+        assert_eq!(encode(&page, id), encode_success(&owned, id));
+    }
 }

@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::{
     DescribeImagesRequest, DescribeImagesResponse, DescribeInstanceTypeConfigsRequest,
-    DescribeInstanceTypeConfigsResponse, DescribeInstancesRequest, DescribeInstancesResponse,
-    DescribeInstancesStatusRequest, DescribeInstancesStatusResponse, DescribeZonesResponse,
+    DescribeInstanceTypeConfigsResponse, DescribeInstancesRequest, DescribeInstancesStatusRequest,
+    DescribeInstancesStatusResponse, DescribeZonesResponse,
 };
 use cvmfleet_wire::model::{Filter, Image, Instance, InstanceStatus, InstanceTypeConfig, ZoneInfo};
+use serde::Serialize;
 
 use super::{Record, World};
 use crate::api_error::ApiError;
@@ -145,6 +146,37 @@ impl Matcher {
     }
 }
 
+/// A page of DescribeInstances that borrows its instances; it serializes exactly as
+/// `DescribeInstancesResponse` (a unit test checks), without copying 100 instances per page.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct InstancePage<'a> {
+    pub(crate) total_count: i64,
+    pub(crate) instance_set: Vec<&'a Instance>,
+}
+
+/// Records that may match, from the tag index, in creation order.
+enum Candidates<'a> {
+    Index(&'a BTreeSet<u64>),
+    Owned(Vec<u64>),
+}
+
+impl Candidates<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Candidates::Index(set) => set.len(),
+            Candidates::Owned(list) => list.len(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            Candidates::Index(set) => Box::new(set.iter().copied()),
+            Candidates::Owned(list) => Box::new(list.iter().copied()),
+        }
+    }
+}
+
 /// Reads Offset and Limit.
 fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiError> {
     let offset = offset.unwrap_or(0);
@@ -164,11 +196,11 @@ fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiEr
 
 impl World {
     /// DescribeInstances.
-    pub(crate) fn describe_instances(
-        &self,
+    pub(crate) fn describe_instances<'a>(
+        &'a self,
         region: &str,
         req: &DescribeInstancesRequest,
-    ) -> Result<DescribeInstancesResponse, ApiError> {
+    ) -> Result<InstancePage<'a>, ApiError> {
         let ids = req.instance_ids.as_deref().filter(|ids| !ids.is_empty());
         let filters = req.filters.as_deref().filter(|f| !f.is_empty());
         if ids.is_some() && filters.is_some() {
@@ -179,9 +211,9 @@ impl World {
         let (offset, limit) = page(req.offset, req.limit)?;
         let mut total = 0usize;
         let mut set = Vec::new();
-        let mut take = |r: &Record| {
+        let mut take = |r: &'a Record| {
             if total >= offset && set.len() < limit {
-                set.push(r.instance.clone());
+                set.push(&r.instance);
             }
             total += 1;
         };
@@ -211,39 +243,78 @@ impl World {
                 ));
             }
             let matchers = filters.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
-            let keep = |r: &&Record| r.region == region && matchers.iter().all(|m| m.matches(&r.instance));
-            match self.tag_candidates(&matchers) {
-                Some(seqs) => {
-                    seqs.iter().filter_map(|s| self.records.get(s)).filter(keep).for_each(&mut take)
+            match self.tag_candidates(region, &matchers) {
+                // The index answers the only filter: count and page without looking further.
+                Some((candidates, _)) if matchers.len() == 1 => {
+                    let set = candidates
+                        .iter()
+                        .skip(offset)
+                        .take(limit)
+                        .filter_map(|s| self.records.get(&s).map(|r| &r.instance))
+                        .collect();
+                    let total = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+                    return Ok(InstancePage { total_count: total, instance_set: set });
                 }
-                None => self.records.values().filter(keep).for_each(&mut take),
+                Some((candidates, used)) => {
+                    let rest: Vec<&Matcher> =
+                        matchers.iter().enumerate().filter(|(i, _)| *i != used).map(|(_, m)| m).collect();
+                    for r in candidates.iter().filter_map(|s| self.records.get(&s)) {
+                        if rest.iter().all(|m| m.matches(&r.instance)) {
+                            take(r);
+                        }
+                    }
+                }
+                None => {
+                    for r in self.records.values() {
+                        if r.region == region && matchers.iter().all(|m| m.matches(&r.instance)) {
+                            take(r);
+                        }
+                    }
+                }
             }
         }
-        Ok(DescribeInstancesResponse {
-            total_count: i64::try_from(total).unwrap_or(i64::MAX),
-            instance_set: set,
-        })
+        Ok(InstancePage { total_count: i64::try_from(total).unwrap_or(i64::MAX), instance_set: set })
     }
 
-    /// The smallest candidate set the tag index gives for the tag filters, in creation order;
-    /// `None` when no filter can use the index.
-    fn tag_candidates(&self, matchers: &[Matcher]) -> Option<BTreeSet<u64>> {
-        let mut best: Option<BTreeSet<u64>> = None;
-        for m in matchers {
-            let set: BTreeSet<u64> = match m {
+    /// The smallest candidate set the region's tag index gives for the tag filters, with the
+    /// position of the filter it answers; `None` when no filter can use the index.
+    fn tag_candidates(&self, region: &str, matchers: &[Matcher]) -> Option<(Candidates<'_>, usize)> {
+        static EMPTY: BTreeSet<u64> = BTreeSet::new();
+        let index = self.tags.get(region);
+        let mut best: Option<(Candidates<'_>, usize)> = None;
+        for (position, m) in matchers.iter().enumerate() {
+            let found = match m {
                 Matcher::Tag(key, values) => {
-                    let Some(by_value) = self.tags.get(key) else { return Some(BTreeSet::new()) };
-                    values.iter().filter_map(|v| by_value.get(v)).flatten().copied().collect()
+                    let by_value = index.and_then(|i| i.get(key));
+                    match values.as_slice() {
+                        [one] => Candidates::Index(by_value.and_then(|v| v.get(one)).unwrap_or(&EMPTY)),
+                        many => {
+                            let mut list: Vec<u64> = many
+                                .iter()
+                                .filter_map(|v| by_value.and_then(|b| b.get(v)))
+                                .flatten()
+                                .copied()
+                                .collect();
+                            list.sort_unstable();
+                            list.dedup();
+                            Candidates::Owned(list)
+                        }
+                    }
                 }
-                Matcher::TagKey(keys) => keys
-                    .iter()
-                    .filter_map(|k| self.tags.get(k))
-                    .flat_map(|by_value| by_value.values().flatten().copied())
-                    .collect(),
+                Matcher::TagKey(keys) => {
+                    let mut list: Vec<u64> = keys
+                        .iter()
+                        .filter_map(|k| index.and_then(|i| i.get(k)))
+                        .flat_map(|by_value| by_value.values().flatten().copied())
+                        .collect();
+                    list.sort_unstable();
+                    list.dedup();
+                    Candidates::Owned(list)
+                }
                 _ => continue,
             };
-            if best.as_ref().is_none_or(|b| set.len() < b.len()) {
-                best = Some(set);
+            if best.as_ref().is_none_or(|(b, _)| found.len() < b.len()) {
+                best = Some((found, position));
             }
         }
         best

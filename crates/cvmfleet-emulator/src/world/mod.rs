@@ -21,6 +21,9 @@ use crate::catalog::CatalogIndex;
 use crate::config::TokenMode;
 use crate::net::parse_ipv4;
 
+#[cfg(test)]
+pub(crate) use describe::InstancePage;
+
 /// Instance states, as the API spells them.
 pub(crate) mod state {
     pub(crate) const PENDING: &str = "PENDING";
@@ -144,6 +147,9 @@ pub(crate) struct Snapshot {
     pub(crate) tokens: Vec<TokenRecord>,
 }
 
+/// tag key → tag value → records, of one region.
+type TagIndex = HashMap<String, HashMap<String, BTreeSet<u64>>>;
+
 /// Timing, quota and policy of a world, in the units the world uses.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -176,8 +182,9 @@ pub(crate) struct World {
     by_id: HashMap<String, u64>,
     /// (deadline, seq) of every record with a pending transition.
     queue: BTreeSet<(i64, u64)>,
-    /// tag key → tag value → records.
-    tags: HashMap<String, HashMap<String, BTreeSet<u64>>>,
+    /// region → tag key → tag value → records: the reconciler observes a fleet by tag, so
+    /// this is the hot path of DescribeInstances.
+    tags: HashMap<String, TagIndex>,
     private_ips: HashSet<(String, u32)>,
     public_ips: HashSet<u32>,
     /// host → (vCPUs, GiB) in use.
@@ -267,8 +274,9 @@ impl World {
         if let Some(at) = r.wake_at() {
             self.queue.insert((at, r.seq));
         }
+        let index = self.tags.entry(r.region.clone()).or_default();
         for tag in &r.instance.tags {
-            self.tags.entry(tag.key.clone()).or_default().entry(tag.value.clone()).or_default().insert(r.seq);
+            index.entry(tag.key.clone()).or_default().entry(tag.value.clone()).or_default().insert(r.seq);
         }
         if !r.holds_resources() {
             return;
@@ -292,16 +300,18 @@ impl World {
         if let Some(at) = r.wake_at() {
             self.queue.remove(&(at, r.seq));
         }
-        for tag in &r.instance.tags {
-            if let Some(values) = self.tags.get_mut(&tag.key) {
-                if let Some(set) = values.get_mut(&tag.value) {
-                    set.remove(&r.seq);
-                    if set.is_empty() {
-                        values.remove(&tag.value);
+        if let Some(index) = self.tags.get_mut(&r.region) {
+            for tag in &r.instance.tags {
+                if let Some(values) = index.get_mut(&tag.key) {
+                    if let Some(set) = values.get_mut(&tag.value) {
+                        set.remove(&r.seq);
+                        if set.is_empty() {
+                            values.remove(&tag.value);
+                        }
                     }
-                }
-                if values.is_empty() {
-                    self.tags.remove(&tag.key);
+                    if values.is_empty() {
+                        index.remove(&tag.key);
+                    }
                 }
             }
         }

@@ -243,7 +243,12 @@ fn describe_filters_and_pages() {
     let c = ctx("ap-guangzhou", T0);
     let web = run(&mut w, &c, &tagged("ap-guangzhou-3", "web", 5)).unwrap();
     run(&mut w, &c, &tagged("ap-guangzhou-4", "db", 3)).unwrap();
-    let describe = |w: &World, filters: Vec<Filter>, offset: i64, limit: i64| {
+    fn describe(
+        w: &World,
+        filters: Vec<Filter>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<describe::InstancePage<'_>, ApiError> {
         let req = DescribeInstancesRequest {
             filters: Some(filters),
             offset: Some(offset),
@@ -251,7 +256,7 @@ fn describe_filters_and_pages() {
             ..DescribeInstancesRequest::default()
         };
         w.describe_instances("ap-guangzhou", &req)
-    };
+    }
     let page = describe(&w, vec![Filter::new("tag:cvmfleet:fleet", ["web"])], 2, 2).unwrap();
     assert_eq!(page.total_count, 5);
     let got: Vec<&str> = page.instance_set.iter().map(|i| i.instance_id.as_str()).collect();
