@@ -91,6 +91,9 @@ pub struct GroupPlan {
     pub creates: Vec<Create>,
     /// Instances to terminate.
     pub terminations: Vec<Termination>,
+    /// Instances in `LAUNCH_FAILED`: they never run, the API refuses to terminate them and the
+    /// cloud removes them itself; the plan replaces them and leaves them alone.
+    pub launch_failed: Vec<Termination>,
     /// In-place changes.
     pub updates: Vec<Update>,
     /// Instances that cannot be acted on, with why (e.g. termination protection).
@@ -157,7 +160,7 @@ pub enum TerminateReason {
     ZoneRemoved,
     /// Made from an older template; replaced.
     Outdated,
-    /// `LAUNCH_FAILED`; replaced.
+    /// `LAUNCH_FAILED`; replaced (listed in [`GroupPlan::launch_failed`], never terminated).
     LaunchFailed,
     /// Its group is not in the spec.
     Orphan,
@@ -177,7 +180,7 @@ impl TerminateReason {
             TerminateReason::Surplus => "surplus",
             TerminateReason::ZoneRemoved => "zone no longer in the group",
             TerminateReason::Outdated => "template changed",
-            TerminateReason::LaunchFailed => "LAUNCH_FAILED",
+            TerminateReason::LaunchFailed => "LAUNCH_FAILED, replaced; the cloud removes it",
             TerminateReason::Orphan => "group not in spec",
         }
     }

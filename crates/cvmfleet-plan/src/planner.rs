@@ -202,6 +202,7 @@ fn plan_group(fleet: &DesiredFleet, group: &DesiredGroup, instances: &[&Observed
             .unwrap_or(u32::MAX),
         creates: Vec::new(),
         terminations: Vec::new(),
+        launch_failed: Vec::new(),
         updates: Vec::new(),
         blocked: Vec::new(),
         replacement_diff: Vec::new(),
@@ -267,7 +268,7 @@ fn plan_zone<'a>(
         match instance.presence() {
             Presence::Leaving => {}
             Presence::Failed => {
-                terminations.push(termination(instance, TerminateReason::LaunchFailed));
+                gp.launch_failed.push(termination(instance, TerminateReason::LaunchFailed));
                 replaced += 1;
             }
             Presence::Present if instance.template.as_deref() == Some(group.replacement_hash.as_str()) => {
@@ -520,16 +521,15 @@ fn summarize(fleets: &[FleetPlan]) -> Summary {
         for g in &fleet.groups {
             s.create += g.creates.iter().map(|c| c.count).sum::<u32>();
             s.terminate += u32::try_from(g.terminations.len()).unwrap_or(u32::MAX);
-            s.replace +=
-                u32::try_from(g.terminations.iter().filter(|t| !t.reason.reduces_capacity()).count())
-                    .unwrap_or(u32::MAX);
+            s.replace += u32::try_from(
+                g.terminations.iter().filter(|t| !t.reason.reduces_capacity()).count()
+                    + g.launch_failed.len(),
+            )
+            .unwrap_or(u32::MAX);
             let updated: BTreeSet<&str> =
                 g.updates.iter().flat_map(|u| u.instance_ids.iter().map(String::as_str)).collect();
             s.update += u32::try_from(updated.len()).unwrap_or(u32::MAX);
-            // LAUNCH_FAILED instances never counted as present.
-            let terminated_present =
-                g.terminations.iter().filter(|t| t.reason != TerminateReason::LaunchFailed).count();
-            let touched = u32::try_from(terminated_present + updated.len()).unwrap_or(u32::MAX);
+            let touched = u32::try_from(g.terminations.len() + updated.len()).unwrap_or(u32::MAX);
             s.unchanged += g.present.saturating_sub(touched);
         }
         if fleet.prune {

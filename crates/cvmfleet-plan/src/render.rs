@@ -85,7 +85,11 @@ fn fleet_scope(fleet: &str) -> String {
 }
 
 fn group_has_changes(g: &GroupPlan) -> bool {
-    !(g.creates.is_empty() && g.terminations.is_empty() && g.updates.is_empty() && g.blocked.is_empty())
+    !(g.creates.is_empty()
+        && g.terminations.is_empty()
+        && g.updates.is_empty()
+        && g.blocked.is_empty()
+        && g.launch_failed.is_empty())
 }
 
 fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
@@ -139,6 +143,17 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
             c.count,
             c.zone,
             c.request.client_token.as_deref().unwrap_or("-")
+        );
+    }
+    for t in &g.launch_failed {
+        let _ = writeln!(
+            out,
+            "    {} {} ({}, {}): {}",
+            p.yellow("x launch failed"),
+            t.instance_id,
+            t.name,
+            t.zone,
+            t.reason.describe()
         );
     }
     for t in &g.terminations {

@@ -3,7 +3,7 @@
 //! Order, chosen so that capacity never drops below what the plan keeps:
 //! 1. in-place updates and creates (concurrently, within the client's rate limits);
 //! 2. wait until the new instances are RUNNING (DescribeInstancesStatus, 100 IDs per call,
-//!    backing off from 0.5 s to 4 s); a token that replays instances which are gone is advanced
+//!    backing off from 0.5 s to 2 s); a token that replays instances which are gone is advanced
 //!    to its next generation and sent again;
 //! 3. terminations (100 IDs per call); outdated instances of a group go only when all of its
 //!    replacements run;
@@ -53,7 +53,8 @@ impl Default for ExecOptions {
             concurrency: 8,
             wait_timeout: Duration::from_secs(15 * 60),
             poll_min: Duration::from_millis(500),
-            poll_max: Duration::from_secs(4),
+            // Short enough that waiting for boot adds little to the boot delay itself.
+            poll_max: Duration::from_secs(2),
             max_generations: 16,
         }
     }
@@ -294,7 +295,7 @@ pub async fn execute(
                 continue;
             }
             progress.event(Event::Started(step.clone()));
-            match terminate(client, &region, chunk).await {
+            match terminate(client, &region, chunk, options, interrupt).await {
                 Ok(done) => {
                     progress.event(Event::Finished(step));
                     report.terminated.extend(done);
@@ -555,35 +556,58 @@ async fn advance_generation(
     }
 }
 
-/// Error codes that mean some instances of a TerminateInstances batch are already gone or going.
-fn already_going(code: &str) -> bool {
-    code == "InvalidInstanceId.NotFound"
-        || code.starts_with("UnsupportedOperation.InstanceStateTerminat")
-        || code == "UnsupportedOperation.InstanceStateShutdown"
+/// Error codes with which TerminateInstances refuses a batch because of the state some of its
+/// instances are in: already going, gone, failed to launch, or in a transition that must end
+/// first (a PENDING instance cannot be terminated until it has booted).
+fn refused_for_state(code: &str) -> bool {
+    code == "InvalidInstanceId.NotFound" || code.starts_with("UnsupportedOperation.InstanceState")
 }
 
-/// Terminates a batch; when the batch is refused because some of it is already going (another
-/// apply got there first), the rest is terminated in a second call.
-async fn terminate(client: &CvmClient, region: &str, ids: &[String]) -> Result<Vec<String>, ApiError> {
-    let request = TerminateInstancesRequest { instance_ids: ids.to_vec(), ..Default::default() };
-    match client.call(region, &request).await {
-        Ok(_) => Ok(ids.to_vec()),
-        Err(error) if error.code().is_some_and(already_going) => {
-            let states = statuses(client, region, ids).await?;
-            let remaining: Vec<String> = ids
-                .iter()
-                .filter(|id| {
-                    states.get(*id).is_some_and(|s| !matches!(s.as_str(), "SHUTDOWN" | "TERMINATING"))
-                })
-                .cloned()
-                .collect();
-            if !remaining.is_empty() {
-                let retry = TerminateInstancesRequest { instance_ids: remaining, ..Default::default() };
-                client.call(region, &retry).await?;
-            }
-            Ok(ids.to_vec())
+/// States that end by themselves shortly; terminating has to wait for them.
+fn transitional(state: &str) -> bool {
+    matches!(state, "PENDING" | "STARTING" | "STOPPING" | "REBOOTING")
+}
+
+/// Terminates a batch. When the batch is refused for the state of some of its instances
+/// (another apply got there first, an instance is still booting), the instances still to
+/// terminate are looked up, transitions are waited out, and the rest is sent again.
+async fn terminate(
+    client: &CvmClient,
+    region: &str,
+    ids: &[String],
+    options: &ExecOptions,
+    interrupt: &Interrupt,
+) -> Result<Vec<String>, ApiError> {
+    let started = Instant::now();
+    let mut delay = options.poll_min;
+    let mut batch = ids.to_vec();
+    loop {
+        let request = TerminateInstancesRequest { instance_ids: batch.clone(), ..Default::default() };
+        let error = match client.call(region, &request).await {
+            Ok(_) => return Ok(ids.to_vec()),
+            Err(error) if error.code().is_some_and(refused_for_state) => error,
+            Err(error) => return Err(error),
+        };
+        if interrupt.is_set() || started.elapsed() > options.wait_timeout {
+            return Err(error);
         }
-        Err(error) => Err(error),
+        let states = statuses(client, region, &batch).await?;
+        let before = batch.len();
+        batch.retain(|id| {
+            states
+                .get(id)
+                .is_some_and(|s| !matches!(s.as_str(), "SHUTDOWN" | "TERMINATING" | "LAUNCH_FAILED"))
+        });
+        if batch.is_empty() {
+            return Ok(ids.to_vec());
+        }
+        if batch.iter().any(|id| states.get(id).is_some_and(|s| transitional(s))) {
+            tokio::time::sleep(delay).await;
+            delay = next_poll(delay, options);
+        } else if batch.len() == before {
+            // Refused for a state that will not change by waiting: report it.
+            return Err(error);
+        }
     }
 }
 

@@ -223,9 +223,12 @@ fn launch_failed_instances_are_replaced_and_leaving_ones_ignored() {
     let gp = &plan.fleets[0].groups[0];
     assert_eq!(gp.creates[0].count, 1);
     assert_eq!(gp.creates[0].reason, CreateReason::Replacement);
-    assert_eq!(gp.terminations.len(), 1);
-    assert_eq!(gp.terminations[0].reason, TerminateReason::LaunchFailed);
+    // The API refuses to terminate LAUNCH_FAILED instances; the cloud removes them itself.
+    assert!(gp.terminations.is_empty());
+    assert_eq!(gp.launch_failed.len(), 1);
     assert_eq!(plan.summary.unchanged, 1);
+    assert_eq!(plan.summary.replace, 1);
+    insta::assert_snapshot!(text(&plan));
 }
 
 #[test]
