@@ -255,7 +255,7 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
     );
     if let Some(last) = last {
         for failure in &last.failures {
-            anstream::eprintln!("failed: {}", error_chain(failure));
+            anstream::eprintln!("failed: {}", super::error_chain(failure));
         }
         for skipped in &last.skipped {
             anstream::eprintln!("not done: {skipped}");
@@ -265,18 +265,6 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
         }
     }
     if complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
-}
-
-/// An error with its whole source chain: `step failed: RunInstances failed: Code: message (RequestId …)`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Draws progress: a spinner on a terminal, plain lines otherwise.

@@ -107,7 +107,7 @@ async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -
                 Ok(()) => anstream::eprintln!("preflight ok: {}", outcome.step),
                 Err(error) => {
                     preflight_failed = true;
-                    anstream::eprintln!("preflight FAILED: {}: {error:#}", outcome.step);
+                    anstream::eprintln!("preflight FAILED: {}", super::error_chain(error));
                 }
             }
         }

@@ -1,4 +1,5 @@
 //! Integration tests of the `cvmfleet` binary: one module per command.
 
+mod apply;
 mod common;
 mod validate;
