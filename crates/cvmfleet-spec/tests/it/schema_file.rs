@@ -1,5 +1,6 @@
-//! `schemas/fleet.schema.json` is the generated schema, committed. This test fails when it is
-//! stale; `CVMFLEET_BLESS=1 cargo test -p cvmfleet-spec` rewrites it.
+//! `schemas/fleet.schema.json` (the generated schema) and `schemas/reference.md` (the reference
+//! generated from it) are committed. These tests fail when they are stale;
+//! `CVMFLEET_BLESS=1 cargo test -p cvmfleet-spec --test it schema_file` rewrites them.
 
 use std::path::Path;
 
@@ -37,4 +38,18 @@ fn schema_carries_enums_ranges_patterns_and_descriptions() {
         .collect();
     assert_eq!(charge, ["PREPAID", "POSTPAID_BY_HOUR", "CDHPAID"]);
     assert!(template.get("InstanceCount").is_none() && template.get("ClientToken").is_none());
+}
+
+#[test]
+fn committed_reference_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/reference.md");
+    let generated = cvmfleet_spec::reference_markdown();
+    if std::env::var_os("CVMFLEET_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "schemas/reference.md is stale: run `CVMFLEET_BLESS=1 cargo test -p cvmfleet-spec --test it schema_file` and commit it"
+    );
 }
