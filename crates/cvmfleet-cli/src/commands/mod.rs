@@ -2,6 +2,7 @@
 //! once and returning the process exit code.
 
 mod apply;
+mod emulator;
 mod plan;
 mod schema;
 mod specs;
@@ -33,6 +34,9 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the JSON Schema of spec files (for editor completion).
     Schema(schema::SchemaArgs),
+    /// Run the local CVM cloud (wire-compatible with Tencent Cloud API 3.0) until SIGINT or
+    /// SIGTERM; prints its endpoint on stdout.
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Runs the parsed command and returns the exit code it decided on.
@@ -42,6 +46,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Emulator(args) => emulator::run(args),
     }
 }
 

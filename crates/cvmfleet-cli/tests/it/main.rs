@@ -2,4 +2,5 @@
 
 mod apply;
 mod common;
+mod emulator;
 mod validate;
