@@ -11,6 +11,8 @@
 //! | `DELETE /_emulator/faults` | | as GET (everything cleared) |
 //! | `POST /_emulator/clock` | `{"advance_ms": N}` | `{"offset_ms": total}` |
 //!
+//! Other paths under `/_emulator/` answer 404; bad bodies answer 400 with `{"error": …}`.
+//!
 //! The clock endpoint moves the world's clock forward (boot, stop and terminate deadlines);
 //! signature timestamps are still checked against the real clock.
 
@@ -36,6 +38,10 @@ pub(crate) fn routes() -> axum::Router<Arc<App>> {
         .route("/_emulator/faults", get(faults).put(set_faults).delete(clear_faults))
         .route("/_emulator/faults/rules", post(add_rules))
         .route("/_emulator/clock", post(clock))
+        .route(
+            "/_emulator/{*rest}",
+            axum::routing::any(|| async { admin_error(StatusCode::NOT_FOUND, "no such admin endpoint") }),
+        )
 }
 
 pub(crate) fn stats_of(app: &App) -> crate::Stats {

@@ -52,6 +52,8 @@ pub(crate) struct App {
     /// Added to the wall clock for lifecycle deadlines (admin `clock` endpoint); signatures
     /// always use the real clock.
     pub(crate) clock_offset_ms: AtomicI64,
+    /// Journal size that triggers a compaction (see [`crate::store`]).
+    pub(crate) compact_after_bytes: u64,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere: every critical section leaves the data
@@ -233,7 +235,7 @@ impl App {
             tracing::error!(error = %e, "cannot append to the state journal");
             return (Err(ApiError::internal("The emulator could not save its state.")), None);
         }
-        let pending = if store.wants_compaction() {
+        let pending = if store.wants_compaction(self.compact_after_bytes) {
             match store.begin_compaction(&world.snapshot()) {
                 Ok(p) => Some(p),
                 Err(e) => {

@@ -71,6 +71,10 @@ pub struct EmulatorConfig {
     /// SecretIds whose account has not passed the qualification audit: their RunInstances
     /// gets `AccountQualificationRestrictions`.
     pub unqualified_secret_ids: BTreeSet<String>,
+    /// Journal size at which the state is compacted into a new snapshot (also never before
+    /// the journal is twice the snapshot). Large by default so that a 10,000-instance
+    /// snapshot is rewritten rarely; tests lower it to exercise compaction.
+    pub compact_after_bytes: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -90,6 +94,7 @@ impl Default for EmulatorConfig {
             faults: FaultConfig::default(),
             seed: 0,
             unqualified_secret_ids: BTreeSet::new(),
+            compact_after_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -189,6 +189,7 @@ impl Emulator {
             catalog,
             rate_limits: config.rate_limits,
             clock_offset_ms: AtomicI64::new(0),
+            compact_after_bytes: config.compact_after_bytes,
         });
         let router = admin::routes().fallback(app::api).with_state(Arc::clone(&app));
         let (stop, stopped) = watch::channel(false);

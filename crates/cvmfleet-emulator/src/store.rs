@@ -11,7 +11,8 @@
 //! token; a torn last line (a write cut short, never acknowledged) is ignored on load.
 //! Durability against power loss (fsync per request) is not promised.
 //!
-//! When the journal grows past twice the snapshot (and at least [`MIN_COMPACTION_BYTES`]), the
+//! When the journal grows past twice the snapshot (and at least a threshold, 64 MiB by
+//! default: `EmulatorConfig::compact_after_bytes`), the
 //! state is compacted: a new journal generation starts at once and the new snapshot is written
 //! beside it, then renamed over the old one; the older journals are deleted after that. A crash
 //! between the two leaves the old snapshot and both journals, which replay to the same state.
@@ -19,13 +20,11 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
 use crate::world::{Mutation, Snapshot};
-
-/// Journal size below which the state is never compacted during operation.
-pub(crate) const MIN_COMPACTION_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The snapshot format this build reads and writes.
 const FORMAT: u32 = 1;
@@ -75,6 +74,9 @@ pub(crate) struct Store {
     journal: File,
     journal_bytes: u64,
     snapshot_bytes: u64,
+    /// Generation of the snapshot on disk; snapshot writers hold it while they write, so
+    /// that an older snapshot never lands over a newer one.
+    written: Arc<Mutex<u64>>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -194,6 +196,7 @@ impl Store {
             journal: file,
             journal_bytes,
             snapshot_bytes,
+            written: Arc::new(Mutex::new(generation)),
         };
         Ok((store, Loaded { snapshot, journal }))
     }
@@ -210,9 +213,10 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the journal has grown enough to compact.
-    pub(crate) fn wants_compaction(&self) -> bool {
-        self.journal_bytes >= MIN_COMPACTION_BYTES.max(self.snapshot_bytes.saturating_mul(2))
+    /// Whether the journal has grown enough to compact: past `min_bytes` and past twice the
+    /// snapshot, so that compaction work stays proportional to the writes.
+    pub(crate) fn wants_compaction(&self, min_bytes: u64) -> bool {
+        self.journal_bytes >= min_bytes.max(self.snapshot_bytes.saturating_mul(2))
     }
 
     /// Whether the journal holds anything since the last snapshot.
@@ -234,7 +238,7 @@ impl Store {
         self.generation = generation;
         self.journal_bytes = 0;
         self.snapshot_bytes = bytes.len() as u64;
-        Ok(PendingSnapshot { dir: self.dir.clone(), generation, bytes })
+        Ok(PendingSnapshot { dir: self.dir.clone(), generation, bytes, written: Arc::clone(&self.written) })
     }
 }
 
@@ -244,12 +248,18 @@ pub(crate) struct PendingSnapshot {
     dir: PathBuf,
     generation: u64,
     bytes: Vec<u8>,
+    written: Arc<Mutex<u64>>,
 }
 
 impl PendingSnapshot {
     /// Writes the snapshot beside the old one, renames it over, and deletes the journals it
     /// replaces.
     pub(crate) fn write(self) -> Result<(), StoreError> {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if *written >= self.generation {
+            // A newer snapshot landed first; this one is already superseded.
+            return Ok(());
+        }
         let path = self.dir.join("snapshot.json");
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io_err(&self.dir))?;
         tmp.write_all(&self.bytes).map_err(io_err(tmp.path()))?;
@@ -263,6 +273,7 @@ impl PendingSnapshot {
             let old = journal_path(&self.dir, g);
             fs::remove_file(&old).map_err(io_err(&old))?;
         }
+        *written = self.generation;
         Ok(())
     }
 }
@@ -302,6 +313,21 @@ mod tests {
         assert_eq!(loaded.snapshot.map(|s| s.next_seq), Some(7));
         assert_eq!(loaded.journal.len(), 2);
         assert_eq!(journal_generations(dir.path()).unwrap(), [1]);
+    }
+
+    #[test]
+    fn an_older_snapshot_never_lands_over_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path()).unwrap();
+        let older = store.begin_compaction(&snapshot(1)).unwrap();
+        store.append(&Mutation::default()).unwrap();
+        let newer = store.begin_compaction(&snapshot(2)).unwrap();
+        newer.write().unwrap();
+        older.write().unwrap();
+        drop(store);
+        let (_store, loaded) = Store::open(dir.path()).unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.next_seq), Some(2));
+        assert!(loaded.journal.is_empty());
     }
 
     #[test]

@@ -48,6 +48,40 @@ async fn instances_tokens_and_deadlines_survive_a_restart() {
     emulator.shutdown().await.unwrap();
 }
 
+/// Compaction during operation (forced on every change here) keeps every change.
+#[tokio::test]
+async fn compaction_while_serving_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = persistent(dir.path()).instant();
+    config.compact_after_bytes = 1;
+    let emulator = start(config.clone()).await;
+    let client = Client::new(&emulator);
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let params = json!({"Placement": {"Zone": "ap-guangzhou-3"}, "ImageId": "img-pmqg1cw7", "ClientToken": format!("c{n}")});
+        ids.extend(client.call("RunInstances", params).await.instance_ids());
+        client
+            .call(
+                "ModifyInstancesAttribute",
+                json!({"InstanceIds": [ids[0]], "InstanceName": format!("n{n}")}),
+            )
+            .await
+            .ok();
+    }
+    drop(emulator);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let journals = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("journal-")))
+        .count();
+    assert_eq!(journals, 1, "old journals are deleted after each snapshot");
+    let emulator = start(config).await;
+    let client = Client::new(&emulator);
+    let listed = client.call("DescribeInstances", json!({"InstanceIds": ids})).await;
+    assert_eq!(listed.ok()["TotalCount"], 10);
+    assert_eq!(listed.ok()["InstanceSet"][0]["InstanceName"], "n9");
+}
+
 #[tokio::test]
 async fn a_corrupt_snapshot_is_reported() {
     let dir = tempfile::tempdir().unwrap();
