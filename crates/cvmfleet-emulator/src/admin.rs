@@ -6,8 +6,8 @@
 //! | `GET /_emulator/health` | | `{"ok":true}` |
 //! | `GET /_emulator/stats` | | [`Stats`](crate::Stats) |
 //! | `GET /_emulator/faults` | | `{"config": FaultConfig, "rules": [FaultRule]}` |
-//! | `PUT /_emulator/faults` | [`FaultConfig`](crate::FaultConfig) | as GET |
-//! | `POST /_emulator/faults/rules` | a [`FaultRule`](crate::FaultRule) or a list | as GET |
+//! | `PUT /_emulator/faults` | [`FaultConfig`] | as GET |
+//! | `POST /_emulator/faults/rules` | a [`FaultRule`] or a list | as GET |
 //! | `DELETE /_emulator/faults` | | as GET (everything cleared) |
 //! | `POST /_emulator/clock` | `{"advance_ms": N}` | `{"offset_ms": total}` |
 //!
