@@ -5,6 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{FleetDriftSpec, GroupPoliciesSpec, RolloutSpec};
 use crate::template::Template;
 
 /// A cvmfleet spec file: one or more fleets.
@@ -55,6 +56,14 @@ pub struct PoliciesSpec {
     /// protects against deleting a whole fleet by mistake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_fleet_deletion: Option<bool>,
+    /// What the reconciler does about each kind of drift (every difference between the specs
+    /// and the cloud): `correct` (the default), `report` (never act on it) or `ignore`. Applies
+    /// to `plan`, `apply`, `drift` and `watch` alike; groups override it key by key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<FleetDriftSpec>,
+    /// Bounds of rolling replacements for every group; groups override them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
 }
 
 /// A group of interchangeable instances sharing one launch template.
@@ -79,6 +88,9 @@ pub struct GroupSpec {
     /// RunInstances parameters (API names), merged over the fleet's `defaults`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<Template>,
+    /// Drift and rollout policies of this group, over the fleet's `policies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<GroupPoliciesSpec>,
 }
 
 /// A zone of a group: its name, or its name with zone-specific network settings.

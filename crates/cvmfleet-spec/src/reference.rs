@@ -11,7 +11,12 @@ use crate::schema::json_schema;
 const ORDER: &[&str] = &[
     "FleetSpec",
     "PoliciesSpec",
+    "FleetDriftSpec",
+    "RolloutSpec",
+    "CountSpec",
     "GroupSpec",
+    "GroupPoliciesSpec",
+    "GroupDriftSpec",
     "ZoneEntry",
     "ZoneSpec",
     "Template",

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::hash::{TemplateHash, canonical_json, strip_defaults};
 use crate::model::{FleetSpec, GroupSpec, ZoneEntry};
+use crate::policy::{DriftPolicies, DriftPolicy, FleetDriftSpec, GroupPolicies, Rollout};
 use crate::rules::{self, Locator};
 use crate::schema::span_of;
 use crate::source::{Source, Span};
@@ -54,6 +55,8 @@ pub struct Fleet {
     pub groups: Vec<Group>,
     /// Where the fleet is declared (its `name`).
     pub source: SourceLocation,
+    /// What to do about orphans (`policies.drift.orphan`).
+    pub orphan: DriftPolicy,
 }
 
 /// Reconciler policies of a fleet, with defaults applied.
@@ -97,6 +100,8 @@ pub struct Group {
     pub placements: Vec<ZonePlacement>,
     /// Where the group is declared (its `name`).
     pub source: SourceLocation,
+    /// Drift and rollout policies: the fleet's, overridden by the group's.
+    pub policies: GroupPolicies,
 }
 
 /// The instances of a group in one zone.
@@ -327,6 +332,7 @@ pub(crate) fn resolve_fleet(
             },
             groups,
             source: location(source, name_span),
+            orphan: policies.drift.as_ref().and_then(|d| d.orphan).unwrap_or_default(),
         },
         source: source.clone(),
         name_span,
@@ -615,9 +621,11 @@ fn resolve_group(
             0
         }
     };
+    let policies = group_policies(at, fleet, group, out);
     if out.len() > before {
         return None;
     }
+    let policies = policies?;
 
     // Deterministic even spread: zone i gets n/k plus one when i < n mod k.
     let k = u32::try_from(zones.len()).unwrap_or(u32::MAX).max(1);
@@ -662,7 +670,47 @@ fn resolve_group(
         template: LaunchTemplate(template),
         placements,
         source: location(at.source, name_span),
+        policies,
     })
+}
+
+/// The group's drift and rollout policies: the fleet's `policies`, overridden by the group's.
+fn group_policies(
+    at: &Locator<'_>,
+    fleet: &FleetSpec,
+    group: &GroupSpec,
+    out: &mut Vec<Diagnostic>,
+) -> Option<GroupPolicies> {
+    let fleet_policies = fleet.policies.as_ref();
+    let own = group.policies.as_ref();
+    let fleet_drift = fleet_policies.and_then(|p| p.drift.as_ref()).map(FleetDriftSpec::for_groups);
+    let drift = DriftPolicies::default().over(fleet_drift.as_ref()).over(own.and_then(|p| p.drift.as_ref()));
+    let rollout = Rollout::default()
+        .over(fleet_policies.and_then(|p| p.rollout.as_ref()))?
+        .over(own.and_then(|p| p.rollout.as_ref()))?;
+    if rollout.is_stuck() {
+        let group_ptr = format!("{}/policies/rollout", at.group_ptr);
+        let ptr = if at.doc.index.contains_key(&group_ptr) {
+            group_ptr
+        } else {
+            format!("{}/policies/rollout", at.fleet_ptr)
+        };
+        out.push(
+            Diagnostic::new(
+                at.source,
+                span_of(at.doc, &ptr, false),
+                &ptr,
+                "semantic.rollout-stuck",
+                format!(
+                    "group `{}` has maxSurge 0 and maxUnavailable 0, so a replacement could never start",
+                    group.name
+                ),
+            )
+            .with_help("allow one of them, e.g. `maxSurge: 1` (create first) or `maxUnavailable: 1`"),
+        );
+        return None;
+    }
+    Some(GroupPolicies { drift, rollout })
 }
 
 /// Folds the `Tags` map into `TagSpecification` (ResourceType `instance`), sorted by resource
