@@ -150,20 +150,39 @@ fn config(args: EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
     Ok(config)
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn stop_signal() -> anyhow::Result<()> {
+/// SIGINT and SIGTERM, listened for from creation on: the handlers are installed before the
+/// endpoint is printed, so a signal sent as soon as the endpoint is read is never lost.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("listening for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("listening for SIGINT")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("listening for Ctrl-C")?;
-    Ok(())
+
+    async fn wait(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await.context("listening for Ctrl-C")?;
+        Ok(())
+    }
 }
 
 /// Runs the emulator until a stop signal; exits 0 after a clean shutdown.
@@ -184,6 +203,7 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         "the key pair of TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY".to_owned()
     };
     super::runtime()?.block_on(async move {
+        let signals = StopSignals::install()?;
         let emulator = Emulator::start(config).await.context("starting the emulator")?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{}", emulator.endpoint())?;
@@ -194,7 +214,7 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             "cvmfleet emulator: listening on {}, state {where_}, accepting {key_note}; stop with Ctrl-C",
             emulator.endpoint()
         );
-        stop_signal().await?;
+        signals.wait().await?;
         emulator.shutdown().await.context("stopping the emulator")?;
         anstream::eprintln!("cvmfleet emulator: stopped");
         Ok(ExitCode::SUCCESS)
