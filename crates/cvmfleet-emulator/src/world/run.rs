@@ -62,10 +62,15 @@ const MAX_USER_DATA: usize = 16 * 1024;
 const DEFAULT_NAME: &str = "未命名";
 
 /// The fingerprint of a RunInstances request for ClientToken reuse: SHA-256 of its canonical
-/// JSON without `ClientToken` and `DryRun`.
+/// JSON without `ClientToken` and `DryRun`. A password counts by its presence only, so that
+/// the state (where fingerprints are kept) holds nothing derived from it.
 #[must_use]
 fn request_fingerprint(req: &RunInstancesRequest) -> String {
-    let canonical = RunInstancesRequest { client_token: None, dry_run: None, ..req.clone() };
+    let login_settings = req.login_settings.clone().map(|mut login| {
+        login.password = login.password.map(|_| "(set)".to_owned());
+        login
+    });
+    let canonical = RunInstancesRequest { client_token: None, dry_run: None, login_settings, ..req.clone() };
     let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
     cvmfleet_wire::sign::sha256_hex(&bytes)
 }

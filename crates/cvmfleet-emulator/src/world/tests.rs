@@ -354,3 +354,23 @@ fn snapshot_round_trips_and_replays_the_same_ids() {
     let b = run(&mut restored, &c, &basic("ap-guangzhou-3")).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn passwords_never_reach_the_state() {
+    let mut w = world(TokenMode::Strict);
+    let login = cvmfleet_wire::model::LoginSettings {
+        password: Some("Qcloud@TestApi123++".into()),
+        ..Default::default()
+    };
+    let req = RunInstancesRequest {
+        client_token: Some("p".into()),
+        login_settings: Some(login),
+        ..basic("ap-guangzhou-3")
+    };
+    let (_, mutation) = w.run_instances(&ctx("ap-guangzhou", T0), &req, &mut || false).unwrap();
+    let journal = serde_json::to_string(&mutation).unwrap();
+    let snapshot = serde_json::to_string(&w.snapshot()).unwrap();
+    for text in [journal, snapshot] {
+        assert!(!text.contains("Qcloud@TestApi123++") && !text.contains("Password"), "{text}");
+    }
+}
