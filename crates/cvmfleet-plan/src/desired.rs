@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use cvmfleet_spec::{DriftPolicy, GroupPolicies};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 /// Where a login password comes from. Plans carry the reference, never the value; the executor
@@ -38,6 +39,9 @@ pub struct DesiredFleet {
     pub allow_deletion: bool,
     /// Groups, in spec order.
     pub groups: Vec<DesiredGroup>,
+    /// What to do about orphans (`policies.drift.orphan`): `correct` terminates them when
+    /// pruning is allowed.
+    pub orphans: DriftPolicy,
 }
 
 /// A group of interchangeable instances.
@@ -60,6 +64,8 @@ pub struct DesiredGroup {
     /// Most of the group's present instances one plan may terminate without being told
     /// explicitly, in percent.
     pub max_terminate_percent: u8,
+    /// Drift policies and rolling replacement bounds.
+    pub policies: GroupPolicies,
 }
 
 /// A group's share of one zone.
@@ -130,6 +136,7 @@ fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet) -> Result<DesiredFleet, Templat
         prune: fleet.policies.prune,
         allow_deletion: fleet.policies.allow_fleet_deletion,
         groups,
+        orphans: fleet.orphan,
     })
 }
 
@@ -171,6 +178,7 @@ fn group_from_spec(
         replacement_hash: group.template.replacement_hash().short(),
         zones,
         max_terminate_percent: fleet.policies.max_terminate_percent,
+        policies: group.policies,
     })
 }
 

@@ -13,6 +13,7 @@
 //!     region: "ap-guangzhou".into(),
 //!     prune: false,
 //!     allow_deletion: false,
+//!     orphans: Default::default(),
 //!     groups: vec![DesiredGroup {
 //!         name: "frontend".into(),
 //!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
@@ -21,6 +22,7 @@
 //!         replacement_hash: "0".repeat(16),
 //!         zones: vec![DesiredZone { zone: "ap-guangzhou-3".into(), replicas: 2, subnet_id: None, private_ips: vec![] }],
 //!         max_terminate_percent: 50,
+//!         policies: Default::default(),
 //!     }],
 //! };
 //! let plan = plan(&[fleet], &BTreeMap::new(), PlanOptions::default());
@@ -29,6 +31,8 @@
 //! ```
 
 pub mod desired;
+pub mod drift;
+mod group;
 pub mod observed;
 pub mod plan;
 pub mod planner;
@@ -36,6 +40,7 @@ pub mod render;
 pub mod token;
 
 pub use desired::{DesiredFleet, DesiredGroup, DesiredZone, PasswordSource};
+pub use drift::{Drift, DriftKind, Handling};
 pub use observed::{ObservedFleet, ObservedInstance, Presence};
 pub use plan::Plan;
 pub use planner::{PlanOptions, fingerprint, plan};

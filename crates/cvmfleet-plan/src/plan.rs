@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 use crate::desired::PasswordSource;
+use crate::drift::Drift;
 use crate::token::TokenSeed;
 
 /// Version of the plan document. Bumped on any incompatible change; `apply` refuses plans of
-/// another version.
-pub const FORMAT_VERSION: u32 = 1;
+/// another version. Version 2 added starts, rolling replacement steps and the drift list (a
+/// version-1 reader would silently skip the starts).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A complete plan for a set of fleets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,9 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
     /// Things worth knowing that do not block the plan.
     pub warnings: Vec<String>,
+    /// Every difference between the specs and the cloud, with what this plan does about it;
+    /// sorted by fleet, group, zone, kind and instance.
+    pub drift: Vec<Drift>,
     /// Counts.
     pub summary: Summary,
 }
@@ -47,6 +52,8 @@ pub struct Summary {
     pub create: u32,
     /// Instances to change in place.
     pub update: u32,
+    /// Stopped instances to start.
+    pub start: u32,
     /// Instances to terminate (replaced ones included).
     pub terminate: u32,
     /// Of those, instances replaced (one create and one terminate each).
@@ -59,7 +66,7 @@ impl Summary {
     /// Number of changes of any kind.
     #[must_use]
     pub fn changes(&self) -> u32 {
-        self.create + self.update + self.terminate
+        self.create + self.update + self.start + self.terminate
     }
 }
 
@@ -101,6 +108,36 @@ pub struct GroupPlan {
     /// Field-level differences between the replaced instances and the template, as
     /// `(field, observed, desired)`; empty unless instances are replaced.
     pub replacement_diff: Vec<FieldChange>,
+    /// Stopped instances to start (StartInstances, at most 100 per call).
+    pub starts: Vec<Start>,
+    /// Instances of the current template that are still booting (or being started): the
+    /// group's replacement terminations wait until they run, and are held back if they do not.
+    pub await_running: Vec<String>,
+    /// The step of a rolling replacement this plan makes, when instances are being replaced.
+    pub rollout: Option<RolloutStep>,
+}
+
+/// One StartInstances call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Start {
+    /// Zone (for display).
+    pub zone: String,
+    /// Instances started (≤ 100); `STOPPING` ones are started once they have stopped.
+    pub instance_ids: Vec<String>,
+}
+
+/// One step of a rolling replacement: at most `max_surge` instances above the group's size
+/// and `max_unavailable` below it, new instances running before old ones go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutStep {
+    /// Instances still to be replaced before this step.
+    pub remaining: u32,
+    /// Of those, replaced in this step.
+    pub replacing: u32,
+    /// Instances the group may have above its size (resolved from `maxSurge`).
+    pub max_surge: u32,
+    /// Instances the group may have below its size (resolved from `maxUnavailable`).
+    pub max_unavailable: u32,
 }
 
 /// One RunInstances call.
@@ -160,6 +197,10 @@ pub enum TerminateReason {
     ZoneRemoved,
     /// Made from an older template; replaced.
     Outdated,
+    /// Its instance type or image was changed out of band; replaced.
+    Changed,
+    /// Stopped, and the group's policy replaces stopped instances.
+    Stopped,
     /// `LAUNCH_FAILED`; replaced (listed in [`GroupPlan::launch_failed`], never terminated).
     LaunchFailed,
     /// Its group is not in the spec.
@@ -167,6 +208,12 @@ pub enum TerminateReason {
 }
 
 impl TerminateReason {
+    /// Whether the instance goes only once its replacement runs (a rolling replacement).
+    #[must_use]
+    pub fn is_replacement(self) -> bool {
+        matches!(self, TerminateReason::Outdated | TerminateReason::Changed | TerminateReason::Stopped)
+    }
+
     /// Whether the termination lowers capacity (as opposed to a replacement).
     #[must_use]
     pub fn reduces_capacity(self) -> bool {
@@ -180,6 +227,8 @@ impl TerminateReason {
             TerminateReason::Surplus => "surplus",
             TerminateReason::ZoneRemoved => "zone no longer in the group",
             TerminateReason::Outdated => "template changed",
+            TerminateReason::Changed => "instance type or image changed out of band",
+            TerminateReason::Stopped => "stopped; the group's policy replaces stopped instances",
             TerminateReason::LaunchFailed => "LAUNCH_FAILED, replaced; the cloud removes it",
             TerminateReason::Orphan => "group not in spec",
         }

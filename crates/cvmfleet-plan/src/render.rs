@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
 
-use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan, TerminateReason};
+use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan};
 
 /// GitHub rejects comments over 65,536 characters; stay clear of it.
 pub const MARKDOWN_LIMIT: usize = 65_000;
@@ -48,8 +48,9 @@ pub fn summary_line(plan: &Plan) -> String {
         return format!("No changes. {} instance(s) match the spec.", s.unchanged);
     }
     let replaced = if s.replace > 0 { format!(" ({} replaced)", s.replace) } else { String::new() };
+    let started = if s.start > 0 { format!(", {} to start", s.start) } else { String::new() };
     format!(
-        "Plan: {} to create, {} to update, {} to terminate{replaced}, {} unchanged.",
+        "Plan: {} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.",
         s.create, s.update, s.terminate, s.unchanged
     )
 }
@@ -89,7 +90,9 @@ fn group_has_changes(g: &GroupPlan) -> bool {
         && g.terminations.is_empty()
         && g.updates.is_empty()
         && g.blocked.is_empty()
-        && g.launch_failed.is_empty())
+        && g.launch_failed.is_empty()
+        && g.starts.is_empty()
+        && g.rollout.is_none())
 }
 
 fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
@@ -145,6 +148,25 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
             c.request.client_token.as_deref().unwrap_or("-")
         );
     }
+    if let Some(r) = &g.rollout {
+        let _ = writeln!(
+            out,
+            "    rolling replacement: {} of {} instance(s) in this step (maxSurge {}, maxUnavailable {}){}",
+            r.replacing,
+            r.remaining,
+            r.max_surge,
+            r.max_unavailable,
+            if g.await_running.is_empty() {
+                String::new()
+            } else {
+                format!(", once {} run", g.await_running.join(", "))
+            }
+        );
+    }
+    for st in &g.starts {
+        let _ =
+            writeln!(out, "    {} {} ({}): stopped", p.green("~ start"), st.instance_ids.join(", "), st.zone);
+    }
     for t in &g.launch_failed {
         let _ = writeln!(
             out,
@@ -168,8 +190,7 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
             t.reason.describe()
         );
     }
-    if g.terminations.iter().any(|t| t.reason == TerminateReason::Outdated) && !g.replacement_diff.is_empty()
-    {
+    if g.terminations.iter().any(|t| t.reason.is_replacement()) && !g.replacement_diff.is_empty() {
         for line in field_diff(&g.replacement_diff) {
             let painted = match line.0 {
                 ChangeTag::Delete => p.red(&format!("- {}", line.1)),
@@ -211,15 +232,16 @@ pub fn render_markdown(plan: &Plan, header: &str) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### cvmfleet plan\n\n{header}\n");
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let _ = writeln!(head, "| fleet | group | wanted | present | create | update | terminate |");
-    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(head, "| fleet | group | wanted | present | create | update | start | terminate |");
+    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---:|");
     for fleet in &plan.fleets {
         for g in &fleet.groups {
             let create: u32 = g.creates.iter().map(|c| c.count).sum();
             let update: usize = g.updates.iter().map(|u| u.instance_ids.len()).sum();
+            let start: usize = g.starts.iter().map(|st| st.instance_ids.len()).sum();
             let _ = writeln!(
                 head,
-                "| {} | {} | {} | {} | {create} | {update} | {} |",
+                "| {} | {} | {} | {} | {create} | {update} | {start} | {} |",
                 fleet.name,
                 g.name,
                 g.desired,

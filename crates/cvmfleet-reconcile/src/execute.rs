@@ -272,7 +272,7 @@ pub async fn execute(
         for group in &fleet.groups {
             let held_back = failed_groups.contains(&(fleet.name.clone(), group.name.clone()));
             for t in &group.terminations {
-                if held_back && t.reason == TerminateReason::Outdated {
+                if held_back && t.reason.is_replacement() {
                     report.skipped.push(format!(
                         "terminate {} (fleet {}, group {}): its replacement did not come up",
                         t.instance_id, fleet.name, group.name

@@ -143,6 +143,7 @@ async fn apply_saved(
             prune: f.prune,
             allow_deletion: false,
             groups: Vec::new(),
+            orphans: Default::default(),
         })
         .collect();
     let observed = cvmfleet_reconcile::observe(&target.client, &fleets).await?;

@@ -42,7 +42,11 @@ pub(crate) struct PlanFlags {
 
 impl PlanFlags {
     pub(crate) fn options(&self) -> PlanOptions {
-        PlanOptions { prune: self.prune, allow_mass_termination: self.allow_mass_termination }
+        PlanOptions {
+            prune: self.prune,
+            allow_mass_termination: self.allow_mass_termination,
+            max_terminations_per_group: None,
+        }
     }
 }
 

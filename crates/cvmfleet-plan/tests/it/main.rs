@@ -1,5 +1,8 @@
 //! Planner tests: hand-made observed states in, plans out, checked by assertion and by
 //! snapshots of the rendered plan.
 
+mod drift;
+mod rollout;
 mod scenarios;
 mod seed_golden;
+mod world;

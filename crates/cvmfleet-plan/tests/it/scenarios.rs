@@ -33,6 +33,7 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
         replacement_hash: REPLACEMENT.into(),
         zones,
         max_terminate_percent: 50,
+        policies: Default::default(),
     }
 }
 
@@ -43,6 +44,7 @@ fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
         prune: false,
         allow_deletion: false,
         groups,
+        orphans: Default::default(),
     }
 }
 
@@ -162,11 +164,14 @@ fn template_change_replaces_create_before_destroy() {
     b.template = Some(OLD_REPLACEMENT.into());
     let plan = plan(&desired, &observed(vec![a, b]), PlanOptions::default());
     let gp = &plan.fleets[0].groups[0];
+    // A rolling replacement: maxSurge 25% of 2 rounds up to one instance per step.
     assert_eq!(gp.creates.len(), 1);
-    assert_eq!(gp.creates[0].count, 2);
+    assert_eq!(gp.creates[0].count, 1);
     assert_eq!(gp.creates[0].reason, CreateReason::Replacement);
+    assert_eq!(gp.terminations.len(), 1);
     assert!(gp.terminations.iter().all(|t| t.reason == TerminateReason::Outdated));
-    assert_eq!(plan.summary.replace, 2);
+    assert_eq!(gp.rollout.map(|r| (r.remaining, r.replacing)), Some((2, 1)));
+    assert_eq!(plan.summary.replace, 1);
     assert!(plan.refusals.is_empty(), "replacement keeps capacity and is not a mass termination");
     insta::assert_snapshot!(text(&plan));
 }

@@ -1,0 +1,661 @@
+//! Planning one group: classify every instance (kept, to replace, failed), apply the group's
+//! drift policies, and take one step of a rolling replacement.
+//!
+//! # Rolling replacement
+//!
+//! Instances to replace (an older template; an instance type or image changed out of band;
+//! stopped under `stopped: replace`) go in steps. With `n` wanted in a zone, `c` kept and `o`
+//! to replace, the `o - min(o, n - c)` beyond what the zone needs go at once; of the rest, a
+//! step replaces `s + u`, where `s` and `u` are what is left of the group's surge and
+//! unavailability budgets (resolved from `maxSurge` / `maxUnavailable`, shared by its zones in
+//! spec order). The `s` replacements are created first and must run before their old instances
+//! are terminated; the `u` are terminated first and their replacements created once they are
+//! gone. The next plan sees the new instances as kept and takes the next step.
+//!
+//! Creates always fill *the next missing slots* (`c..`), so a step's ClientTokens depend only on
+//! the state it was planned from, as the token scheme requires (see [`crate::token`]): a killed
+//! step re-planned from the same state sends the same tokens; re-planned after its creates
+//! landed, it sees them as kept, creates nothing more and finishes the terminations (once the
+//! new instances run: [`GroupPlan::await_running`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cvmfleet_spec::{DriftPolicy, StoppedPolicy};
+use cvmfleet_wire::MAX_BATCH;
+
+use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
+use crate::drift::{Drift, DriftKind, Handling};
+use crate::observed::{ObservedInstance, Presence};
+use crate::plan::{
+    AttributeChange, Blocked, CreateReason, FieldChange, GroupPlan, RolloutStep, Start, TerminateReason,
+    Termination, Update,
+};
+use crate::planner::{make_create, termination};
+use crate::token::{Slots, TokenSeed, chunk_slots};
+
+/// A drift item whose handling depends on whether its instance is terminated in this step.
+struct Found<'a> {
+    instance: &'a ObservedInstance,
+    kind: DriftKind,
+    observed: String,
+    desired: String,
+    /// Fixed handling, or `None` for "corrected when the instance goes in this plan, pending
+    /// otherwise".
+    handling: Option<Handling>,
+}
+
+/// A zone's instances, classified.
+struct ZoneState<'a> {
+    zone: &'a DesiredZone,
+    /// Instances that stay (current template, or drift the policy keeps).
+    kept: Vec<&'a ObservedInstance>,
+    /// Instances to replace, with why.
+    replace: Vec<(&'a ObservedInstance, TerminateReason)>,
+    /// `LAUNCH_FAILED` instances.
+    failed: Vec<&'a ObservedInstance>,
+    /// Every instance (for IPs held by leaving ones).
+    all: Vec<&'a ObservedInstance>,
+}
+
+fn is_stopped(state: &str) -> bool {
+    matches!(state, "STOPPED" | "STOPPING")
+}
+
+/// Order in which instances go first: unhealthy first, then the newest.
+pub(crate) fn surplus_order(a: &&ObservedInstance, b: &&ObservedInstance) -> std::cmp::Ordering {
+    fn rank(state: &str) -> u8 {
+        match state {
+            "RUNNING" => 2,
+            "PENDING" | "STARTING" | "REBOOTING" => 1,
+            _ => 0,
+        }
+    }
+    rank(&a.state)
+        .cmp(&rank(&b.state))
+        .then_with(|| b.created_time.cmp(&a.created_time))
+        .then_with(|| b.id.cmp(&a.id))
+}
+
+fn handling_of(policy: DriftPolicy) -> Option<Handling> {
+    match policy {
+        DriftPolicy::Correct => Some(Handling::Corrected),
+        DriftPolicy::Report => Some(Handling::Reported),
+        DriftPolicy::Ignore => None,
+    }
+}
+
+/// Plans one group; returns its plan and its drift.
+pub(crate) fn plan_group(
+    fleet: &DesiredFleet,
+    group: &DesiredGroup,
+    instances: &[&ObservedInstance],
+) -> (GroupPlan, Vec<Drift>) {
+    let policy = group.policies.drift;
+    let mut gp = GroupPlan {
+        name: group.name.clone(),
+        desired: group.replicas(),
+        present: u32::try_from(instances.iter().filter(|i| i.presence() == Presence::Present).count())
+            .unwrap_or(u32::MAX),
+        creates: Vec::new(),
+        terminations: Vec::new(),
+        launch_failed: Vec::new(),
+        updates: Vec::new(),
+        blocked: Vec::new(),
+        replacement_diff: Vec::new(),
+        starts: Vec::new(),
+        await_running: Vec::new(),
+        rollout: None,
+    };
+    let mut found: Vec<Found<'_>> = Vec::new();
+    // (zone, missing, present, wanted, handling)
+    let mut missing_drift: Vec<(String, u32, usize, u32, Handling)> = Vec::new();
+    let mut terminations: Vec<Termination> = Vec::new();
+    let spent_tokens: BTreeSet<&str> = instances.iter().filter_map(|i| i.token.as_deref()).collect();
+    let zone_names: BTreeSet<&str> = group.zones.iter().map(|z| z.zone.as_str()).collect();
+    let wanted_zones = group.zones.iter().map(|z| z.zone.as_str()).collect::<Vec<_>>().join(", ");
+
+    // Instances in zones the group no longer lists are surplus.
+    for instance in instances.iter().filter(|i| !zone_names.contains(i.zone.as_str())) {
+        if instance.presence() != Presence::Present {
+            continue;
+        }
+        let Some(handling) = handling_of(policy.surplus) else { continue };
+        if handling == Handling::Corrected {
+            terminations.push(termination(instance, TerminateReason::ZoneRemoved));
+        }
+        found.push(Found {
+            instance,
+            kind: DriftKind::Surplus,
+            observed: format!("zone {}", instance.zone),
+            desired: format!("zones {wanted_zones}"),
+            handling: if handling == Handling::Corrected { None } else { Some(handling) },
+        });
+    }
+
+    let mut zones: Vec<ZoneState<'_>> =
+        group.zones.iter().map(|zone| classify_zone(group, zone, instances, &mut found)).collect();
+
+    // Surplus, excess replacements, and what is missing, per zone.
+    let mut starts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut short_total = 0u32;
+    let mut creates_first: Vec<u32> = Vec::new();
+    let mut excess_going: Vec<bool> = Vec::new();
+    let mut replaces_failed: Vec<bool> = Vec::new();
+    // Instances above the wanted size now (a killed step's creates that landed): they use up
+    // the surge budget until the instances they replace are gone.
+    let mut above = 0u32;
+    for z in &mut zones {
+        let n = z.zone.replicas as usize;
+        if !z.zone.private_ips.is_empty() {
+            creates_first.push(0);
+            excess_going.push(false);
+            replaces_failed.push(false);
+            continue;
+        }
+        z.kept.sort_by(surplus_order);
+        if z.kept.len() > n {
+            let surplus = z.kept.len() - n;
+            if let Some(handling) = handling_of(policy.surplus) {
+                for instance in &z.kept[..surplus] {
+                    found.push(Found {
+                        instance,
+                        kind: DriftKind::Surplus,
+                        observed: format!("{} in {}", z.kept.len(), z.zone.zone),
+                        desired: format!("{n} in {}", z.zone.zone),
+                        handling: if handling == Handling::Corrected { None } else { Some(handling) },
+                    });
+                }
+                if handling == Handling::Corrected {
+                    for instance in z.kept.drain(..surplus) {
+                        terminations.push(termination(instance, TerminateReason::Surplus));
+                    }
+                }
+            }
+        }
+        // Replacements beyond what the zone needs go now, without replacement.
+        z.replace.sort_by(|a, b| surplus_order(&a.0, &b.0));
+        let need = z.replace.len().min(n.saturating_sub(z.kept.len()));
+        let excess = z.replace.len() - need;
+        excess_going.push(excess > 0);
+        above += u32::try_from(excess).unwrap_or(u32::MAX);
+        for (instance, _) in z.replace.drain(..excess) {
+            terminations.push(termination(instance, TerminateReason::Surplus));
+        }
+        let present = z.kept.len() + z.replace.len();
+        let missing = u32::try_from(n.saturating_sub(present)).unwrap_or(u32::MAX);
+        let failed = u32::try_from(z.failed.len()).unwrap_or(u32::MAX).min(missing);
+        let plain = missing - failed;
+        let mut creating = 0;
+        if plain > 0
+            && let Some(handling) = handling_of(policy.missing)
+        {
+            missing_drift.push((z.zone.zone.clone(), plain, present, z.zone.replicas, handling));
+            if handling == Handling::Corrected {
+                creating += plain;
+            }
+        }
+        if policy.launch_failed == DriftPolicy::Correct {
+            creating += failed;
+            replaces_failed.push(failed > 0);
+        } else {
+            replaces_failed.push(false);
+        }
+        short_total += missing - creating;
+        creates_first.push(creating);
+    }
+
+    // One step of the rolling replacement, budgets shared by the zones in spec order.
+    let n_group = group.replicas();
+    let rollout = group.policies.rollout;
+    let (max_surge, max_unavailable) = (rollout.surge(n_group), rollout.unavailable(n_group));
+    let mut surge_left = max_surge.saturating_sub(above);
+    let mut unavailable_left = max_unavailable.saturating_sub(short_total);
+    // Groups with private IPs cannot surge (a replacement needs its predecessor's IP): they
+    // replace terminate-first, as many at a time as either bound allows.
+    let mut ip_left = max_surge.max(max_unavailable);
+    let mut remaining = 0u32;
+    let mut replacing = 0u32;
+    let seed = |zone: &DesiredZone, slots: Slots| TokenSeed {
+        fleet: fleet.name.clone(),
+        group: group.name.clone(),
+        zone: zone.zone.clone(),
+        template_hash: group.template_hash.clone(),
+        slots,
+    };
+    for (((z, first), excess), refill) in
+        zones.iter().zip(&creates_first).zip(&excess_going).zip(&replaces_failed)
+    {
+        let o = u32::try_from(z.replace.len()).unwrap_or(u32::MAX);
+        remaining += o;
+        let zone_terminating_before = terminations.len();
+        if !z.zone.private_ips.is_empty() {
+            let step = o.min(ip_left);
+            ip_left -= step;
+            replacing += step;
+            let free =
+                plan_ip_zone(z, step as usize, &seed, &spent_tokens, group, &mut gp, &mut terminations);
+            if free > 0
+                && let Some(handling) = handling_of(policy.missing)
+            {
+                let present = z.kept.len() + z.replace.len();
+                missing_drift.push((z.zone.zone.clone(), free, present, z.zone.replicas, handling));
+            }
+        } else {
+            let surge = o.min(surge_left);
+            surge_left -= surge;
+            let unavailable = (o - surge).min(unavailable_left);
+            unavailable_left -= unavailable;
+            replacing += surge + unavailable;
+            let going = &z.replace[..(surge + unavailable) as usize];
+            for (instance, reason) in going {
+                terminations.push(termination(instance, *reason));
+            }
+            let kept = u32::try_from(z.kept.len()).unwrap_or(u32::MAX);
+            let now = first + surge;
+            let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
+            for (start, end) in chunk_slots(kept, kept + now, MAX_BATCH as u32) {
+                gp.creates.push(make_create(
+                    group,
+                    z.zone,
+                    seed(z.zone, Slots::Range { start, end }),
+                    &spent_tokens,
+                    end - start,
+                    Vec::new(),
+                    Vec::new(),
+                    reason,
+                ));
+            }
+            let mut after: Vec<String> = going[surge as usize..].iter().map(|(i, _)| i.id.clone()).collect();
+            after.sort();
+            for (start, end) in chunk_slots(kept + now, kept + now + unavailable, MAX_BATCH as u32) {
+                gp.creates.push(make_create(
+                    group,
+                    z.zone,
+                    seed(z.zone, Slots::Range { start, end }),
+                    &spent_tokens,
+                    end - start,
+                    Vec::new(),
+                    after.clone(),
+                    CreateReason::Replacement,
+                ));
+            }
+        }
+        // Stopped instances that stay are started; instances still booting must run before
+        // the zone's old instances go.
+        let zone_replaces =
+            *excess || terminations[zone_terminating_before..].iter().any(|t| t.reason.is_replacement());
+        for instance in &z.kept {
+            if policy.stopped == StoppedPolicy::Correct && is_stopped(&instance.state) {
+                starts.entry(z.zone.zone.as_str()).or_default().push(instance.id.clone());
+                if zone_replaces {
+                    gp.await_running.push(instance.id.clone());
+                }
+            } else if zone_replaces && matches!(instance.state.as_str(), "PENDING" | "STARTING") {
+                gp.await_running.push(instance.id.clone());
+            }
+        }
+        if policy.launch_failed == DriftPolicy::Correct {
+            for failed in &z.failed {
+                gp.launch_failed.push(termination(failed, TerminateReason::LaunchFailed));
+            }
+        }
+    }
+    if remaining > 0 {
+        gp.rollout = Some(RolloutStep { remaining, replacing, max_surge, max_unavailable });
+    }
+    gp.await_running.sort();
+    for (zone, mut ids) in starts {
+        ids.sort();
+        for chunk in ids.chunks(MAX_BATCH) {
+            gp.starts.push(Start { zone: zone.to_owned(), instance_ids: chunk.to_vec() });
+        }
+    }
+
+    // Termination protection: such instances cannot go; say so instead of planning it.
+    for t in terminations {
+        let protected = instances.iter().any(|i| i.id == t.instance_id && i.protected);
+        if protected {
+            gp.blocked.push(Blocked {
+                instance_id: t.instance_id,
+                reason: format!("termination protection is on; not terminated ({})", t.reason.describe()),
+            });
+        } else {
+            gp.terminations.push(t);
+        }
+    }
+    gp.terminations.sort_by(|a, b| (&a.zone, &a.instance_id).cmp(&(&b.zone, &b.instance_id)));
+
+    let replaced: Vec<&ObservedInstance> = instances
+        .iter()
+        .copied()
+        .filter(|i| gp.terminations.iter().any(|t| t.instance_id == i.id && t.reason.is_replacement()))
+        .collect();
+    if !replaced.is_empty() {
+        gp.replacement_diff = replacement_diff(group, &replaced);
+    }
+    let kept: Vec<&ObservedInstance> = zones.iter().flat_map(|z| z.kept.iter().copied()).collect();
+    gp.updates = plan_updates(group, &kept, &mut found);
+
+    let going: BTreeSet<&str> = gp.terminations.iter().map(|t| t.instance_id.as_str()).collect();
+    let mut drift: Vec<Drift> = found
+        .into_iter()
+        .map(|f| Drift {
+            fleet: fleet.name.clone(),
+            group: Some(group.name.clone()),
+            zone: f.instance.zone.clone(),
+            kind: f.kind,
+            instance_id: Some(f.instance.id.clone()),
+            count: 1,
+            observed: f.observed,
+            desired: f.desired,
+            handling: f.handling.unwrap_or(if going.contains(f.instance.id.as_str()) {
+                Handling::Corrected
+            } else {
+                Handling::Pending
+            }),
+        })
+        .collect();
+    for (zone, count, present, wanted, handling) in missing_drift {
+        drift.push(Drift {
+            fleet: fleet.name.clone(),
+            group: Some(group.name.clone()),
+            zone: zone.clone(),
+            kind: DriftKind::Missing,
+            instance_id: None,
+            count,
+            observed: format!("{present} present"),
+            desired: format!("{wanted} wanted"),
+            handling,
+        });
+    }
+    (gp, drift)
+}
+
+/// Sorts a zone's instances into kept, to replace and failed, recording their drift.
+fn classify_zone<'a>(
+    group: &DesiredGroup,
+    zone: &'a DesiredZone,
+    instances: &[&'a ObservedInstance],
+    found: &mut Vec<Found<'a>>,
+) -> ZoneState<'a> {
+    let policy = group.policies.drift;
+    let mut state =
+        ZoneState { zone, kept: Vec::new(), replace: Vec::new(), failed: Vec::new(), all: Vec::new() };
+    for instance in instances.iter().copied().filter(|i| i.zone == zone.zone) {
+        state.all.push(instance);
+        match instance.presence() {
+            Presence::Leaving => continue,
+            Presence::Failed => {
+                state.failed.push(instance);
+                if let Some(handling) = handling_of(policy.launch_failed) {
+                    found.push(Found {
+                        instance,
+                        kind: DriftKind::LaunchFailed,
+                        observed: "LAUNCH_FAILED".into(),
+                        desired: "RUNNING".into(),
+                        handling: Some(handling),
+                    });
+                }
+                continue;
+            }
+            Presence::Present => {}
+        }
+        let mut replace: Option<TerminateReason> = None;
+        if instance.template.as_deref() != Some(group.replacement_hash.as_str()) {
+            if let Some(handling) = handling_of(policy.outdated) {
+                found.push(Found {
+                    instance,
+                    kind: DriftKind::Outdated,
+                    observed: instance.template.clone().unwrap_or_else(|| "(untagged)".into()),
+                    desired: group.replacement_hash.clone(),
+                    handling: (handling == Handling::Reported).then_some(handling),
+                });
+                if handling == Handling::Corrected {
+                    replace = Some(TerminateReason::Outdated);
+                }
+            }
+        } else {
+            let fields = [
+                (
+                    DriftKind::InstanceType,
+                    policy.instance_type,
+                    &instance.instance_type,
+                    &group.template.instance_type,
+                ),
+                (DriftKind::ImageId, policy.image_id, &instance.image_id, &group.template.image_id),
+            ];
+            for (kind, field_policy, observed, desired) in fields {
+                let Some(desired) = desired.as_ref().filter(|d| *d != observed) else { continue };
+                let Some(handling) = handling_of(field_policy) else { continue };
+                found.push(Found {
+                    instance,
+                    kind,
+                    observed: observed.clone(),
+                    desired: desired.clone(),
+                    handling: (handling == Handling::Reported).then_some(handling),
+                });
+                if handling == Handling::Corrected {
+                    replace = Some(TerminateReason::Changed);
+                }
+            }
+        }
+        if is_stopped(&instance.state) {
+            let handling = match policy.stopped {
+                StoppedPolicy::Correct if replace.is_none() => Some(Some(Handling::Corrected)),
+                StoppedPolicy::Correct | StoppedPolicy::Replace => Some(None),
+                StoppedPolicy::Report => Some(Some(Handling::Reported)),
+                StoppedPolicy::Ignore => None,
+            };
+            if let Some(handling) = handling {
+                found.push(Found {
+                    instance,
+                    kind: DriftKind::Stopped,
+                    observed: instance.state.clone(),
+                    desired: "RUNNING".into(),
+                    handling,
+                });
+            }
+            if policy.stopped == StoppedPolicy::Replace && replace.is_none() {
+                replace = Some(TerminateReason::Stopped);
+            }
+        }
+        match replace {
+            Some(reason) => state.replace.push((instance, reason)),
+            None => state.kept.push(instance),
+        }
+    }
+    state
+}
+
+/// A zone of a group with explicit private IPs: one instance per IP; an instance holding a
+/// wanted IP keeps it; `step` of the instances to replace go now, terminate-first. Returns how
+/// many IPs have no instance (missing), whether or not the policy creates them.
+fn plan_ip_zone(
+    z: &ZoneState<'_>,
+    step: usize,
+    seed: &dyn Fn(&DesiredZone, Slots) -> TokenSeed,
+    spent_tokens: &BTreeSet<&str>,
+    group: &DesiredGroup,
+    gp: &mut GroupPlan,
+    terminations: &mut Vec<Termination>,
+) -> u32 {
+    let policy = group.policies.drift;
+    let zone = z.zone;
+    let wanted_ips: BTreeSet<&str> = zone.private_ips.iter().map(String::as_str).collect();
+    let mut held: BTreeSet<&str> = BTreeSet::new();
+    let mut kept = z.kept.clone();
+    kept.sort_by(|a, b| a.id.cmp(&b.id));
+    let zone_start = terminations.len();
+    for instance in kept {
+        match instance.private_ips.first().map(String::as_str) {
+            Some(ip) if wanted_ips.contains(ip) && held.insert(ip) => {}
+            _ if policy.surplus == DriftPolicy::Correct => {
+                terminations.push(termination(instance, TerminateReason::Surplus));
+            }
+            _ => {}
+        }
+    }
+    let mut replace = z.replace.clone();
+    replace.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut stepped = 0;
+    for (instance, reason) in replace {
+        match instance.private_ips.first().map(String::as_str) {
+            Some(ip) if wanted_ips.contains(ip) && !held.contains(ip) => {
+                held.insert(ip);
+                if stepped < step {
+                    stepped += 1;
+                    terminations.push(termination(instance, reason));
+                    // Its IP is free again once it is gone: the create below waits for it.
+                    held.remove(ip);
+                }
+            }
+            _ => terminations.push(termination(instance, TerminateReason::Surplus)),
+        }
+    }
+    // IPs still held by instances on their way out must be free before they can be reused.
+    let mut blockers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let leaving_ids: BTreeSet<&str> =
+        terminations[zone_start..].iter().map(|t| t.instance_id.as_str()).collect();
+    for instance in &z.all {
+        let going = instance.presence() == Presence::Leaving || leaving_ids.contains(instance.id.as_str());
+        if going {
+            for ip in &instance.private_ips {
+                blockers.entry(ip.as_str()).or_default().push(instance.id.clone());
+            }
+        }
+    }
+    let missing: Vec<&str> = wanted_ips.iter().copied().filter(|ip| !held.contains(ip)).collect();
+    let (blocked, free): (Vec<&str>, Vec<&str>) =
+        missing.into_iter().partition(|ip| blockers.contains_key(ip));
+    let free_count = u32::try_from(free.len()).unwrap_or(u32::MAX);
+    let free = if policy.missing == DriftPolicy::Correct { free } else { Vec::new() };
+    for (ips, must_wait) in [(free, false), (blocked, true)] {
+        for chunk in ips.chunks(MAX_BATCH) {
+            let ips: Vec<String> = chunk.iter().map(|s| (*s).to_owned()).collect();
+            let mut wait: Vec<String> = if must_wait {
+                chunk.iter().flat_map(|ip| blockers[ip].iter().cloned()).collect()
+            } else {
+                Vec::new()
+            };
+            wait.sort();
+            wait.dedup();
+            let reason = if must_wait { CreateReason::Replacement } else { CreateReason::Missing };
+            let count = u32::try_from(ips.len()).unwrap_or(u32::MAX);
+            gp.creates.push(make_create(
+                group,
+                zone,
+                seed(zone, Slots::Ips(ips.clone())),
+                spent_tokens,
+                count,
+                ips,
+                wait,
+                reason,
+            ));
+        }
+    }
+    free_count
+}
+
+/// Whether an observed name is what the API makes of the template's `InstanceName`: the name
+/// itself, or the name with the numeric suffix RunInstances appends when creating several.
+fn name_matches(template: &str, observed: &str) -> bool {
+    if observed == template {
+        return true;
+    }
+    observed.strip_prefix(template).is_some_and(|rest| {
+        let digits = rest.strip_prefix('-').unwrap_or(rest);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn plan_updates<'a>(
+    group: &DesiredGroup,
+    kept: &[&'a ObservedInstance],
+    found: &mut Vec<Found<'a>>,
+) -> Vec<Update> {
+    let policy = group.policies.drift;
+    let mut updates = Vec::new();
+    // Names with `{R:x}` patterns differ per instance by design; they are not compared.
+    if let Some(name) = group.instance_name().filter(|n| !n.contains("{R:"))
+        && let Some(handling) = handling_of(policy.instance_name)
+    {
+        let mut renames: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        for i in kept.iter().filter(|i| !name_matches(name, &i.name)) {
+            found.push(Found {
+                instance: i,
+                kind: DriftKind::InstanceName,
+                observed: i.name.clone(),
+                desired: name.to_owned(),
+                handling: Some(handling),
+            });
+            renames.entry((i.zone.as_str(), i.name.as_str())).or_default().push(i.id.clone());
+        }
+        for ((zone, from), mut ids) in renames.into_iter().filter(|_| handling == Handling::Corrected) {
+            ids.sort();
+            for chunk in ids.chunks(MAX_BATCH) {
+                updates.push(Update {
+                    zone: zone.to_owned(),
+                    instance_ids: chunk.to_vec(),
+                    change: AttributeChange::InstanceName { from: from.to_owned(), to: name.to_owned() },
+                });
+            }
+        }
+    }
+    if let Some(wanted) = group.security_groups()
+        && let Some(handling) = handling_of(policy.security_groups)
+    {
+        let mut changes: BTreeMap<(&str, &[String]), Vec<String>> = BTreeMap::new();
+        for i in kept.iter().filter(|i| i.security_groups != wanted) {
+            found.push(Found {
+                instance: i,
+                kind: DriftKind::SecurityGroups,
+                observed: i.security_groups.join(", "),
+                desired: wanted.join(", "),
+                handling: Some(handling),
+            });
+            changes.entry((i.zone.as_str(), i.security_groups.as_slice())).or_default().push(i.id.clone());
+        }
+        for ((zone, from), mut ids) in changes.into_iter().filter(|_| handling == Handling::Corrected) {
+            ids.sort();
+            for chunk in ids.chunks(MAX_BATCH) {
+                updates.push(Update {
+                    zone: zone.to_owned(),
+                    instance_ids: chunk.to_vec(),
+                    change: AttributeChange::SecurityGroups { from: from.to_vec(), to: wanted.clone() },
+                });
+            }
+        }
+    }
+    updates
+}
+
+fn replacement_diff(group: &DesiredGroup, replaced: &[&ObservedInstance]) -> Vec<FieldChange> {
+    /// Reads one observable field of an instance.
+    type Getter = fn(&ObservedInstance) -> &str;
+    let mut changes = Vec::new();
+    let distinct = |get: Getter| -> String {
+        let values: BTreeSet<&str> = replaced.iter().map(|i| get(i)).collect();
+        values.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    let fields: [(&str, Getter, Option<&String>); 2] = [
+        ("InstanceType", |i| i.instance_type.as_str(), group.template.instance_type.as_ref()),
+        ("ImageId", |i| i.image_id.as_str(), group.template.image_id.as_ref()),
+    ];
+    for (field, get, desired) in fields {
+        let observed = distinct(get);
+        if let Some(desired) = desired.filter(|d| **d != observed) {
+            changes.push(FieldChange { field: field.into(), observed, desired: desired.clone() });
+        }
+    }
+    let observed_hashes =
+        replaced.iter().map(|i| i.template.as_deref().unwrap_or("(untagged)")).collect::<BTreeSet<_>>();
+    let observed = observed_hashes.into_iter().collect::<Vec<_>>().join(", ");
+    if observed != group.replacement_hash {
+        changes.push(FieldChange {
+            field: "template".into(),
+            observed,
+            desired: group.replacement_hash.clone(),
+        });
+    }
+    changes
+}

@@ -1,0 +1,109 @@
+//! A tiny simulated cloud for planner tests: fixtures for desired and observed state, and
+//! `apply_plan`, which does to an observed state what an executor would (creates land RUNNING
+//! with their ownership tags, terminations disappear, starts run), so tests can follow a
+//! multi-step rollout plan by plan.
+
+use std::collections::BTreeMap;
+
+use cvmfleet_plan::observed::tags;
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, ObservedInstance, Plan};
+use cvmfleet_wire::api::RunInstancesRequest;
+
+pub(crate) const HASH: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+pub(crate) const CURRENT: &str = "cccccccccccccccc";
+pub(crate) const OLD: &str = "dddddddddddddddd";
+
+pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
+    DesiredGroup {
+        name: "app".into(),
+        template: RunInstancesRequest {
+            instance_type: Some("S5.MEDIUM2".into()),
+            image_id: Some("img-pmqg1cw7".into()),
+            instance_name: Some("app".into()),
+            security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
+            ..Default::default()
+        },
+        password: None,
+        template_hash: HASH.into(),
+        replacement_hash: CURRENT.into(),
+        zones: replicas_per_zone
+            .iter()
+            .map(|(zone, replicas)| DesiredZone {
+                zone: (*zone).into(),
+                replicas: *replicas,
+                subnet_id: None,
+                private_ips: vec![],
+            })
+            .collect(),
+        max_terminate_percent: 50,
+        policies: Default::default(),
+    }
+}
+
+pub(crate) fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
+    DesiredFleet {
+        name: "svc".into(),
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        groups,
+        orphans: Default::default(),
+    }
+}
+
+/// A RUNNING instance of group `app` made from `template`.
+pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance {
+    ObservedInstance {
+        id: id.into(),
+        zone: zone.into(),
+        state: "RUNNING".into(),
+        name: "app".into(),
+        security_groups: vec!["sg-5ld3mz1q".into()],
+        private_ips: vec![],
+        created_time: format!("2026-01-01T00:00:{:02}Z", id.len() % 60),
+        instance_type: "S5.MEDIUM2".into(),
+        image_id: "img-pmqg1cw7".into(),
+        protected: false,
+        fleet: Some("svc".into()),
+        group: Some("app".into()),
+        template: Some(template.into()),
+        token: Some(format!("cvmf1-made-{id}")),
+    }
+}
+
+pub(crate) fn observed(instances: Vec<ObservedInstance>) -> BTreeMap<String, ObservedFleet> {
+    BTreeMap::from([("svc".to_owned(), ObservedFleet { instances })])
+}
+
+/// Does what the executor would: creates land (RUNNING, tagged), terminations vanish, starts
+/// run. New IDs are numbered from `next_id`.
+pub(crate) fn apply_plan(plan: &Plan, world: &mut Vec<ObservedInstance>, next_id: &mut u32) {
+    for fleet in &plan.fleets {
+        for group in &fleet.groups {
+            for create in &group.creates {
+                let template = create
+                    .request
+                    .tag_specification
+                    .iter()
+                    .flatten()
+                    .flat_map(|s| &s.tags)
+                    .find(|t| t.key == tags::TEMPLATE)
+                    .map(|t| t.value.clone());
+                for _ in 0..create.count {
+                    *next_id += 1;
+                    let mut instance = running(&format!("ins-new{next_id:05}"), &create.zone, "");
+                    instance.template = template.clone();
+                    instance.token = create.request.client_token.clone();
+                    instance.created_time = format!("2026-06-01T00:00:00.{next_id:05}Z");
+                    world.push(instance);
+                }
+            }
+            world.retain(|i| !group.terminations.iter().any(|t| t.instance_id == i.id));
+            for start in &group.starts {
+                for i in world.iter_mut().filter(|i| start.instance_ids.contains(&i.id)) {
+                    i.state = "RUNNING".into();
+                }
+            }
+        }
+    }
+}
