@@ -7,6 +7,7 @@
 //! applied lazily by [`World::advance`] before each request, and are never journaled: they
 //! follow from the stored deadlines.
 
+mod checks;
 mod describe;
 mod ops;
 mod run;

@@ -9,7 +9,7 @@ use cvmfleet_wire::api::{
     ModifyInstancesAttributeRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
 };
 
-use super::run::check_user_data;
+use super::checks::check_user_data;
 use super::{Ctx, Mutation, Record, Step, Transition, World, set_operation, state};
 use crate::api_error::ApiError;
 use crate::names;
