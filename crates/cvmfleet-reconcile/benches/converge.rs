@@ -42,11 +42,19 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
             })
             .collect(),
         max_terminate_percent: 50,
+        policies: Default::default(),
     }
 }
 
 fn fleet(name: String, groups: Vec<DesiredGroup>) -> DesiredFleet {
-    DesiredFleet { name, region: "ap-guangzhou".into(), prune: false, allow_deletion: false, groups }
+    DesiredFleet {
+        name,
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        groups,
+        orphans: Default::default(),
+    }
 }
 
 fn client(emulator: &RunningEmulator, unlimited: bool) -> CvmClient {

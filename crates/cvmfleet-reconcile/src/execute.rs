@@ -22,9 +22,7 @@ use tokio::task::JoinSet;
 
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::PasswordSource;
-use cvmfleet_plan::plan::{
-    AttributeChange, Create, FleetPlan, GroupPlan, Plan, TerminateReason, Termination, Update,
-};
+use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Termination, Update};
 use cvmfleet_plan::planner::set_ownership_tags;
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::{ModifyInstancesAttributeRequest, RunInstancesRequest, TerminateInstancesRequest};
