@@ -137,9 +137,10 @@ mod tests {
 
     #[test]
     fn coloured_rendering_strips_to_the_library_display() {
-        let text = "fleets:\n  - name: web\n    region: ap-guangzhou\n    groups:\n      - {name: a, zones: [ap-guangzhou-3], template: {ImageId: img-pmqg1cw7}}\n      - {name: a, replicas: 1, zones: [ap-guangzhou-3], template: {ImageId: img-pmqg1cw7, Foo: 1}}\n";
+        // Three diagnostics: one plain, one with help, one with a related position.
+        let text = "fleets:\n  - name: web\n    region: ap-guangzhou\n    groups:\n      - {name: a, zones: [ap-guangzhou-3], template: {ImageId: img-pmqg1cw7, InstanceChargeType: PREPAID}}\n      - {name: a, replicas: 1, zones: [ap-guangzhou-3], template: {ImageId: img-pmqg1cw7}}\n";
         let diagnostics = cvmfleet_spec::load_str("t.yaml", text).err().unwrap_or_default();
-        assert!(diagnostics.len() >= 2);
+        assert_eq!(diagnostics.len(), 3, "{diagnostics}");
         for d in &diagnostics {
             let coloured = render(d);
             assert_ne!(coloured, d.to_string());
