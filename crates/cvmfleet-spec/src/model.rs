@@ -47,8 +47,9 @@ pub struct PoliciesSpec {
     /// group, for instance). Default: false (they are reported, not terminated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<bool>,
-    /// Largest share of the fleet's current instances, in percent, that one apply may
-    /// terminate (scale-down, replacement and pruning together). Default: 50.
+    /// Largest share of a group's current instances, in percent, that one plan may terminate
+    /// without `--allow-mass-termination`: scale-down and instances in zones the group left.
+    /// Replacements do not count (the new instances run before the old ones go). Default: 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub max_terminate_percent: Option<u8>,

@@ -64,7 +64,8 @@ pub struct Fleet {
 pub struct FleetPolicies {
     /// Terminate managed instances that no group declares any more.
     pub prune: bool,
-    /// Largest share (percent) of the fleet's current instances one apply may terminate.
+    /// Largest share (percent) of a group's current instances one plan may terminate to
+    /// shrink it (replacements excluded) without an explicit override.
     pub max_terminate_percent: u8,
     /// Allow a plan that terminates every instance of the fleet.
     pub allow_fleet_deletion: bool,
