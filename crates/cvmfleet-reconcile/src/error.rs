@@ -16,6 +16,12 @@ pub enum ExecError {
         #[source]
         source: ApiError,
     },
+    /// Listing a fleet's instances stopped before it finished (its task died).
+    #[error("observing fleet {fleet} was aborted")]
+    ObserveAborted {
+        /// Fleet.
+        fleet: String,
+    },
     /// An API call of a step failed.
     #[error("{step} failed")]
     Api {
@@ -68,6 +74,12 @@ pub enum ExecError {
         step: String,
         /// What it created.
         ids: String,
+    },
+    /// Instances being started or waited for disappeared (terminated out of band meanwhile).
+    #[error("{step}: the instances disappeared before they ran")]
+    Gone {
+        /// The step.
+        step: String,
     },
     /// The run was interrupted before the step started.
     #[error("{step}: not started (interrupted)")]

@@ -1,13 +1,15 @@
 //! The executor: one attempt at carrying out a plan, reporting everything it did and did not do.
 //!
 //! Order, chosen so that capacity never drops below what the plan keeps:
-//! 1. in-place updates and creates (concurrently, within the client's rate limits);
-//! 2. wait until the new instances are RUNNING (DescribeInstancesStatus, 100 IDs per call,
-//!    backing off from 0.5 s to 1 s); a token that replays instances which are gone is advanced
-//!    to its next generation and sent again;
-//! 3. terminations (100 IDs per call); outdated instances of a group go only when all of its
-//!    replacements run;
-//! 4. creates that need private IPs held by terminated instances, once those are gone.
+//! 1. in-place updates, starts of stopped instances and creates (concurrently, within the
+//!    client's rate limits);
+//! 2. wait until the new and started instances, and those the plan says to await, are RUNNING
+//!    (DescribeInstancesStatus, 100 IDs per call, backing off from 0.5 s to 1 s); a token that
+//!    replays instances which are gone is advanced to its next generation and sent again;
+//! 3. terminations (100 IDs per call); instances a group replaces go only when everything it
+//!    created, started or awaits runs (a rolling replacement stops there, and says why);
+//! 4. creates that wait for terminated instances to be gone (their private IPs, or a rollout's
+//!    unavailability budget), once those are gone.
 //!
 //! The executor makes no decisions of its own beyond that order: the plan fixed every count,
 //! zone, instance and token. Run it again (after a fresh plan) to pick up where it stopped.
@@ -25,7 +27,9 @@ use cvmfleet_plan::PasswordSource;
 use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Termination, Update};
 use cvmfleet_plan::planner::set_ownership_tags;
 use cvmfleet_wire::MAX_BATCH;
-use cvmfleet_wire::api::{ModifyInstancesAttributeRequest, RunInstancesRequest, TerminateInstancesRequest};
+use cvmfleet_wire::api::{
+    ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, TerminateInstancesRequest,
+};
 
 use crate::error::ExecError;
 
@@ -117,6 +121,8 @@ impl Progress for Silent {
 pub struct Report {
     /// Instances created and running.
     pub created: Vec<String>,
+    /// Stopped instances started and running.
+    pub started: Vec<String>,
     /// Instances changed in place.
     pub updated: Vec<String>,
     /// Instances terminated.
@@ -125,6 +131,9 @@ pub struct Report {
     pub failures: Vec<ExecError>,
     /// Steps not attempted (interrupted, or held back because a step they depend on failed).
     pub skipped: Vec<String>,
+    /// Groups (fleet, group) whose rolling replacement stopped: their new instances did not
+    /// come up, so the instances they replace were kept.
+    pub rollouts_stopped: Vec<(String, String)>,
 }
 
 impl Report {
@@ -139,19 +148,56 @@ pub(crate) fn create_step(fleet: &FleetPlan, group: &GroupPlan, create: &Create)
     format!("create {} in {} (fleet {}, group {})", create.count, create.zone, fleet.name, group.name)
 }
 
-/// A create in flight: the request as last sent and the instances it answered with.
+/// Instances being waited for: a create in flight (the request as last sent and the
+/// instances it answered with), or instances started or awaited (no request).
 struct Launch {
     step: String,
     region: String,
     fleet: String,
     group: String,
-    create: Create,
+    /// The create, when the instances come from one; its token may advance.
+    create: Option<Create>,
     request: RunInstancesRequest,
     generation: u32,
     ids: Vec<String>,
     missing_polls: u32,
     done: bool,
     failed: bool,
+    /// Where the running ones are reported.
+    kind: WaitKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WaitKind {
+    Created,
+    Started,
+    Awaited,
+}
+
+impl Launch {
+    fn waiting(
+        step: String,
+        region: &str,
+        fleet: &str,
+        group: &str,
+        ids: Vec<String>,
+        kind: WaitKind,
+    ) -> Self {
+        Launch {
+            step,
+            region: region.to_owned(),
+            fleet: fleet.to_owned(),
+            group: group.to_owned(),
+            create: None,
+            request: RunInstancesRequest::default(),
+            generation: 0,
+            ids,
+            missing_polls: 0,
+            done: false,
+            failed: false,
+            kind,
+        }
+    }
 }
 
 /// Carries out a plan once. Never panics on API answers; every failure is in the report.
@@ -187,6 +233,56 @@ pub async fn execute(
                     StepOutcome::Update { step, result }
                 });
             }
+            for start in &group.starts {
+                let step = format!(
+                    "start {} instance(s) (fleet {}, group {})",
+                    start.instance_ids.len(),
+                    fleet.name,
+                    group.name
+                );
+                if interrupt.is_set() {
+                    report.skipped.push(step);
+                    continue;
+                }
+                progress.event(Event::Started(step.clone()));
+                let index = launches.len();
+                launches.push(Launch::waiting(
+                    step.clone(),
+                    &fleet.region,
+                    &fleet.name,
+                    &group.name,
+                    start.instance_ids.clone(),
+                    WaitKind::Started,
+                ));
+                let (client, region, ids, permit, options, interrupt) = (
+                    client.clone(),
+                    fleet.region.clone(),
+                    start.instance_ids.clone(),
+                    semaphore.clone(),
+                    options.clone(),
+                    interrupt.clone(),
+                );
+                tasks.spawn(async move {
+                    let _permit = permit.acquire_owned().await;
+                    let result = start_instances(&client, &region, &ids, &options, &interrupt).await;
+                    StepOutcome::Start { index, step, result }
+                });
+            }
+            if !group.await_running.is_empty() {
+                launches.push(Launch::waiting(
+                    format!(
+                        "wait for {} booting instance(s) (fleet {}, group {})",
+                        group.await_running.len(),
+                        fleet.name,
+                        group.name
+                    ),
+                    &fleet.region,
+                    &fleet.name,
+                    &group.name,
+                    group.await_running.clone(),
+                    WaitKind::Awaited,
+                ));
+            }
             for create in &group.creates {
                 let step = create_step(fleet, group, create);
                 if !create.wait_for_gone.is_empty() {
@@ -213,13 +309,14 @@ pub async fn execute(
                             region: region.clone(),
                             fleet: fleet.name.clone(),
                             group: group.name.clone(),
-                            create: create.clone(),
+                            create: Some(create.clone()),
                             request: request.clone(),
                             generation: create.generation,
                             ids: Vec::new(),
                             missing_polls: 0,
                             done: false,
                             failed: false,
+                            kind: WaitKind::Created,
                         };
                         let index = launches.len();
                         launches.push(launch);
@@ -252,6 +349,13 @@ pub async fn execute(
                     report.failures.push(ExecError::Api { step, source });
                 }
             },
+            StepOutcome::Start { index, step, result } => {
+                if let Err(source) = result {
+                    launches[index].failed = true;
+                    launches[index].done = true;
+                    report.failures.push(ExecError::Api { step, source });
+                }
+            }
         }
     }
 
@@ -270,9 +374,14 @@ pub async fn execute(
         for group in &fleet.groups {
             let held_back = failed_groups.contains(&(fleet.name.clone(), group.name.clone()));
             for t in &group.terminations {
-                if held_back && t.reason.is_replacement() {
+                if held_back && (t.reason.is_replacement() || !group.await_running.is_empty()) {
+                    let key = (fleet.name.clone(), group.name.clone());
+                    if !report.rollouts_stopped.contains(&key) {
+                        report.rollouts_stopped.push(key);
+                    }
                     report.skipped.push(format!(
-                        "terminate {} (fleet {}, group {}): its replacement did not come up",
+                        "terminate {} (fleet {}, group {}): rolling replacement stopped, the new \
+                         instances did not come up; the old instance is kept",
                         t.instance_id, fleet.name, group.name
                     ));
                     continue;
@@ -308,9 +417,16 @@ pub async fn execute(
     // 4. Creates that waited for private IPs to be freed.
     if !later.is_empty() {
         let mut waiting: Vec<Launch> = Vec::new();
+        let terminated: BTreeSet<&str> = report.terminated.iter().map(String::as_str).collect();
+        let mut not_terminated = Vec::new();
         for (step, region, fleet, group, create) in later {
             if interrupt.is_set() {
                 report.skipped.push(step);
+                continue;
+            }
+            // Its predecessors were not terminated (held back or failed): they will not go.
+            if create.wait_for_gone.iter().any(|id| !terminated.contains(id.as_str())) {
+                not_terminated.push(format!("{step}: the instances it replaces were not terminated"));
                 continue;
             }
             if let Err(error) =
@@ -333,12 +449,13 @@ pub async fn execute(
                 fleet,
                 group,
                 generation: create.generation,
-                create,
+                create: Some(create),
                 request,
                 ids: Vec::new(),
                 missing_polls: 0,
                 done: false,
                 failed: false,
+                kind: WaitKind::Created,
             };
             match client.call(&region, &launch.request).await {
                 Ok(answer) => launch.ids = answer.data.instance_id_set,
@@ -350,6 +467,7 @@ pub async fn execute(
             }
             waiting.push(launch);
         }
+        report.skipped.extend(not_terminated);
         wait_running(client, &mut waiting, options, progress, interrupt, &mut report).await;
     }
     report
@@ -358,6 +476,7 @@ pub async fn execute(
 enum StepOutcome {
     Update { step: String, result: Result<Vec<String>, ApiError> },
     Create { index: usize, step: String, result: Result<Vec<String>, ApiError> },
+    Start { index: usize, step: String, result: Result<(), ApiError> },
 }
 
 fn update_step(fleet: &FleetPlan, group: &GroupPlan, update: &Update) -> String {
@@ -477,6 +596,13 @@ async fn wait_running(
             let gone = launch.ids.iter().any(|id| {
                 matches!(states.get(id).map(String::as_str), None | Some("SHUTDOWN" | "TERMINATING"))
             });
+            if (gone || launch.ids.is_empty()) && launch.create.is_none() {
+                // Started or awaited instances that disappeared will not run.
+                launch.done = true;
+                launch.failed = true;
+                report.failures.push(ExecError::Gone { step: launch.step.clone() });
+                continue;
+            }
             if gone || launch.ids.is_empty() {
                 // Absent twice in a row: the token replayed instances that no longer exist.
                 launch.missing_polls += 1;
@@ -500,7 +626,13 @@ async fn wait_running(
             ready += running;
             if running + failed.len() == launch.ids.len() {
                 launch.done = true;
-                report.created.extend(
+                let mut awaited = Vec::new();
+                let into = match launch.kind {
+                    WaitKind::Created => &mut report.created,
+                    WaitKind::Started => &mut report.started,
+                    WaitKind::Awaited => &mut awaited,
+                };
+                into.extend(
                     launch
                         .ids
                         .iter()
@@ -527,14 +659,17 @@ async fn advance_generation(
     launch: &mut Launch,
     options: &ExecOptions,
 ) -> Result<(), ExecError> {
-    if launch.generation >= launch.create.generation + options.max_generations {
+    let Some(create) = launch.create.clone() else {
+        return Err(ExecError::Gone { step: launch.step.clone() });
+    };
+    if launch.generation >= create.generation + options.max_generations {
         return Err(ExecError::TokensExhausted {
             step: launch.step.clone(),
             generations: options.max_generations,
         });
     }
     launch.generation += 1;
-    let token = launch.create.token_seed.token(launch.generation);
+    let token = create.token_seed.token(launch.generation);
     let replacement_hash = launch
         .request
         .tag_specification
@@ -544,7 +679,7 @@ async fn advance_generation(
         .find(|t| t.key == cvmfleet_plan::observed::tags::TEMPLATE)
         .map(|t| t.value.clone())
         .unwrap_or_default();
-    set_ownership_tags(&mut launch.request, &launch.create.token_seed, &replacement_hash, &token);
+    set_ownership_tags(&mut launch.request, &create.token_seed, &replacement_hash, &token);
     launch.request.client_token = Some(token);
     launch.missing_polls = 0;
     match client.call(&launch.region, &launch.request).await {
@@ -608,6 +743,36 @@ async fn terminate(
             // Refused for a state that will not change by waiting: report it.
             return Err(error);
         }
+    }
+}
+
+/// Starts stopped instances: those still `STOPPING` are waited for first (StartInstances
+/// refuses them), then one StartInstances call for the batch. Instances already running or
+/// starting (someone else started them) need nothing.
+async fn start_instances(
+    client: &CvmClient,
+    region: &str,
+    ids: &[String],
+    options: &ExecOptions,
+    interrupt: &Interrupt,
+) -> Result<(), ApiError> {
+    let started = Instant::now();
+    let mut delay = options.poll_min;
+    loop {
+        let states = statuses(client, region, ids).await?;
+        let stopping = ids.iter().any(|id| states.get(id).is_some_and(|s| s == "STOPPING"));
+        if stopping && !interrupt.is_set() && started.elapsed() <= options.wait_timeout {
+            tokio::time::sleep(delay).await;
+            delay = next_poll(delay, options);
+            continue;
+        }
+        let stopped: Vec<String> =
+            ids.iter().filter(|id| states.get(*id).is_some_and(|s| s == "STOPPED")).cloned().collect();
+        if stopped.is_empty() {
+            return Ok(());
+        }
+        let request = StartInstancesRequest { instance_ids: stopped };
+        return client.call(region, &request).await.map(|_| ());
     }
 }
 

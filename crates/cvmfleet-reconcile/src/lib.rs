@@ -3,14 +3,21 @@
 //! Planning itself is pure and lives in `cvmfleet-plan`; this crate holds the side effects:
 //! [`observe`] lists each fleet's instances by its ownership tag (⌈N/100⌉ calls per fleet) and
 //! [`execute`] makes one attempt at a plan, returning a [`Report`] of everything it did and did
-//! not do. Callers converge by observing, planning and executing again.
+//! not do. [`converge`] observes, plans and executes again while the new plan only continues the
+//! first (rolling replacement steps, failed launches), with the retry policy in
+//! [`converge::Rounds`]; [`watch`] runs cycles of that for `cvmfleet watch`, with per-fleet
+//! backoff.
 
+pub mod converge;
 pub mod error;
 pub mod execute;
 pub mod observe;
 pub mod preflight;
+pub mod watch;
 
+pub use converge::{Converged, Rounds, Stop, Verdict, converge};
 pub use error::ExecError;
 pub use execute::{Event, ExecOptions, Interrupt, Progress, Report, Silent, execute};
-pub use observe::observe;
+pub use observe::{observe, observe_each};
 pub use preflight::{PreflightOutcome, preflight};
+pub use watch::{ClientCloud, Cloud, CycleReport, FleetOutcome, FleetReport, WatchOptions, Watcher};

@@ -20,6 +20,19 @@ pub async fn observe(
     client: &CvmClient,
     fleets: &[DesiredFleet],
 ) -> Result<BTreeMap<String, ObservedFleet>, ExecError> {
+    let mut observed = BTreeMap::new();
+    for (name, result) in observe_each(client, fleets).await {
+        observed.insert(name, result?);
+    }
+    Ok(observed)
+}
+
+/// Lists the instances of each fleet like [`observe`], with each fleet's own outcome, so that
+/// one failing fleet does not hide the others (the watcher backs off per fleet).
+pub async fn observe_each(
+    client: &CvmClient,
+    fleets: &[DesiredFleet],
+) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
     let mut tasks = JoinSet::new();
     for fleet in fleets {
         let client = client.clone();
@@ -32,23 +45,24 @@ pub async fn observe(
         });
     }
     let mut observed = BTreeMap::new();
-    let mut first_error = None;
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else { continue };
-        match result {
+        let result = match result {
             Ok(instances) => {
                 let mut instances: Vec<ObservedInstance> =
                     instances.iter().map(ObservedInstance::from_wire).collect();
                 instances.sort_by(|a, b| a.id.cmp(&b.id));
-                observed.insert(name, ObservedFleet { instances });
+                Ok(ObservedFleet { instances })
             }
-            Err(source) => {
-                first_error.get_or_insert(ExecError::Observe { fleet: name, source });
-            }
-        }
+            Err(source) => Err(ExecError::Observe { fleet: name.clone(), source }),
+        };
+        observed.insert(name, result);
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(observed),
+    // A listing task that died must not read as an empty fleet (that would plan to create it all).
+    for fleet in fleets {
+        observed
+            .entry(fleet.name.clone())
+            .or_insert_with(|| Err(ExecError::ObserveAborted { fleet: fleet.name.clone() }));
     }
+    observed
 }

@@ -1,0 +1,431 @@
+//! Continuous reconciliation: one [`Watcher::cycle`] observes every fleet, plans it, reports its
+//! drift and, with auto-apply, converges it within the safety limits. What happened is returned
+//! as data ([`CycleReport`]); the caller logs it, exports metrics and sleeps until
+//! [`Watcher::next_delay`].
+//!
+//! Failure policy lives here and nowhere else: a fleet whose cycle failed (observation, an
+//! error while converging, a stopped rollout) is skipped by the following cycles for an
+//! exponentially growing time, `interval × 2^(failures-1)`, at most `interval ×`
+//! [`MAX_BACKOFF_FACTOR`]; one success resets it. The state is in every report.
+//!
+//! The cloud is reached through [`Cloud`], so the cycle logic runs in tests against in-process
+//! fakes under paused time; [`ClientCloud`] is the real one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use cvmfleet_client::CvmClient;
+use cvmfleet_plan::{DesiredFleet, Drift, ObservedFleet, Plan, PlanOptions};
+
+use crate::converge::{Converged, Stop, converge};
+use crate::error::ExecError;
+use crate::execute::{Event, ExecOptions, Interrupt, Progress};
+
+/// Longest backoff, in intervals: a fleet that keeps failing is still retried about every
+/// 16 intervals (80 minutes at the default 5), so a fixed cause is noticed within the hour.
+pub const MAX_BACKOFF_FACTOR: u32 = 16;
+
+/// Jitter on the interval, as a fraction: ±10% spreads watchers started together (a fleet of
+/// CI runners, a restarted deployment) so they do not hit the API in the same second.
+pub const JITTER: f64 = 0.1;
+
+/// The cloud as the watcher uses it.
+pub trait Cloud: Clone + Send + Sync + 'static {
+    /// Lists each fleet's instances, with each fleet's own outcome.
+    fn observe(
+        &self,
+        fleets: &[DesiredFleet],
+    ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send;
+
+    /// Converges one fleet, starting with `first` (see [`converge`]).
+    fn converge(
+        &self,
+        fleet: DesiredFleet,
+        options: PlanOptions,
+        first: Plan,
+        interrupt: Interrupt,
+    ) -> impl Future<Output = Converged> + Send;
+}
+
+/// The real cloud: a [`CvmClient`], steps logged with `tracing`.
+#[derive(Debug, Clone)]
+pub struct ClientCloud {
+    /// The client.
+    pub client: CvmClient,
+    /// Execution tunables.
+    pub exec: ExecOptions,
+}
+
+/// Logs execution steps as `tracing` events of the fleet.
+struct Logged(String);
+
+impl Progress for Logged {
+    fn event(&self, event: Event) {
+        match event {
+            Event::Started(step) => tracing::info!(fleet = %self.0, %step, "started"),
+            Event::Finished(step) => tracing::info!(fleet = %self.0, %step, "done"),
+            Event::Waiting { ready, total } => tracing::debug!(fleet = %self.0, ready, total, "waiting"),
+        }
+    }
+}
+
+impl Cloud for ClientCloud {
+    fn observe(
+        &self,
+        fleets: &[DesiredFleet],
+    ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send {
+        let (client, fleets) = (self.client.clone(), fleets.to_vec());
+        async move { crate::observe::observe_each(&client, &fleets).await }
+    }
+
+    fn converge(
+        &self,
+        fleet: DesiredFleet,
+        options: PlanOptions,
+        first: Plan,
+        interrupt: Interrupt,
+    ) -> impl Future<Output = Converged> + Send {
+        let this = self.clone();
+        async move {
+            let name = fleet.name.clone();
+            let progress = Logged(name.clone());
+            let on_round = move |round: u32, plan: &Plan| {
+                tracing::info!(fleet = %name, round, summary = %cvmfleet_plan::render::summary_line(plan), "next round");
+            };
+            converge(&this.client, &[fleet], options, first, &this.exec, &progress, &on_round, &interrupt)
+                .await
+        }
+    }
+}
+
+/// How a watcher behaves.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Time between cycles (before jitter).
+    pub interval: Duration,
+    /// Carry out the plans, not only report drift.
+    pub auto_apply: bool,
+    /// Planning switches; `max_terminations_per_group` is the per-cycle bound.
+    pub plan: PlanOptions,
+}
+
+/// A fleet's failure streak.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<String>,
+}
+
+/// A fleet's backoff, as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failed cycles in a row.
+    pub failures: u32,
+    /// Time until the fleet is tried again.
+    pub retry_in: Duration,
+    /// The last failure.
+    pub last_error: String,
+}
+
+/// What applying a fleet's plan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Rounds executed.
+    pub rounds: usize,
+    /// Instances created and running.
+    pub created: usize,
+    /// Instances started.
+    pub started: usize,
+    /// Instances changed in place.
+    pub updated: usize,
+    /// Instances terminated.
+    pub terminated: usize,
+    /// Why it stopped before converging, if it did.
+    pub stopped: Option<String>,
+    /// Steps that failed, with their errors.
+    pub failures: Vec<String>,
+}
+
+/// One fleet's part of a cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FleetOutcome {
+    /// Skipped: backing off after failures.
+    BackingOff,
+    /// Observing the fleet failed.
+    ObserveFailed(String),
+    /// The cloud matches the specs, or every difference is one the policy only reports.
+    InSync,
+    /// Changes are pending and auto-apply is off.
+    Pending,
+    /// Changes are pending but exceed a safety limit: nothing was done; a human must apply.
+    Held(Vec<String>),
+    /// The plan was carried out.
+    Applied(Applied),
+}
+
+/// One fleet in a cycle report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetReport {
+    /// Fleet.
+    pub fleet: String,
+    /// What happened.
+    pub outcome: FleetOutcome,
+    /// Changes the fleet's plan held (creates + updates + starts + terminations), before any
+    /// apply.
+    pub changes: u32,
+    /// The backoff after this cycle, when the fleet is failing.
+    pub backoff: Option<Backoff>,
+}
+
+impl FleetReport {
+    /// Whether this fleet's part of the cycle failed.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        match &self.outcome {
+            FleetOutcome::ObserveFailed(_) => true,
+            FleetOutcome::Applied(applied) => is_failure(applied.stopped.as_deref(), &applied.failures),
+            _ => false,
+        }
+    }
+}
+
+fn is_failure(stopped: Option<&str>, failures: &[String]) -> bool {
+    stopped.is_some() && !failures.is_empty()
+}
+
+/// What one cycle did.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    /// How long it took.
+    pub duration: Duration,
+    /// Per fleet, sorted by name.
+    pub fleets: Vec<FleetReport>,
+    /// The drift of every fleet observed in this cycle.
+    pub drift: Vec<Drift>,
+}
+
+impl CycleReport {
+    /// Whether every fleet attempted in this cycle succeeded.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        !self.fleets.iter().any(FleetReport::failed)
+    }
+}
+
+/// A watcher's state across cycles: the backoff of every fleet.
+#[derive(Debug)]
+pub struct Watcher {
+    options: WatchOptions,
+    health: BTreeMap<String, Health>,
+}
+
+/// Whether a convergence's stop counts as a failure of the fleet (and so backs it off).
+fn stop_is_failure(stop: &Stop) -> bool {
+    matches!(
+        stop,
+        Stop::Failed
+            | Stop::RolloutStopped { .. }
+            | Stop::LaunchRetriesExhausted
+            | Stop::NoProgress
+            | Stop::RoundLimit
+            | Stop::Observe(_)
+    )
+}
+
+fn applied(outcome: &Converged) -> Applied {
+    let mut applied = Applied { rounds: outcome.reports.len(), ..Applied::default() };
+    for r in &outcome.reports {
+        applied.created += r.created.len();
+        applied.started += r.started.len();
+        applied.updated += r.updated.len();
+        applied.terminated += r.terminated.len();
+    }
+    if let Some(stop) = &outcome.stop {
+        applied.stopped = Some(stop.to_string());
+        if stop_is_failure(stop) {
+            let last = outcome.reports.last();
+            applied.failures = last
+                .map(|r| r.failures.iter().map(|f| crate::converge::error_chain(f)).collect())
+                .unwrap_or_default();
+            if applied.failures.is_empty() {
+                applied.failures.push(stop.to_string());
+            }
+        }
+    }
+    applied
+}
+
+impl Watcher {
+    /// A watcher with no history.
+    #[must_use]
+    pub fn new(options: WatchOptions) -> Self {
+        Watcher { options, health: BTreeMap::new() }
+    }
+
+    /// The options.
+    #[must_use]
+    pub fn options(&self) -> &WatchOptions {
+        &self.options
+    }
+
+    /// The delay before the next cycle for a uniform random `u` in `0..1`: the interval ±
+    /// [`JITTER`].
+    #[must_use]
+    pub fn next_delay(&self, u: f64) -> Duration {
+        let factor = 1.0 + JITTER * (2.0 * u.clamp(0.0, 1.0) - 1.0);
+        self.options.interval.mul_f64(factor)
+    }
+
+    /// The backoff after `failures` failed cycles in a row.
+    #[must_use]
+    pub fn backoff_delay(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(MAX_BACKOFF_FACTOR.trailing_zeros());
+        self.options.interval * factor.min(MAX_BACKOFF_FACTOR)
+    }
+
+    fn backoff(&self, fleet: &str, now: Instant) -> Option<Backoff> {
+        let h = self.health.get(fleet)?;
+        let retry_at = h.retry_at?;
+        Some(Backoff {
+            failures: h.failures,
+            retry_in: retry_at.saturating_duration_since(now),
+            last_error: h.last_error.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Whether the fleet is due: not backing off. Cycles come at the interval minus jitter, so
+    /// a fleet is due a quarter interval before its retry time.
+    fn due(&self, fleet: &str, now: Instant) -> bool {
+        let slack = self.options.interval / 4;
+        self.health.get(fleet).and_then(|h| h.retry_at).is_none_or(|at| now + slack >= at)
+    }
+
+    fn record(&mut self, fleet: &str, error: Option<String>, now: Instant) {
+        match error {
+            None => {
+                self.health.remove(fleet);
+            }
+            Some(error) => {
+                let failures = self.health.get(fleet).map_or(0, |h| h.failures) + 1;
+                let delay = self.backoff_delay(failures);
+                self.health.insert(
+                    fleet.to_owned(),
+                    Health { failures, retry_at: Some(now + delay), last_error: Some(error) },
+                );
+            }
+        }
+    }
+
+    /// One cycle over `desired`: observe the due fleets, plan, and converge the fleets with
+    /// changes when auto-apply is on and no safety limit is exceeded. Fleets converge
+    /// concurrently; `interrupt` stops them between calls.
+    pub async fn cycle<C: Cloud>(
+        &mut self,
+        cloud: &C,
+        desired: &[DesiredFleet],
+        interrupt: &Interrupt,
+    ) -> CycleReport {
+        let started = Instant::now();
+        // Fleets no longer in the specs have no backoff to keep.
+        self.health.retain(|name, _| desired.iter().any(|f| &f.name == name));
+        let due: Vec<DesiredFleet> = desired.iter().filter(|f| self.due(&f.name, started)).cloned().collect();
+        let mut observed = cloud.observe(&due).await;
+        let mut reports: BTreeMap<String, FleetReport> = BTreeMap::new();
+        let mut drift = Vec::new();
+        let mut applying: JoinSet<(String, u32, Converged)> = JoinSet::new();
+        for fleet in desired {
+            let report =
+                |outcome, changes| FleetReport { fleet: fleet.name.clone(), outcome, changes, backoff: None };
+            if !due.iter().any(|f| f.name == fleet.name) {
+                reports.insert(fleet.name.clone(), report(FleetOutcome::BackingOff, 0));
+                continue;
+            }
+            let seen = match observed.remove(&fleet.name) {
+                Some(Ok(seen)) => seen,
+                Some(Err(error)) => {
+                    let text = crate::converge::error_chain(&error);
+                    reports.insert(fleet.name.clone(), report(FleetOutcome::ObserveFailed(text), 0));
+                    continue;
+                }
+                None => {
+                    let text = format!("observing fleet {} returned nothing", fleet.name);
+                    reports.insert(fleet.name.clone(), report(FleetOutcome::ObserveFailed(text), 0));
+                    continue;
+                }
+            };
+            let plan = cvmfleet_plan::plan(
+                std::slice::from_ref(fleet),
+                &BTreeMap::from([(fleet.name.clone(), seen)]),
+                self.options.plan,
+            );
+            drift.extend(plan.drift.iter().cloned());
+            let changes = plan.summary.changes();
+            if plan.is_empty() {
+                reports.insert(fleet.name.clone(), report(FleetOutcome::InSync, 0));
+            } else if !plan.refusals.is_empty() {
+                let held = plan.refusals.iter().map(|r| r.message.clone()).collect();
+                reports.insert(fleet.name.clone(), report(FleetOutcome::Held(held), changes));
+            } else if !self.options.auto_apply || interrupt.is_set() {
+                reports.insert(fleet.name.clone(), report(FleetOutcome::Pending, changes));
+            } else {
+                let (cloud, fleet, options, interrupt) =
+                    (cloud.clone(), fleet.clone(), self.options.plan, interrupt.clone());
+                applying.spawn(async move {
+                    let name = fleet.name.clone();
+                    (name, changes, cloud.converge(fleet, options, plan, interrupt).await)
+                });
+            }
+        }
+        while let Some(joined) = applying.join_next().await {
+            let Ok((name, changes, outcome)) = joined else { continue };
+            let applied = applied(&outcome);
+            reports.insert(
+                name.clone(),
+                FleetReport { fleet: name, outcome: FleetOutcome::Applied(applied), changes, backoff: None },
+            );
+        }
+        let now = Instant::now();
+        for fleet in desired {
+            let Some(report) = reports.get_mut(&fleet.name) else {
+                // Its convergence task died: count it as a failure, not as done.
+                let failure = FleetReport {
+                    fleet: fleet.name.clone(),
+                    outcome: FleetOutcome::ObserveFailed("the fleet's task was aborted".into()),
+                    changes: 0,
+                    backoff: None,
+                };
+                reports.insert(fleet.name.clone(), failure);
+                self.record(&fleet.name, Some("the fleet's task was aborted".into()), now);
+                continue;
+            };
+            if report.outcome != FleetOutcome::BackingOff {
+                let error = match &report.outcome {
+                    FleetOutcome::ObserveFailed(e) => Some(e.clone()),
+                    FleetOutcome::Applied(a) if report.failed() => Some(a.failures.join("; ")),
+                    _ => None,
+                };
+                self.record(&fleet.name, error, now);
+            }
+        }
+        let mut fleets: Vec<FleetReport> = reports.into_values().collect();
+        for report in &mut fleets {
+            report.backoff = self.backoff(&report.fleet, now);
+        }
+        drift.sort_by(|a, b| {
+            (&a.fleet, &a.group, &a.zone, a.kind, &a.instance_id).cmp(&(
+                &b.fleet,
+                &b.group,
+                &b.zone,
+                b.kind,
+                &b.instance_id,
+            ))
+        });
+        CycleReport { duration: started.elapsed(), fleets, drift }
+    }
+}

@@ -1,0 +1,3 @@
+//! Reconciler tests: the watch cycle against an in-process fake cloud, under paused time.
+
+mod watch;

@@ -1,0 +1,256 @@
+//! The watch cycle (issue 6) against an in-process fake cloud under paused time: drift found
+//! and corrected, report-only fleets untouched, safety limits held, failing fleets backed off
+//! exponentially and retried, jitter within bounds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cvmfleet_client::Error as ApiError;
+use cvmfleet_plan::{
+    DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, ObservedInstance, Plan, PlanOptions,
+};
+use cvmfleet_reconcile::watch::{FleetOutcome, JITTER, MAX_BACKOFF_FACTOR};
+use cvmfleet_reconcile::{Cloud, Converged, ExecError, Interrupt, Report, WatchOptions, Watcher};
+use cvmfleet_spec::{DriftPolicies, DriftPolicy};
+use cvmfleet_wire::Action;
+use cvmfleet_wire::api::RunInstancesRequest;
+
+const ZONE: &str = "ap-guangzhou-3";
+const HASH: &str = "aaaaaaaaaaaaaaaa";
+const INTERVAL: Duration = Duration::from_secs(60);
+
+fn fleet(name: &str, replicas: u32, drift: DriftPolicies) -> DesiredFleet {
+    DesiredFleet {
+        name: name.into(),
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        orphans: DriftPolicy::Correct,
+        groups: vec![DesiredGroup {
+            name: "app".into(),
+            template: RunInstancesRequest {
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_type: Some("S5.MEDIUM2".into()),
+                ..Default::default()
+            },
+            password: None,
+            template_hash: "0".repeat(64),
+            replacement_hash: HASH.into(),
+            zones: vec![DesiredZone { zone: ZONE.into(), replicas, subnet_id: None, private_ips: vec![] }],
+            max_terminate_percent: 50,
+            policies: cvmfleet_spec::GroupPolicies { drift, ..Default::default() },
+        }],
+    }
+}
+
+#[derive(Default)]
+struct World {
+    instances: BTreeMap<String, Vec<ObservedInstance>>,
+    next_id: u32,
+    /// Observations of a fleet that fail, counted down.
+    failing: BTreeMap<String, u32>,
+    observed: Vec<String>,
+    converged: Vec<String>,
+}
+
+/// A cloud in memory: observation lists the world, convergence applies the plan at once.
+#[derive(Clone, Default)]
+struct FakeCloud(Arc<Mutex<World>>);
+
+impl FakeCloud {
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.0.lock().unwrap()
+    }
+
+    fn running(&self, fleet: &str, n: usize) {
+        let mut w = self.world();
+        for _ in 0..n {
+            w.next_id += 1;
+            let id = format!("ins-{:08}", w.next_id);
+            w.instances.entry(fleet.into()).or_default().push(instance(&id, fleet));
+        }
+    }
+
+    fn count(&self, fleet: &str) -> usize {
+        self.world().instances.get(fleet).map_or(0, Vec::len)
+    }
+}
+
+fn instance(id: &str, fleet: &str) -> ObservedInstance {
+    ObservedInstance {
+        id: id.into(),
+        zone: ZONE.into(),
+        state: "RUNNING".into(),
+        name: "app".into(),
+        security_groups: vec![],
+        private_ips: vec![],
+        created_time: format!("2026-01-01T00:00:00.{id}Z"),
+        instance_type: "S5.MEDIUM2".into(),
+        image_id: "img-pmqg1cw7".into(),
+        protected: false,
+        fleet: Some(fleet.into()),
+        group: Some("app".into()),
+        template: Some(HASH.into()),
+        token: Some(format!("t-{id}")),
+    }
+}
+
+impl Cloud for FakeCloud {
+    async fn observe(&self, fleets: &[DesiredFleet]) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
+        // Listing takes a little time, as it would over the network.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut w = self.world();
+        let mut out = BTreeMap::new();
+        for f in fleets {
+            w.observed.push(f.name.clone());
+            let failing = w.failing.get_mut(&f.name).filter(|n| **n > 0);
+            let result = if let Some(left) = failing {
+                *left -= 1;
+                Err(ExecError::Observe {
+                    fleet: f.name.clone(),
+                    source: ApiError::Api {
+                        action: Action::DescribeInstances,
+                        code: "InternalError".into(),
+                        message: "boom".into(),
+                        request_id: "req-1".into(),
+                    },
+                })
+            } else {
+                Ok(ObservedFleet { instances: w.instances.get(&f.name).cloned().unwrap_or_default() })
+            };
+            out.insert(f.name.clone(), result);
+        }
+        out
+    }
+
+    async fn converge(&self, fleet: DesiredFleet, _: PlanOptions, first: Plan, _: Interrupt) -> Converged {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let mut w = self.world();
+        w.converged.push(fleet.name.clone());
+        let mut report = Report::default();
+        for g in first.fleets.iter().flat_map(|f| &f.groups) {
+            for c in &g.creates {
+                for _ in 0..c.count {
+                    w.next_id += 1;
+                    let id = format!("ins-{:08}", w.next_id);
+                    report.created.push(id.clone());
+                    let mut made = instance(&id, &fleet.name);
+                    made.token = c.request.client_token.clone();
+                    w.instances.entry(fleet.name.clone()).or_default().push(made);
+                }
+            }
+            let gone: BTreeSet<&str> = g.terminations.iter().map(|t| t.instance_id.as_str()).collect();
+            report.terminated.extend(gone.iter().map(|s| (*s).to_owned()));
+            if let Some(list) = w.instances.get_mut(&fleet.name) {
+                list.retain(|i| !gone.contains(i.id.as_str()));
+            }
+        }
+        Converged { reports: vec![report], last_plan: first, stop: None }
+    }
+}
+
+fn watcher(auto_apply: bool) -> Watcher {
+    Watcher::new(WatchOptions {
+        interval: INTERVAL,
+        auto_apply,
+        plan: PlanOptions { max_terminations_per_group: Some(2), ..Default::default() },
+    })
+}
+
+fn outcome<'a>(report: &'a cvmfleet_reconcile::CycleReport, fleet: &str) -> &'a FleetOutcome {
+    &report.fleets.iter().find(|f| f.fleet == fleet).unwrap().outcome
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_is_found_in_one_cycle_and_corrected_unless_only_reported() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 3);
+    cloud.running("audit", 3);
+    let report_all = DriftPolicies { missing: DriftPolicy::Report, ..DriftPolicies::default() };
+    let desired = [fleet("web", 3, DriftPolicies::default()), fleet("audit", 3, report_all)];
+    let mut w = watcher(true);
+    let first = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    assert!(first.drift.is_empty() && first.succeeded());
+    assert!(first.fleets.iter().all(|f| f.outcome == FleetOutcome::InSync));
+
+    // Out of band: one instance of each fleet disappears.
+    for name in ["web", "audit"] {
+        cloud.world().instances.get_mut(name).unwrap().pop();
+    }
+    let second = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    let missing: Vec<(&str, u32)> = second.drift.iter().map(|d| (d.fleet.as_str(), d.count)).collect();
+    assert_eq!(missing, [("audit", 1), ("web", 1)], "both detected in the cycle after the change");
+    assert!(matches!(outcome(&second, "web"), FleetOutcome::Applied(a) if a.created == 1));
+    assert_eq!(*outcome(&second, "audit"), FleetOutcome::InSync, "report-only drift needs nothing");
+    assert_eq!((cloud.count("web"), cloud.count("audit")), (3, 2));
+    assert_eq!(cloud.world().converged, ["web"], "the report-only fleet was never touched");
+
+    let third = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    assert!(third.drift.iter().all(|d| d.fleet == "audit"), "web converged: {:?}", third.drift);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_auto_apply_nothing_is_touched() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 1);
+    let desired = [fleet("web", 3, DriftPolicies::default())];
+    let report = watcher(false).cycle(&cloud, &desired, &Interrupt::new()).await;
+    assert_eq!(*outcome(&report, "web"), FleetOutcome::Pending);
+    assert_eq!(report.fleets[0].changes, 2);
+    assert!(cloud.world().converged.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn terminations_above_the_per_cycle_bound_wait_for_a_human() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 8);
+    let mut desired = fleet("web", 5, DriftPolicies::default());
+    desired.groups[0].max_terminate_percent = 100;
+    let report = watcher(true).cycle(&cloud, &[desired], &Interrupt::new()).await;
+    let FleetOutcome::Held(why) = outcome(&report, "web") else { panic!("{report:?}") };
+    assert!(why[0].contains("more than the bound of 2"), "{why:?}");
+    assert_eq!(cloud.count("web"), 8, "nothing was terminated");
+    assert!(report.succeeded(), "a held fleet is not a failing one");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_fleet_backs_off_exponentially_while_the_others_go_on() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 1);
+    cloud.running("api", 1);
+    cloud.world().failing.insert("api".into(), 3);
+    let desired = [fleet("web", 1, DriftPolicies::default()), fleet("api", 1, DriftPolicies::default())];
+    let mut w = watcher(true);
+    let mut attempts = Vec::new();
+    let mut backoffs = Vec::new();
+    for cycle in 0..12 {
+        let report = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+        let api = report.fleets.iter().find(|f| f.fleet == "api").unwrap();
+        if *outcome(&report, "api") != FleetOutcome::BackingOff {
+            attempts.push(cycle);
+        }
+        backoffs.push(api.backoff.as_ref().map(|b| b.failures));
+        assert_eq!(*outcome(&report, "web"), FleetOutcome::InSync, "the healthy fleet is never held up");
+        tokio::time::sleep(w.next_delay(0.5)).await;
+    }
+    // Fails at 0, 1 (after 1 interval), 3 (after 2), then succeeds at 7 (after 4).
+    assert_eq!(attempts[..4], [0, 1, 3, 7]);
+    assert_eq!(backoffs[0], Some(1));
+    assert_eq!(backoffs[3], Some(3));
+    assert_eq!(backoffs[7], None, "one success resets the backoff");
+    let last = attempts.len();
+    assert_eq!(attempts[last - 1], 11, "and the fleet is back to every cycle");
+}
+
+#[test]
+fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_ten_percent() {
+    let w = watcher(false);
+    let delays: Vec<u64> = (1..=7).map(|n| w.backoff_delay(n).as_secs() / 60).collect();
+    assert_eq!(delays, [1, 2, 4, 8, 16, 16, 16]);
+    assert_eq!(w.backoff_delay(40), INTERVAL * MAX_BACKOFF_FACTOR);
+    let (low, high) = (w.next_delay(0.0), w.next_delay(1.0));
+    assert_eq!(low, INTERVAL.mul_f64(1.0 - JITTER));
+    assert_eq!(high, INTERVAL.mul_f64(1.0 + JITTER));
+    assert_eq!(w.next_delay(0.5), INTERVAL);
+}
