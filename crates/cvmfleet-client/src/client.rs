@@ -46,6 +46,10 @@ pub struct CallStats {
     pub throttled: u64,
     /// Attempts that were retries of an earlier failed attempt.
     pub retries: u64,
+    /// Failed attempts per action and error code: the service's code (e.g.
+    /// `RequestLimitExceeded`), or the failure's kind when the service did not answer with one
+    /// (`Connect`, `Transport`, `Timeout`, `HttpStatus`, `MalformedResponse`).
+    pub errors: BTreeMap<Action, BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +57,21 @@ struct Stats {
     attempts: [AtomicU64; Action::ALL.len()],
     throttled: AtomicU64,
     retries: AtomicU64,
+    errors: Mutex<BTreeMap<(Action, String), u64>>,
+}
+
+/// The label a failed attempt is counted under in [`CallStats::errors`].
+fn error_label(error: &Error) -> String {
+    match error {
+        Error::Api { code, .. } => code.clone(),
+        Error::Connect { .. } => "Connect".into(),
+        Error::Transport { .. } => "Transport".into(),
+        Error::Timeout { .. } => "Timeout".into(),
+        Error::HttpStatus { .. } => "HttpStatus".into(),
+        Error::MalformedResponse { .. } => "MalformedResponse".into(),
+        Error::ListingChanged { .. } => "ListingChanged".into(),
+        Error::InvalidRequest { .. } | Error::Config(_) => "InvalidRequest".into(),
+    }
 }
 
 impl Stats {
@@ -60,6 +79,11 @@ impl Stats {
         if let Some(i) = Action::ALL.iter().position(|a| *a == action) {
             self.attempts[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn count_error(&self, action: Action, error: &Error) {
+        let mut errors = self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *errors.entry((action, error_label(error))).or_insert(0) += 1;
     }
 
     fn read(&self, reset: bool) -> CallStats {
@@ -72,7 +96,17 @@ impl Stats {
             .map(|(action, counter)| (*action, take(counter)))
             .filter(|(_, n)| *n > 0)
             .collect();
-        CallStats { attempts, throttled: take(&self.throttled), retries: take(&self.retries) }
+        let mut errors: BTreeMap<Action, BTreeMap<String, u64>> = BTreeMap::new();
+        {
+            let mut counted = self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for ((action, code), n) in counted.iter() {
+                errors.entry(*action).or_default().insert(code.clone(), *n);
+            }
+            if reset {
+                counted.clear();
+            }
+        }
+        CallStats { attempts, throttled: take(&self.throttled), retries: take(&self.retries), errors }
     }
 }
 
@@ -290,6 +324,7 @@ impl CvmClient {
                 }
                 Err(error) => error,
             };
+            inner.stats.count_error(action, &error);
             if let Some(id) = error.request_id() {
                 span.record("request_id", id);
             }

@@ -46,6 +46,10 @@ async fn server_errors_on_reads_are_retried_until_the_budget_is_spent() {
     assert_eq!(fake.count(), 3);
     let stats = client.stats();
     assert_eq!((stats.attempts[&Action::DescribeInstances], stats.retries, stats.throttled), (3, 2, 0));
+    // Every failed attempt is counted by action and code (issue 6, for watch metrics).
+    assert_eq!(stats.errors[&Action::DescribeInstances].get("HttpStatus"), Some(&3));
+    assert_eq!(client.take_stats().errors.len(), 1);
+    assert!(client.stats().errors.is_empty(), "take_stats resets the error counts too");
 }
 
 #[tokio::test]
@@ -201,6 +205,7 @@ async fn throttling_is_retried_even_for_mutations_and_slows_the_action_down() {
     assert_eq!(fake.count(), 2);
     let stats = client.stats();
     assert_eq!((stats.throttled, stats.retries), (1, 1));
+    assert_eq!(stats.errors[&Action::TerminateInstances].get("RequestLimitExceeded"), Some(&1));
     assert_eq!(client.current_rate(Action::TerminateInstances), Some(500.0));
 }
 
