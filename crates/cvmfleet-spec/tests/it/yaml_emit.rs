@@ -46,6 +46,10 @@ fn plain_safe(s: &str) -> bool {
         && !s.contains(" #")
         && !s.contains(|c: char| c.is_control() || ",[]{}".contains(c))
         && !s.ends_with(':')
+        // saphyr-parser ends a flow plain scalar at ` -` before a flow indicator (`{a: A -}`);
+        // quote anything with a dash after a space or at the end.
+        && !s.contains(" -")
+        && !s.ends_with('-')
 }
 
 fn string(s: &str, layout: &Layout, is_key: bool) -> String {
