@@ -22,13 +22,19 @@ use cvmfleet_wire::sign::SecretKey;
 pub(crate) struct TargetArgs {
     /// API endpoint, e.g. a running emulator at http://127.0.0.1:9100 (plain http only to
     /// loopback addresses).
-    #[arg(long, env = "CVMFLEET_ENDPOINT", value_name = "URL")]
+    #[arg(long, env = "CVMFLEET_ENDPOINT", hide_env_values = true, value_name = "URL")]
     endpoint: Option<String>,
     /// Read credentials from this tccli profile (`~/.tccli/<profile>.credential`).
     #[arg(long, value_name = "NAME")]
     profile: Option<String>,
     /// Directory of the embedded emulator's state, used when no endpoint or credentials are set.
-    #[arg(long, env = "CVMFLEET_STATE_DIR", value_name = "DIR", default_value = ".cvmfleet")]
+    #[arg(
+        long,
+        env = "CVMFLEET_STATE_DIR",
+        hide_env_values = true,
+        value_name = "DIR",
+        default_value = ".cvmfleet"
+    )]
     state_dir: PathBuf,
 }
 

@@ -36,6 +36,8 @@ pub(crate) fn cvmfleet(dir: &Path, args: &[&str]) -> Run {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("CLICOLOR_FORCE")
+        .env_remove("CVMFLEET_ENDPOINT")
+        .env_remove("CVMFLEET_STATE_DIR")
         .output()
         .unwrap_or_else(|e| panic!("cannot run cvmfleet: {e}"));
     Run {

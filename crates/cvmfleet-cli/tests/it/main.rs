@@ -3,4 +3,6 @@
 mod apply;
 mod common;
 mod emulator;
+mod help;
+mod seed;
 mod validate;
