@@ -13,14 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use cvmfleet_plan::plan::FORMAT_VERSION;
 use cvmfleet_plan::render::{RenderOptions, render_text, summary_line};
 use cvmfleet_plan::{DesiredFleet, Plan};
-use cvmfleet_reconcile::{Event, ExecOptions, Interrupt, Progress, Report, execute};
+use cvmfleet_reconcile::{Event, ExecOptions, Interrupt, Progress, Report, Stop, converge, execute};
 
 use super::plan::{PlanFlags, colour_stdout, observe_and_plan};
 use super::target::{Target, TargetArgs, connect};
-
-/// Rounds of plan-and-execute one `apply` makes: the first does the work, later ones replace
-/// instances that failed to launch. Three bounds the cost of a persistently failing launch.
-const MAX_ROUNDS: usize = 3;
 
 /// Arguments of `cvmfleet apply`.
 #[derive(Debug, Args)]
@@ -182,54 +178,46 @@ async fn apply_specs(
     interrupt: &Interrupt,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let mut reports = Vec::new();
-    for round in 0..MAX_ROUNDS {
-        let plan = observe_and_plan(target, desired, args.flags.options()).await?;
-        if round == 0 {
-            show(&plan, target);
-            if !plan.refusals.is_empty() {
-                bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
-            }
-            if plan.is_empty() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            if !confirm(args.auto_approve)? {
-                anstream::eprintln!("Apply cancelled.");
-                return Ok(ExitCode::from(1));
-            }
-        } else {
-            if plan.is_empty() || interrupt.is_set() {
-                break;
-            }
-            // Only follow-up work the first plan implied (replacing failed launches) runs
-            // without a fresh confirmation; anything else stops here for a human.
-            let unexpected =
-                plan.fleets.iter().flat_map(|f| &f.groups).any(|g| {
-                    !g.updates.is_empty() || g.terminations.iter().any(|t| t.reason.reduces_capacity())
-                }) || !plan.refusals.is_empty();
-            if unexpected {
-                anstream::eprintln!(
-                    "The cloud changed during the apply; run `cvmfleet plan` to review the rest."
-                );
-                break;
-            }
-            anstream::eprintln!("Round {}: {}", round + 1, summary_line(&plan));
-        }
-        let report = run_execute(target, &plan, interrupt).await;
-        // Another round only to replace instances that failed to launch; anything else needs a
-        // human (or the next apply) to look first.
-        let retry = !report.failures.is_empty()
-            && report.skipped.is_empty()
-            && report
-                .failures
-                .iter()
-                .all(|f| matches!(f, cvmfleet_reconcile::ExecError::LaunchFailed { .. }));
-        reports.push(report);
-        if !retry {
-            break;
-        }
+    let options = args.flags.options();
+    let plan = observe_and_plan(target, desired, options).await?;
+    show(&plan, target);
+    if !plan.refusals.is_empty() {
+        bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
     }
-    Ok(finish(target, &reports, started))
+    if plan.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !confirm(args.auto_approve)? {
+        anstream::eprintln!("Apply cancelled.");
+        return Ok(ExitCode::from(1));
+    }
+    // Later rounds run without a new confirmation only when they continue this plan: the next
+    // step of a rolling replacement, or replacing instances that failed to launch.
+    let progress = Reporter::new();
+    let on_round = |round: u32, plan: &Plan| {
+        progress.line(format!("Round {round}: {}", summary_line(plan)));
+    };
+    let outcome = converge(
+        &target.client,
+        desired,
+        options,
+        plan,
+        &ExecOptions::default(),
+        &progress,
+        &on_round,
+        interrupt,
+    )
+    .await;
+    progress.finish();
+    let mut code = finish(target, &outcome.reports, started);
+    if let Some(stop) = &outcome.stop {
+        anstream::eprintln!("Stopped: {stop}.");
+        if matches!(stop, Stop::Unexpected | Stop::SafetyLimits) {
+            anstream::eprintln!("Run `cvmfleet plan` to review the rest.");
+        }
+        code = ExitCode::from(1);
+    }
+    Ok(code)
 }
 
 async fn run_execute(target: &Target, plan: &Plan, interrupt: &Interrupt) -> Report {
@@ -241,6 +229,7 @@ async fn run_execute(target: &Target, plan: &Plan, interrupt: &Interrupt) -> Rep
 
 fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
     let created: usize = reports.iter().map(|r| r.created.len()).sum();
+    let started_n: usize = reports.iter().map(|r| r.started.len()).sum();
     let updated: usize = reports.iter().map(|r| r.updated.len()).sum();
     let terminated: usize = reports.iter().map(|r| r.terminated.len()).sum();
     let calls = target.client.stats();
@@ -250,7 +239,8 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
     let complete = last.is_none_or(Report::is_complete);
     let verb = if complete { "Apply complete" } else { "Apply INCOMPLETE" };
     anstream::println!(
-        "\n{verb}: {created} created, {updated} updated, {terminated} terminated in {:.1}s. API calls: {}.",
+        "\n{verb}: {created} created, {updated} updated, {}{terminated} terminated in {:.1}s. API calls: {}.",
+        if started_n > 0 { format!("{started_n} started, ") } else { String::new() },
         started.elapsed().as_secs_f64(),
         if calls.is_empty() { "none".to_owned() } else { calls.join(", ") }
     );
