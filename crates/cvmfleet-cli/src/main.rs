@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = commands::Cli::parse();
+    init_logging(cli.logging());
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -29,9 +29,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, filtered by `CVMFLEET_LOG` (or `RUST_LOG`), warnings only by default;
-/// `CVMFLEET_LOG_FORMAT=json` selects structured lines.
-fn init_logging() {
+/// Logs go to stderr, filtered by `CVMFLEET_LOG` (or `RUST_LOG`), by default warnings only
+/// (`info` for `watch`, whose log is its output); `CVMFLEET_LOG_FORMAT=json` (or `watch
+/// --log-format json`) selects structured lines.
+fn init_logging(logging: commands::Logging) {
     use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
 
@@ -39,10 +40,10 @@ fn init_logging() {
         .ok()
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
+        .unwrap_or_else(|| EnvFilter::new(logging.default_level));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("CVMFLEET_LOG_FORMAT").is_ok_and(|f| f == "json") {
+    if logging.json || std::env::var("CVMFLEET_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();
     } else {
         builder.with_ansi(colour).init();

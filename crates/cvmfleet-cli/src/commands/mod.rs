@@ -2,12 +2,14 @@
 //! once and returning the process exit code.
 
 mod apply;
+mod drift;
 mod emulator;
 mod plan;
 mod schema;
 mod specs;
 mod target;
 mod validate;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,12 @@ enum Command {
     /// Converge the cloud to the specs (or execute a saved plan exactly). Exits 0 when
     /// converged, 1 otherwise.
     Apply(apply::ApplyArgs),
+    /// Report every difference between the specs and the cloud (drift), by kind, with what
+    /// `apply` would do about it. Exits 0 without drift, 2 with drift, 1 on error.
+    Drift(drift::DriftArgs),
+    /// Reconcile continuously: every interval, re-read the specs, observe, report drift and,
+    /// with --auto-apply, correct it within the safety limits. Runs until SIGTERM/SIGINT.
+    Watch(watch::WatchArgs),
     /// Check spec files and report every problem with its position. Exits 0 when valid, 1 when
     /// not.
     Validate(validate::ValidateArgs),
@@ -39,11 +47,34 @@ enum Command {
     Emulator(emulator::EmulatorArgs),
 }
 
+/// How a command wants its logs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Logging {
+    /// Level when `CVMFLEET_LOG` / `RUST_LOG` say nothing.
+    pub(crate) default_level: &'static str,
+    /// One JSON object per line.
+    pub(crate) json: bool,
+}
+
+impl Cli {
+    /// The logging the command asks for.
+    pub(crate) fn logging(&self) -> Logging {
+        match &self.command {
+            Command::Watch(args) => {
+                Logging { default_level: "info", json: args.log_format == watch::LogFormat::Json }
+            }
+            _ => Logging { default_level: "warn", json: false },
+        }
+    }
+}
+
 /// Runs the parsed command and returns the exit code it decided on.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Drift(args) => drift::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Emulator(args) => emulator::run(args),

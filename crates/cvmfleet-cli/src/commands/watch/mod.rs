@@ -1,0 +1,330 @@
+//! `cvmfleet watch`: reconcile continuously. Every interval (± 10% jitter) a cycle re-reads the
+//! specs from disk, observes every fleet, reports its drift and, with `--auto-apply`, converges
+//! it within the safety limits. Fleets that fail back off exponentially. SIGTERM/SIGINT finish
+//! the cycle in flight and exit (a second one stops it between calls); SIGHUP starts a cycle
+//! now. Logs are structured (`--log-format json`); `--metrics-addr` serves Prometheus metrics and
+//! `/healthz`.
+
+mod metrics;
+mod specs;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use tokio::sync::Notify;
+
+use cvmfleet_plan::drift::counts;
+use cvmfleet_reconcile::{
+    ClientCloud, CycleReport, ExecOptions, FleetOutcome, Interrupt, WatchOptions, Watcher,
+};
+
+use super::plan::PlanFlags;
+use super::target::{TargetArgs, connect};
+use metrics::Metrics;
+use specs::SpecCache;
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Shortest interval accepted: 100 ms, so tests can run many cycles quickly while a typo like
+/// `--interval 0` cannot spin against the API.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Parses `300ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like 300ms, 30s, 5m or 1h"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`; use ms, s, m or h")),
+    };
+    if duration < MIN_INTERVAL {
+        return Err(format!("the interval must be at least {}ms", MIN_INTERVAL.as_millis()));
+    }
+    Ok(duration)
+}
+
+/// Arguments of `cvmfleet watch`.
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Spec files or directories (read recursively for *.yaml / *.yml); default `specs/`.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Time between cycles, e.g. 300ms, 30s, 5m, 1h (± 10% jitter).
+    #[arg(long, default_value = "5m", value_parser = parse_interval)]
+    interval: Duration,
+    /// Correct drift (carry out the plans) instead of only reporting it.
+    #[arg(long)]
+    auto_apply: bool,
+    /// Most instances one cycle may terminate in a group without replacing them (scale-down,
+    /// removed zones); above it the fleet is held and reported until a human runs `apply`.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_terminations: u32,
+    /// Serve Prometheus metrics (`/metrics`) and a health check (`/healthz`) here, e.g.
+    /// 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// Log format (logs go to stderr; level from CVMFLEET_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    #[command(flatten)]
+    flags: PlanFlags,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Signals, as the loop sees them.
+#[derive(Default)]
+struct Signals {
+    stop: AtomicBool,
+    wake: Notify,
+}
+
+/// SIGTERM/SIGINT: finish the cycle in flight, then exit; again: stop between calls; a third
+/// time: exit at once. SIGHUP: a cycle now.
+#[cfg(unix)]
+fn listen(signals: Arc<Signals>, interrupt: Interrupt) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: starting a cycle now");
+                    signals.wake.notify_one();
+                    continue;
+                }
+            }
+            count += 1;
+            match count {
+                1 => {
+                    tracing::info!(
+                        "stopping: finishing the cycle in flight (signal again to stop it sooner)"
+                    );
+                    signals.stop.store(true, Ordering::SeqCst);
+                    signals.wake.notify_one();
+                }
+                2 => {
+                    tracing::warn!("stopping the cycle in flight after the calls under way");
+                    interrupt.trigger();
+                }
+                _ => std::process::exit(130),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn listen(signals: Arc<Signals>, interrupt: Interrupt) -> anyhow::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            signals.stop.store(true, Ordering::SeqCst);
+            signals.wake.notify_one();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                interrupt.trigger();
+            }
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(super::specs::DEFAULT_SPEC_DIR)]
+    } else {
+        args.paths.clone()
+    };
+    super::runtime()?.block_on(async {
+        let signals = Arc::new(Signals::default());
+        let interrupt = Interrupt::new();
+        listen(signals.clone(), interrupt.clone())?;
+        let target = connect(&args.target).await?;
+        let metrics = Arc::new(Metrics::new(args.interval));
+        if let Some(addr) = args.metrics_addr {
+            let bound = metrics::serve(addr, metrics.clone()).await?;
+            tracing::info!(addr = %bound, "serving /metrics and /healthz");
+        }
+        tracing::info!(target = %target.description, interval_ms = args.interval.as_millis() as u64, auto_apply = args.auto_apply, "watching");
+        let result = watch(&target.client, paths, &args, &metrics, &signals, &interrupt).await;
+        let closed = target.close().await;
+        result?;
+        closed?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn watch(
+    client: &cvmfleet_client::CvmClient,
+    paths: Vec<PathBuf>,
+    args: &WatchArgs,
+    metrics: &Metrics,
+    signals: &Signals,
+    interrupt: &Interrupt,
+) -> anyhow::Result<()> {
+    let mut options = args.flags.options();
+    options.max_terminations_per_group = Some(args.max_terminations);
+    let mut watcher =
+        Watcher::new(WatchOptions { interval: args.interval, auto_apply: args.auto_apply, plan: options });
+    let cloud = ClientCloud { client: client.clone(), exec: ExecOptions::default() };
+    let mut specs = SpecCache::new(paths);
+    let mut rng = fastrand::Rng::new();
+    for cycle in 1u64.. {
+        let loaded = specs.load();
+        for problem in &loaded.problems {
+            tracing::error!(
+                cycle,
+                file = %problem.file,
+                kept_last_good = problem.kept_last_good,
+                diagnostics = %problem.message,
+                "spec does not validate; {}",
+                if problem.kept_last_good { "its last good version stays in use" } else { "it is left out" }
+            );
+        }
+        client.take_stats();
+        let report = watcher.cycle(&cloud, &loaded.fleets, interrupt).await;
+        let calls = client.take_stats();
+        metrics.record(&report, &calls, loaded.problems.len());
+        log_cycle(cycle, &report, &calls);
+        if signals.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let delay = watcher.next_delay(rng.f64());
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = signals.wake.notified() => {}
+        }
+        if signals.stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Logs a cycle: one event per fleet that has something to say, then a summary.
+fn log_cycle(cycle: u64, report: &CycleReport, calls: &cvmfleet_client::CallStats) {
+    for ((fleet, kind), count) in counts(&report.drift) {
+        let items: Vec<&cvmfleet_plan::Drift> =
+            report.drift.iter().filter(|d| d.fleet == fleet && d.kind == kind).collect();
+        let sample: Vec<String> =
+            items.iter().take(5).map(|d| d.instance_id.clone().unwrap_or_else(|| d.zone.clone())).collect();
+        let reported = items.iter().filter(|d| d.handling == cvmfleet_plan::Handling::Reported).count();
+        tracing::warn!(cycle, %fleet, kind = kind.as_str(), count, reported, sample = %sample.join(","), "drift");
+    }
+    for fleet in &report.fleets {
+        let name = fleet.fleet.as_str();
+        match &fleet.outcome {
+            FleetOutcome::BackingOff => {
+                let b = fleet.backoff.as_ref();
+                tracing::info!(
+                    cycle,
+                    fleet = name,
+                    failures = b.map_or(0, |b| b.failures),
+                    retry_in_ms = b.map_or(0, |b| b.retry_in.as_millis() as u64),
+                    "backing off"
+                );
+            }
+            FleetOutcome::ObserveFailed(error) => {
+                let b = fleet.backoff.as_ref();
+                tracing::error!(
+                    cycle,
+                    fleet = name,
+                    %error,
+                    failures = b.map_or(0, |b| b.failures),
+                    retry_in_ms = b.map_or(0, |b| b.retry_in.as_millis() as u64),
+                    "observing failed"
+                );
+            }
+            FleetOutcome::Held(why) => {
+                tracing::warn!(cycle, fleet = name, reason = %why.join("; "), "held: waiting for a human (run `cvmfleet apply`)");
+            }
+            FleetOutcome::Pending => {
+                tracing::info!(
+                    cycle,
+                    fleet = name,
+                    changes = fleet.changes,
+                    "changes pending (no --auto-apply)"
+                );
+            }
+            FleetOutcome::Applied(a) => {
+                let b = fleet.backoff.as_ref();
+                if fleet.failed() {
+                    tracing::error!(
+                        cycle,
+                        fleet = name,
+                        stopped = a.stopped.as_deref().unwrap_or(""),
+                        failures = %a.failures.join("; "),
+                        consecutive_failures = b.map_or(0, |b| b.failures),
+                        retry_in_ms = b.map_or(0, |b| b.retry_in.as_millis() as u64),
+                        "apply failed"
+                    );
+                } else {
+                    tracing::info!(
+                        cycle,
+                        fleet = name,
+                        rounds = a.rounds,
+                        created = a.created,
+                        started = a.started,
+                        updated = a.updated,
+                        terminated = a.terminated,
+                        stopped = a.stopped.as_deref().unwrap_or(""),
+                        "applied"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    let api_calls: u64 = calls.attempts.values().sum();
+    let describe = calls.attempts.get(&cvmfleet_wire::Action::DescribeInstances).copied().unwrap_or(0);
+    tracing::info!(
+        cycle,
+        duration_ms = report.duration.as_millis() as u64,
+        fleets = report.fleets.len(),
+        drift = report.drift.iter().map(|d| u64::from(d.count)).sum::<u64>(),
+        succeeded = report.succeeded(),
+        api_calls,
+        describe_instances = describe,
+        "cycle finished"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_with_units_and_a_floor() {
+        assert_eq!(parse_interval("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_interval("10ms").unwrap_err().contains("at least 100ms"));
+        assert!(parse_interval("5 minutes").is_err());
+        assert!(parse_interval("m").is_err());
+    }
+}
