@@ -6,3 +6,4 @@ mod emulator;
 mod help;
 mod seed;
 mod validate;
+mod watch;
