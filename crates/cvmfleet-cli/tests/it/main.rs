@@ -4,6 +4,7 @@ mod apply;
 mod common;
 mod emulator;
 mod help;
+mod interrupt;
 mod seed;
 mod validate;
 mod watch;
