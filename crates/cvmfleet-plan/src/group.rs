@@ -401,7 +401,13 @@ fn classify_zone<'a>(
             Presence::Present => {}
         }
         let mut replace: Option<TerminateReason> = None;
-        if instance.template.as_deref() != Some(group.replacement_hash.as_str()) {
+        // The subnet is per zone, not part of the template hash: an instance in another subnet
+        // than its zone now names was made from an older spec.
+        let moved_subnet = zone
+            .subnet_id
+            .as_ref()
+            .is_some_and(|s| !instance.subnet_id.is_empty() && *s != instance.subnet_id);
+        if moved_subnet || instance.template.as_deref() != Some(group.replacement_hash.as_str()) {
             if let Some(handling) = handling_of(policy.outdated) {
                 found.push(Found {
                     instance,

@@ -59,6 +59,9 @@ pub struct ObservedInstance {
     pub private_ips: Vec<String>,
     /// Creation time as the API gives it (ISO 8601, sorts chronologically).
     pub created_time: String,
+    /// Subnet of the primary network interface (empty outside a VPC).
+    #[serde(default)]
+    pub subnet_id: String,
     /// Instance type.
     pub instance_type: String,
     /// Image.
@@ -91,6 +94,7 @@ impl ObservedInstance {
             security_groups,
             private_ips: instance.private_ip_addresses.clone(),
             created_time: instance.created_time.clone(),
+            subnet_id: instance.virtual_private_cloud.subnet_id.clone(),
             instance_type: instance.instance_type.clone(),
             image_id: instance.image_id.clone(),
             protected: instance.disable_api_termination,

@@ -56,6 +56,7 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         name: "web".into(),
         security_groups: vec!["sg-5ld3mz1q".into()],
         private_ips: vec![],
+        subnet_id: String::new(),
         created_time: format!("2026-11-26T10:00:{:02}Z", id.len()),
         instance_type: "S5.MEDIUM2".into(),
         image_id: "img-pmqg1cw7".into(),
@@ -400,4 +401,21 @@ fn markdown_stays_under_the_comment_limit() {
         "Target: test cloud",
     );
     insta::assert_snapshot!(small);
+}
+
+#[test]
+fn instances_left_in_an_old_subnet_are_replaced() {
+    let mut g = group("frontend", vec![zone("ap-guangzhou-3", 1)]);
+    g.zones[0].subnet_id = Some("subnet-g3a1x7k2".into());
+    let desired = [fleet(vec![g])];
+    let mut same = instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING");
+    same.subnet_id = "subnet-g3a1x7k2".into();
+    assert!(plan(&desired, &observed(vec![same.clone()]), PlanOptions::default()).is_empty());
+    let mut moved = same;
+    moved.subnet_id = "subnet-old00001".into();
+    let replanned = plan(&desired, &observed(vec![moved]), PlanOptions::default());
+    let gp = &replanned.fleets[0].groups[0];
+    assert_eq!(gp.creates.iter().map(|c| c.count).sum::<u32>(), 1);
+    assert_eq!(gp.terminations.len(), 1);
+    assert!(!gp.terminations[0].reason.reduces_capacity());
 }

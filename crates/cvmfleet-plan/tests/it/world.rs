@@ -60,6 +60,7 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         name: "app".into(),
         security_groups: vec!["sg-5ld3mz1q".into()],
         private_ips: vec![],
+        subnet_id: String::new(),
         created_time: format!("2026-01-01T00:00:{:02}Z", id.len() % 60),
         instance_type: "S5.MEDIUM2".into(),
         image_id: "img-pmqg1cw7".into(),

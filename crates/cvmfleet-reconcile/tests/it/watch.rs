@@ -85,6 +85,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         name: "app".into(),
         security_groups: vec![],
         private_ips: vec![],
+        subnet_id: String::new(),
         created_time: format!("2026-01-01T00:00:00.{id}Z"),
         instance_type: "S5.MEDIUM2".into(),
         image_id: "img-pmqg1cw7".into(),
