@@ -125,6 +125,19 @@ pub struct Drift {
     pub handling: Handling,
 }
 
+/// Sorts drift into the order reports show it: by fleet, group, zone, kind, instance.
+pub fn sort(drift: &mut [Drift]) {
+    drift.sort_by(|a, b| {
+        (&a.fleet, &a.group, &a.zone, a.kind, &a.instance_id).cmp(&(
+            &b.fleet,
+            &b.group,
+            &b.zone,
+            b.kind,
+            &b.instance_id,
+        ))
+    });
+}
+
 /// Drift counted by fleet and kind (instances), for summaries and metrics.
 #[must_use]
 pub fn counts(drift: &[Drift]) -> BTreeMap<(String, DriftKind), u64> {

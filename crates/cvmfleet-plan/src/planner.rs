@@ -61,15 +61,7 @@ pub fn plan(
         plan.fleets.push(fleet_plan);
     }
     plan.summary = summarize(&plan.fleets);
-    plan.drift.sort_by(|a, b| {
-        (&a.fleet, &a.group, &a.zone, a.kind, &a.instance_id).cmp(&(
-            &b.fleet,
-            &b.group,
-            &b.zone,
-            b.kind,
-            &b.instance_id,
-        ))
-    });
+    crate::drift::sort(&mut plan.drift);
     plan
 }
 

@@ -209,8 +209,10 @@ pub async fn converge(
     }
 }
 
-/// An error with its sources, `: `-separated.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its sources, `: `-separated, e.g.
+/// `create 2 in ap-guangzhou-3 (…) failed: RunInstances failed: InstancesQuotaLimitExceeded: … (RequestId …)`.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -15,7 +15,7 @@ pub mod observe;
 pub mod preflight;
 pub mod watch;
 
-pub use converge::{Converged, Rounds, Stop, Verdict, converge};
+pub use converge::{Converged, Rounds, Stop, Verdict, converge, error_chain};
 pub use error::ExecError;
 pub use execute::{Event, ExecOptions, Interrupt, Progress, Report, Silent, execute};
 pub use observe::{observe, observe_each};

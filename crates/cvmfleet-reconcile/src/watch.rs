@@ -417,15 +417,7 @@ impl Watcher {
         for report in &mut fleets {
             report.backoff = self.backoff(&report.fleet, now);
         }
-        drift.sort_by(|a, b| {
-            (&a.fleet, &a.group, &a.zone, a.kind, &a.instance_id).cmp(&(
-                &b.fleet,
-                &b.group,
-                &b.zone,
-                b.kind,
-                &b.instance_id,
-            ))
-        });
+        cvmfleet_plan::drift::sort(&mut drift);
         CycleReport { duration: started.elapsed(), fleets, drift }
     }
 }

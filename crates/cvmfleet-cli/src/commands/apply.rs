@@ -246,7 +246,7 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
     );
     if let Some(last) = last {
         for failure in &last.failures {
-            anstream::eprintln!("failed: {}", super::error_chain(failure));
+            anstream::eprintln!("failed: {}", cvmfleet_reconcile::error_chain(failure));
         }
         for skipped in &last.skipped {
             anstream::eprintln!("not done: {skipped}");

@@ -85,16 +85,3 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
-
-/// An error with its whole source chain, e.g.
-/// `create 2 in ap-guangzhou-3 (…) failed: RunInstances failed: InstancesQuotaLimitExceeded: … (RequestId …)`.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -111,7 +111,7 @@ async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -
                 Ok(()) => anstream::eprintln!("preflight ok: {}", outcome.step),
                 Err(error) => {
                     preflight_failed = true;
-                    anstream::eprintln!("preflight FAILED: {}", super::error_chain(error));
+                    anstream::eprintln!("preflight FAILED: {}", cvmfleet_reconcile::error_chain(error));
                 }
             }
         }
