@@ -151,6 +151,11 @@ pub struct Create {
     pub token_seed: TokenSeed,
     /// First generation whose token no existing instance carries.
     pub generation: u32,
+    /// Later generations whose tokens existing instances carry. When the executor advances
+    /// past `generation` (its instances were terminated out of band), it steps over these:
+    /// their replay would return a live instance as if it were new.
+    #[serde(default)]
+    pub skip_generations: Vec<u32>,
     /// The request to send, complete but for the password; its ClientToken and token tag are
     /// those of `generation`.
     pub request: RunInstancesRequest,

@@ -19,6 +19,10 @@ use crate::plan::{
 };
 use crate::token::TokenSeed;
 
+/// How far past a create's first free generation the planner looks for generations that
+/// existing instances carry: as far as an executor may advance (16 by default) and more.
+const MAX_SKIPPED_GENERATIONS: u32 = 64;
+
 /// Switches that change what a plan may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanOptions {
@@ -234,7 +238,12 @@ pub(crate) fn make_create(
     wait_for_gone: Vec<String>,
     reason: CreateReason,
 ) -> Create {
-    let generation = (0..).find(|g| !spent_tokens.contains(token_seed.token(*g).as_str())).unwrap_or(0);
+    let spent = |g: &u32| spent_tokens.contains(token_seed.token(*g).as_str());
+    let generation = (0..).find(|g| !spent(g)).unwrap_or(0);
+    // Later generations an existing instance carries: replaying one of those would return a
+    // live instance as if it were new, so the executor must step over them (issue 6).
+    let skip_generations: Vec<u32> =
+        (generation + 1..=generation + MAX_SKIPPED_GENERATIONS).filter(|g| spent(g)).collect();
     let token = token_seed.token(generation);
     let mut request = group.template.clone();
     let mut placement = request.placement.take().unwrap_or_default();
@@ -259,6 +268,7 @@ pub(crate) fn make_create(
         count,
         token_seed,
         generation,
+        skip_generations,
         request,
         password: group.password.clone(),
         reason,

@@ -669,6 +669,9 @@ async fn advance_generation(
         });
     }
     launch.generation += 1;
+    while create.skip_generations.contains(&launch.generation) {
+        launch.generation += 1;
+    }
     let token = create.token_seed.token(launch.generation);
     let replacement_hash = launch
         .request
