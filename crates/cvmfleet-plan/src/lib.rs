@@ -1,7 +1,10 @@
 //! Planning for cvmfleet: a pure, synchronous, deterministic function from what the specs
 //! declare ([`DesiredFleet`]) and what the cloud runs ([`ObservedFleet`]) to a [`Plan`] that
 //! decides everything (zones, counts, ClientTokens, which instances go) and leaves the executor
-//! no choices. No I/O happens here.
+//! no choices. No I/O happens here. The same pass classifies every difference as [`Drift`]
+//! under each group's policy (`correct`, `report`, `ignore`), and takes one bounded step of a
+//! rolling replacement (see the `group` module's notes and [`token`] for why its ClientTokens
+//! stay idempotent).
 //!
 //! ```
 //! use std::collections::BTreeMap;
