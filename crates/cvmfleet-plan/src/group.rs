@@ -596,15 +596,11 @@ fn plan_updates<'a>(
             });
             renames.entry((i.zone.as_str(), i.name.as_str())).or_default().push(i.id.clone());
         }
-        for ((zone, from), mut ids) in renames.into_iter().filter(|_| handling == Handling::Corrected) {
-            ids.sort();
-            for chunk in ids.chunks(MAX_BATCH) {
-                updates.push(Update {
-                    zone: zone.to_owned(),
-                    instance_ids: chunk.to_vec(),
-                    change: AttributeChange::InstanceName { from: from.to_owned(), to: name.to_owned() },
-                });
-            }
+        if handling == Handling::Corrected {
+            updates.extend(batched_updates(renames, |from| AttributeChange::InstanceName {
+                from: (*from).to_owned(),
+                to: name.to_owned(),
+            }));
         }
     }
     if let Some(wanted) = group.security_groups()
@@ -621,15 +617,30 @@ fn plan_updates<'a>(
             });
             changes.entry((i.zone.as_str(), i.security_groups.as_slice())).or_default().push(i.id.clone());
         }
-        for ((zone, from), mut ids) in changes.into_iter().filter(|_| handling == Handling::Corrected) {
-            ids.sort();
-            for chunk in ids.chunks(MAX_BATCH) {
-                updates.push(Update {
-                    zone: zone.to_owned(),
-                    instance_ids: chunk.to_vec(),
-                    change: AttributeChange::SecurityGroups { from: from.to_vec(), to: wanted.clone() },
-                });
-            }
+        if handling == Handling::Corrected {
+            updates.extend(batched_updates(changes, |from| AttributeChange::SecurityGroups {
+                from: from.to_vec(),
+                to: wanted.clone(),
+            }));
+        }
+    }
+    updates
+}
+
+/// One ModifyInstancesAttribute per zone, current value and 100 instances (sorted IDs).
+fn batched_updates<K>(
+    by_zone_and_value: BTreeMap<(&str, K), Vec<String>>,
+    change: impl Fn(&K) -> AttributeChange,
+) -> Vec<Update> {
+    let mut updates = Vec::new();
+    for ((zone, from), mut ids) in by_zone_and_value {
+        ids.sort();
+        for chunk in ids.chunks(MAX_BATCH) {
+            updates.push(Update {
+                zone: zone.to_owned(),
+                instance_ids: chunk.to_vec(),
+                change: change(&from),
+            });
         }
     }
     updates
