@@ -5,15 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
-use cvmfleet_emulator::{
-    DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, FaultRule, RunningEmulator, TokenMode,
-};
+use cvmfleet_emulator::FaultRule;
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{ModifyInstancesAttributeRequest, TerminateInstancesRequest};
 use cvmfleet_wire::model::{Filter, Instance};
 
-use crate::common::{Run, cvmfleet_at, cvmfleet_command};
+use crate::common::{Cloud, Run, cvmfleet_at, cvmfleet_command};
 
 const REGION: &str = "ap-guangzhou";
 
@@ -80,46 +77,9 @@ impl Spec {
     }
 }
 
-/// An emulator on a loopback port with short lifecycle delays, strict about tokens reused with
-/// other parameters (a reconciler bug), plus a work directory for specs.
-struct Cloud {
-    emulator: RunningEmulator,
-    client: CvmClient,
-    dir: tempfile::TempDir,
-}
-
 impl Cloud {
-    async fn start() -> Cloud {
-        Cloud::start_with(|c| c).await
-    }
-
-    async fn start_with(configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Cloud {
-        let config = EmulatorConfig::default()
-            .boot_delay(Duration::from_millis(300))
-            .terminate_delay(Duration::from_millis(300))
-            .token_mode(TokenMode::Strict);
-        let emulator = Emulator::start(configure(config)).await.expect("emulator starts");
-        let client = CvmClient::new(
-            ClientConfig::with_endpoint(emulator.endpoint()),
-            Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY),
-        )
-        .expect("client");
-        Cloud { emulator, client, dir: tempfile::tempdir().expect("temp dir") }
-    }
-
     fn write(&self, spec: &Spec) {
-        std::fs::write(self.dir.path().join("fleet.yaml"), spec.yaml()).expect("write spec");
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let (dir, endpoint) = (self.dir.path().to_owned(), self.emulator.endpoint());
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cvmfleet_at(&dir, &endpoint, &args)
-        })
-        .await
-        .expect("cvmfleet ran")
+        self.write_spec(&spec.yaml());
     }
 
     async fn apply(&self) -> Run {

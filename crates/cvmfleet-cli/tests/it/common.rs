@@ -2,6 +2,12 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
+use cvmfleet_emulator::{
+    DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator, TokenMode,
+};
 
 /// Outcome of one run.
 #[derive(Debug)]
@@ -78,4 +84,52 @@ pub(crate) fn cvmfleet_command(dir: &Path, endpoint: &str, args: &[&str]) -> Com
         .env_remove("TENCENTCLOUD_SESSION_TOKEN")
         .stdin(std::process::Stdio::null());
     command
+}
+
+/// A client of an emulator, signed with its development key.
+pub(crate) fn dev_client(endpoint: &str) -> CvmClient {
+    CvmClient::new(ClientConfig::with_endpoint(endpoint), Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY))
+        .expect("client")
+}
+
+/// An emulator on a loopback port with short lifecycle delays, strict about tokens reused with
+/// other parameters (a reconciler bug), a client of it, and a work directory for specs.
+pub(crate) struct Cloud {
+    pub(crate) emulator: RunningEmulator,
+    pub(crate) client: CvmClient,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Cloud {
+    pub(crate) async fn start() -> Cloud {
+        Cloud::start_with(|c| c).await
+    }
+
+    pub(crate) async fn start_with(configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Cloud {
+        let config = EmulatorConfig::default()
+            .boot_delay(Duration::from_millis(200))
+            .stop_delay(Duration::from_millis(200))
+            .terminate_delay(Duration::from_millis(200))
+            .token_mode(TokenMode::Strict);
+        let emulator = Emulator::start(configure(config)).await.expect("emulator starts");
+        let client = dev_client(&emulator.endpoint());
+        Cloud { emulator, client, dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// Writes `fleet.yaml` in the work directory.
+    pub(crate) fn write_spec(&self, text: &str) {
+        std::fs::write(self.dir.path().join("fleet.yaml"), text).expect("write spec");
+    }
+
+    /// Runs `cvmfleet` in the work directory against the emulator, off the async runtime.
+    pub(crate) async fn run(&self, args: &[&str]) -> Run {
+        let (dir, endpoint) = (self.dir.path().to_owned(), self.emulator.endpoint());
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cvmfleet_at(&dir, &endpoint, &args)
+        })
+        .await
+        .expect("cvmfleet ran")
+    }
 }

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
-use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig};
+use cvmfleet_emulator::{Emulator, EmulatorConfig};
 use cvmfleet_wire::model::Filter;
 
-use crate::common::{cvmfleet_at, cvmfleet_command};
+use crate::common::{cvmfleet_at, cvmfleet_command, dev_client};
 
 const SPEC: &str = "fleets:
   - name: ctrlc
@@ -45,11 +44,7 @@ async fn ctrl_c_stops_after_calls_in_flight_and_a_rerun_finishes() {
     assert!(stderr.contains("run `cvmfleet apply` again"), "{stderr}");
 
     // The creates were sent before the interrupt: the instances exist, nothing is lost.
-    let client = CvmClient::new(
-        ClientConfig::with_endpoint(emulator.endpoint()),
-        Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY),
-    )
-    .expect("client");
+    let client = dev_client(&emulator.endpoint());
     let listed = client
         .describe_instances_all("ap-guangzhou", vec![Filter::new("tag:cvmfleet:fleet", ["ctrlc"])])
         .await

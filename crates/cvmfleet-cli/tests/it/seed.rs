@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
-use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig};
+use cvmfleet_emulator::{Emulator, EmulatorConfig};
 use cvmfleet_wire::model::Filter;
 
-use crate::common::{cvmfleet_command, repo_root};
+use crate::common::{cvmfleet_command, dev_client, repo_root};
 
 /// The seed's own example password (test data only; specs reference it through the
 /// environment and nothing prints it).
@@ -46,11 +45,7 @@ async fn the_five_seed_examples_apply_and_create_what_the_seed_asks() {
     assert!(stdout.contains("Apply complete: 6 created"), "{stdout}");
     assert!(!stdout.contains(SEED_PASSWORD) && !stderr.contains(SEED_PASSWORD), "the password leaked");
 
-    let client = CvmClient::new(
-        ClientConfig::with_endpoint(emulator.endpoint()),
-        Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY),
-    )
-    .expect("client");
+    let client = dev_client(&emulator.endpoint());
     let guangzhou = client
         .describe_instances_all("ap-guangzhou", vec![Filter::new("tag-key", ["cvmfleet:fleet"])])
         .await

@@ -10,16 +10,13 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
-use cvmfleet_emulator::{
-    DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, FaultRule, RunningEmulator, TokenMode,
-};
+use cvmfleet_emulator::FaultRule;
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{ModifyInstancesAttributeRequest, StopInstancesRequest, TerminateInstancesRequest};
 use cvmfleet_wire::model::{Filter, Instance};
 use serde_json::Value;
 
-use crate::common::{cvmfleet, cvmfleet_at, cvmfleet_command, repo_root};
+use crate::common::{Cloud, cvmfleet, cvmfleet_command, repo_root};
 
 const REGION: &str = "ap-guangzhou";
 
@@ -47,43 +44,7 @@ fn spec(web: u32, web_type: &str, extra: &str, audit_missing: &str) -> String {
     )
 }
 
-struct Cloud {
-    emulator: RunningEmulator,
-    client: CvmClient,
-    dir: tempfile::TempDir,
-}
-
 impl Cloud {
-    async fn start(configure: impl FnOnce(EmulatorConfig) -> EmulatorConfig) -> Cloud {
-        let config = EmulatorConfig::default()
-            .boot_delay(Duration::from_millis(200))
-            .stop_delay(Duration::from_millis(200))
-            .terminate_delay(Duration::from_millis(200))
-            .token_mode(TokenMode::Strict);
-        let emulator = Emulator::start(configure(config)).await.expect("emulator starts");
-        let client = CvmClient::new(
-            ClientConfig::with_endpoint(emulator.endpoint()),
-            Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY),
-        )
-        .expect("client");
-        Cloud { emulator, client, dir: tempfile::tempdir().expect("temp dir") }
-    }
-
-    fn write(&self, text: &str) {
-        std::fs::write(self.dir.path().join("fleet.yaml"), text).expect("write spec");
-    }
-
-    async fn run(&self, args: &[&str]) -> crate::common::Run {
-        let (dir, endpoint) = (self.dir.path().to_owned(), self.emulator.endpoint());
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            cvmfleet_at(&dir, &endpoint, &args)
-        })
-        .await
-        .expect("cvmfleet ran")
-    }
-
     /// Instances of fleet `wt` that count (not leaving, not failed), by group.
     async fn groups(&self) -> BTreeMap<String, Vec<Instance>> {
         let all = self
@@ -232,8 +193,8 @@ fn metric(text: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_reports_each_kind_and_exits_2() {
-    let cloud = Cloud::start(|c| c).await;
-    cloud.write(&spec(2, "S5.MEDIUM2", "", "correct"));
+    let cloud = Cloud::start().await;
+    cloud.write_spec(&spec(2, "S5.MEDIUM2", "", "correct"));
     let before = cloud.run(&["drift", "fleet.yaml"]).await;
     assert_eq!(before.code, 2, "{}", before.snapshot(&[]));
     let applied = cloud.run(&["apply", "fleet.yaml", "--auto-approve"]).await;
@@ -265,11 +226,11 @@ async fn drift_reports_each_kind_and_exits_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_corrects_out_of_band_changes_within_two_cycles_and_leaves_report_groups_alone() {
-    let cloud = Cloud::start(|c| c).await;
-    cloud.write(&spec(4, "S5.MEDIUM2", "", "correct"));
+    let cloud = Cloud::start().await;
+    cloud.write_spec(&spec(4, "S5.MEDIUM2", "", "correct"));
     let applied = cloud.run(&["apply", "fleet.yaml", "--auto-approve"]).await;
     assert_eq!(applied.code, 0, "{}", applied.snapshot(&[]));
-    cloud.write(&spec(4, "S5.MEDIUM2", "", "report"));
+    cloud.write_spec(&spec(4, "S5.MEDIUM2", "", "report"));
     let mut watch = cloud.watch(&["--auto-apply"]);
     let quiet = watch.cycle(1);
     assert!(watch.of_cycle(quiet, "drift").is_empty(), "{}", watch.dump());
@@ -336,8 +297,8 @@ async fn watch_corrects_out_of_band_changes_within_two_cycles_and_leaves_report_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_back_off_and_metrics_tell_the_story() {
-    let cloud = Cloud::start(|c| c).await;
-    cloud.write(&spec(2, "S5.MEDIUM2", "", "correct"));
+    let cloud = Cloud::start().await;
+    cloud.write_spec(&spec(2, "S5.MEDIUM2", "", "correct"));
     assert_eq!(cloud.run(&["apply", "fleet.yaml", "--auto-approve"]).await.code, 0);
     let mut watch = cloud.watch(&["--auto-apply", "--metrics-addr", "127.0.0.1:0"]);
     let serving = watch.until(Duration::from_secs(10), |e| message(e) == "serving /metrics and /healthz");
@@ -397,9 +358,9 @@ async fn faults_back_off_and_metrics_tell_the_story() {
 async fn a_watcher_killed_mid_cycle_and_restarted_converges_without_duplicates() {
     // Surplus is only reported here, so a duplicate would stay visible instead of being
     // quietly terminated.
-    let cloud = Cloud::start(|c| c).await;
+    let cloud = Cloud::start().await;
     let policy = ", drift: {surplus: report}";
-    cloud.write(&spec(6, "S5.MEDIUM2", policy, "correct"));
+    cloud.write_spec(&spec(6, "S5.MEDIUM2", policy, "correct"));
     for kill_after in [Duration::from_millis(60), Duration::from_millis(250)] {
         let watch = cloud.watch(&["--auto-apply"]);
         tokio::time::sleep(kill_after).await;
@@ -412,7 +373,7 @@ async fn a_watcher_killed_mid_cycle_and_restarted_converges_without_duplicates()
     assert_eq!(cloud.groups().await["web"].len(), 6);
 
     // A rolling replacement (one instance per step at 25% of 6 = 2), killed mid-step twice.
-    cloud.write(&spec(6, "S5.LARGE8", policy, "correct"));
+    cloud.write_spec(&spec(6, "S5.LARGE8", policy, "correct"));
     for kill_after in [Duration::from_millis(150), Duration::from_millis(400)] {
         let watch = cloud.watch(&["--auto-apply"]);
         tokio::time::sleep(kill_after).await;
@@ -435,11 +396,11 @@ async fn a_watcher_killed_mid_cycle_and_restarted_converges_without_duplicates()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_that_stops_validating_keeps_its_last_good_version_and_sighup_runs_a_cycle() {
-    let cloud = Cloud::start(|c| c).await;
-    cloud.write(&spec(1, "S5.MEDIUM2", "", "correct"));
+    let cloud = Cloud::start().await;
+    cloud.write_spec(&spec(1, "S5.MEDIUM2", "", "correct"));
     let mut watch = cloud.watch(&["--auto-apply", "--interval", "1h"]);
     let first = watch.cycle(1);
-    cloud.write("fleets: [{name: wt");
+    cloud.write_spec("fleets: [{name: wt");
     watch.signal("HUP");
     let second = watch.cycle(first + 1);
     let complained = watch
