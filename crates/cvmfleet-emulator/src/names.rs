@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn passwords() {
-        assert!(check_password("Qcloud@TestApi123++", false).is_ok());
+        assert!(check_password("Cvmfleet@Test2026!", false).is_ok());
         assert!(check_password("abcdefg1", false).is_ok());
         assert!(check_password("abcdefgh", false).is_err());
         assert!(check_password("abc1", false).is_err());

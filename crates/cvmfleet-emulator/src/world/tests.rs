@@ -359,7 +359,7 @@ fn snapshot_round_trips_and_replays_the_same_ids() {
 fn passwords_never_reach_the_state() {
     let mut w = world(TokenMode::Strict);
     let login = cvmfleet_wire::model::LoginSettings {
-        password: Some("Qcloud@TestApi123++".into()),
+        password: Some("Cvmfleet@Test2026!".into()),
         ..Default::default()
     };
     let req = RunInstancesRequest {
@@ -371,6 +371,6 @@ fn passwords_never_reach_the_state() {
     let journal = serde_json::to_string(&mutation).unwrap();
     let snapshot = serde_json::to_string(&w.snapshot()).unwrap();
     for text in [journal, snapshot] {
-        assert!(!text.contains("Qcloud@TestApi123++") && !text.contains("Password"), "{text}");
+        assert!(!text.contains("Cvmfleet@Test2026!") && !text.contains("Password"), "{text}");
     }
 }
