@@ -253,31 +253,26 @@ pub(crate) fn plan_group(
             let kept = u32::try_from(z.kept.len()).unwrap_or(u32::MAX);
             let now = first + surge;
             let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
-            for (start, end) in chunk_slots(kept, kept + now, MAX_BATCH as u32) {
-                gp.creates.push(make_create(
-                    group,
-                    z.zone,
-                    seed(z.zone, Slots::Range { start, end }),
-                    &spent_tokens,
-                    end - start,
-                    Vec::new(),
-                    Vec::new(),
-                    reason,
-                ));
-            }
             let mut after: Vec<String> = going[surge as usize..].iter().map(|(i, _)| i.id.clone()).collect();
             after.sort();
-            for (start, end) in chunk_slots(kept + now, kept + now + unavailable, MAX_BATCH as u32) {
-                gp.creates.push(make_create(
-                    group,
-                    z.zone,
-                    seed(z.zone, Slots::Range { start, end }),
-                    &spent_tokens,
-                    end - start,
-                    Vec::new(),
-                    after.clone(),
-                    CreateReason::Replacement,
-                ));
+            // Slots filled now, then slots that wait for the unavailable old instances to go.
+            let batches = [
+                (kept, kept + now, Vec::new(), reason),
+                (kept + now, kept + now + unavailable, after, CreateReason::Replacement),
+            ];
+            for (from, to, wait_for_gone, reason) in batches {
+                for (start, end) in chunk_slots(from, to, MAX_BATCH as u32) {
+                    gp.creates.push(make_create(
+                        group,
+                        z.zone,
+                        seed(z.zone, Slots::Range { start, end }),
+                        &spent_tokens,
+                        end - start,
+                        Vec::new(),
+                        wait_for_gone.clone(),
+                        reason,
+                    ));
+                }
             }
         }
         // Stopped instances that stay are started; instances still booting must run before
