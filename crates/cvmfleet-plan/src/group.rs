@@ -9,14 +9,15 @@
 //! step replaces `s + u`, where `s` and `u` are what is left of the group's surge and
 //! unavailability budgets (resolved from `maxSurge` / `maxUnavailable`, shared by its zones in
 //! spec order). The `s` replacements are created first and must run before their old instances
-//! are terminated; the `u` are terminated first and their replacements created once they are
-//! gone. The next plan sees the new instances as kept and takes the next step.
+//! are terminated; the `u` are terminated without waiting for a replacement, and the next
+//! round's plan, seeing them gone, fills their slots. The next plan sees the new instances as
+//! kept and takes the next step.
 //!
-//! Creates always fill *the next missing slots* (`c..`), so a step's ClientTokens depend only on
-//! the state it was planned from, as the token scheme requires (see [`crate::token`]): a killed
-//! step re-planned from the same state sends the same tokens; re-planned after its creates
-//! landed, it sees them as kept, creates nothing more and finishes the terminations (once the
-//! new instances run: [`GroupPlan::await_running`]).
+//! Creates are the next generations of the zone's pools with room (see [`crate::token`]), one
+//! per pool, lowest pool first, so a step's ClientTokens depend only on what it was planned
+//! from: a killed step re-planned from the same state sends the same tokens; re-planned after
+//! its creates landed, it counts them as live, asks only for what is still missing and
+//! finishes the terminations (once the new instances run: [`GroupPlan::await_running`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,8 +31,8 @@ use crate::plan::{
     AttributeChange, Blocked, CreateReason, FieldChange, GroupPlan, RolloutStep, Start, TerminateReason,
     Termination, Update,
 };
-use crate::planner::{make_create, termination};
-use crate::token::{Slots, TokenSeed, chunk_slots};
+use crate::planner::{CreateSpec, make_create, termination};
+use crate::token::{Slots, parse_pool_tag, pool_targets};
 
 /// A drift item whose handling depends on whether its instance is terminated in this step.
 struct Found<'a> {
@@ -55,6 +56,8 @@ struct ZoneState<'a> {
     failed: Vec<&'a ObservedInstance>,
     /// Every instance (for IPs held by leaving ones).
     all: Vec<&'a ObservedInstance>,
+    /// Per pool of the zone: its target and its live instances (see [`crate::token`]).
+    pools: Vec<(u32, u32)>,
 }
 
 fn is_stopped(state: &str) -> bool {
@@ -89,6 +92,7 @@ pub(crate) fn plan_group(
     fleet: &DesiredFleet,
     group: &DesiredGroup,
     instances: &[&ObservedInstance],
+    in_use: &dyn Fn(&str) -> bool,
 ) -> (GroupPlan, Vec<Drift>) {
     let policy = group.policies.drift;
     let mut gp = GroupPlan {
@@ -110,7 +114,6 @@ pub(crate) fn plan_group(
     // (zone, missing, present, wanted, handling)
     let mut missing_drift: Vec<(String, u32, usize, u32, Handling)> = Vec::new();
     let mut terminations: Vec<Termination> = Vec::new();
-    let spent_tokens: BTreeSet<&str> = instances.iter().filter_map(|i| i.token.as_deref()).collect();
     let zone_names: BTreeSet<&str> = group.zones.iter().map(|z| z.zone.as_str()).collect();
     let wanted_zones = group.zones.iter().map(|z| z.zone.as_str()).collect::<Vec<_>>().join(", ");
 
@@ -152,23 +155,25 @@ pub(crate) fn plan_group(
             replaces_failed.push(false);
             continue;
         }
-        z.kept.sort_by(surplus_order);
-        if z.kept.len() > n {
-            let surplus = z.kept.len() - n;
-            if let Some(handling) = handling_of(policy.surplus) {
-                for instance in &z.kept[..surplus] {
-                    found.push(Found {
-                        instance,
-                        kind: DriftKind::Surplus,
-                        observed: format!("{} in {}", z.kept.len(), z.zone.zone),
-                        desired: format!("{n} in {}", z.zone.zone),
-                        handling: if handling == Handling::Corrected { None } else { Some(handling) },
-                    });
-                }
-                if handling == Handling::Corrected {
-                    for instance in z.kept.drain(..surplus) {
-                        terminations.push(termination(instance, TerminateReason::Surplus));
-                    }
+        let (pools, surplus) = assign_pools(z.zone, &z.kept);
+        z.pools = pools;
+        if !surplus.is_empty()
+            && let Some(handling) = handling_of(policy.surplus)
+        {
+            for instance in &surplus {
+                found.push(Found {
+                    instance,
+                    kind: DriftKind::Surplus,
+                    observed: format!("{} in {}", z.kept.len(), z.zone.zone),
+                    desired: format!("{n} in {}", z.zone.zone),
+                    handling: if handling == Handling::Corrected { None } else { Some(handling) },
+                });
+            }
+            if handling == Handling::Corrected {
+                let going: BTreeSet<&str> = surplus.iter().map(|i| i.id.as_str()).collect();
+                z.kept.retain(|i| !going.contains(i.id.as_str()));
+                for instance in surplus {
+                    terminations.push(termination(instance, TerminateReason::Surplus));
                 }
             }
         }
@@ -200,7 +205,9 @@ pub(crate) fn plan_group(
         } else {
             replaces_failed.push(false);
         }
-        short_total += missing - creating;
+        // Missing slots are unavailable capacity until they run, whether or not this plan
+        // creates them: they use up the unavailability budget.
+        short_total += missing;
         creates_first.push(creating);
     }
 
@@ -215,13 +222,6 @@ pub(crate) fn plan_group(
     let mut ip_left = max_surge.max(max_unavailable);
     let mut remaining = 0u32;
     let mut replacing = 0u32;
-    let seed = |zone: &DesiredZone, slots: Slots| TokenSeed {
-        fleet: fleet.name.clone(),
-        group: group.name.clone(),
-        zone: zone.zone.clone(),
-        template_hash: group.template_hash.clone(),
-        slots,
-    };
     for (((z, first), excess), refill) in
         zones.iter().zip(&creates_first).zip(&excess_going).zip(&replaces_failed)
     {
@@ -232,8 +232,7 @@ pub(crate) fn plan_group(
             let step = o.min(ip_left);
             ip_left -= step;
             replacing += step;
-            let free =
-                plan_ip_zone(z, step as usize, &seed, &spent_tokens, group, &mut gp, &mut terminations);
+            let free = plan_ip_zone(z, step as usize, &fleet.name, group, in_use, &mut gp, &mut terminations);
             if free > 0
                 && let Some(handling) = handling_of(policy.missing)
             {
@@ -250,29 +249,27 @@ pub(crate) fn plan_group(
             for (instance, reason) in going {
                 terminations.push(termination(instance, *reason));
             }
-            let kept = u32::try_from(z.kept.len()).unwrap_or(u32::MAX);
-            let now = first + surge;
+            // What is missing now and the surge go into the pools with room, one create per pool
+            // (the argument in `token` needs that); the slots of the `unavailable` instances are
+            // filled by the next round, once they are gone.
             let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
-            let mut after: Vec<String> = going[surge as usize..].iter().map(|(i, _)| i.id.clone()).collect();
-            after.sort();
-            // Slots filled now, then slots that wait for the unavailable old instances to go.
-            let batches = [
-                (kept, kept + now, Vec::new(), reason),
-                (kept + now, kept + now + unavailable, after, CreateReason::Replacement),
-            ];
-            for (from, to, wait_for_gone, reason) in batches {
-                for (start, end) in chunk_slots(from, to, MAX_BATCH as u32) {
-                    gp.creates.push(make_create(
-                        group,
-                        z.zone,
-                        seed(z.zone, Slots::Range { start, end }),
-                        &spent_tokens,
-                        end - start,
-                        Vec::new(),
-                        wait_for_gone.clone(),
-                        reason,
-                    ));
+            let mut left = first + surge;
+            for (index, (target, live)) in (0u32..).zip(&z.pools) {
+                let count = target.saturating_sub(*live).min(left);
+                if count == 0 {
+                    continue;
                 }
+                left -= count;
+                let slots = Slots::Pool { index };
+                let spec = CreateSpec {
+                    zone: z.zone,
+                    slots,
+                    count,
+                    private_ips: Vec::new(),
+                    wait_for_gone: Vec::new(),
+                    reason,
+                };
+                gp.creates.push(make_create(&fleet.name, group, spec, in_use));
             }
         }
         // Stopped instances that stay are started; instances still booting must run before
@@ -366,6 +363,41 @@ pub(crate) fn plan_group(
     (gp, drift)
 }
 
+/// Counts a zone's kept instances into its pools (see [`crate::token`]): each by its
+/// `cvmfleet:pool` tag while its pool has room; the rest (untagged instances from before pools,
+/// tags of pools the zone no longer has, a pool's extras) fill the lowest pools' free room,
+/// the healthiest and oldest first. Returns each pool's `(target, live)` and what is left over,
+/// in the order it should go ([`surplus_order`]).
+fn assign_pools<'a>(
+    zone: &DesiredZone,
+    kept: &[&'a ObservedInstance],
+) -> (Vec<(u32, u32)>, Vec<&'a ObservedInstance>) {
+    let targets = pool_targets(zone.replicas, MAX_BATCH as u32);
+    let mut members: Vec<Vec<&ObservedInstance>> = vec![Vec::new(); targets.len()];
+    let mut overflow: Vec<&ObservedInstance> = Vec::new();
+    for instance in kept.iter().copied() {
+        let pool = instance.pool.as_deref().and_then(|p| parse_pool_tag(p, &zone.zone));
+        match pool.and_then(|k| members.get_mut(k as usize)) {
+            Some(pool) => pool.push(instance),
+            None => overflow.push(instance),
+        }
+    }
+    let mut live: Vec<u32> = Vec::with_capacity(targets.len());
+    for (pool, target) in members.iter_mut().zip(&targets) {
+        pool.sort_by(surplus_order);
+        let extra = pool.len().saturating_sub(*target as usize);
+        overflow.extend(pool.drain(..extra));
+        live.push(u32::try_from(pool.len()).unwrap_or(u32::MAX));
+    }
+    overflow.sort_by(surplus_order);
+    for (live, target) in live.iter_mut().zip(&targets) {
+        while *live < *target && overflow.pop().is_some() {
+            *live += 1;
+        }
+    }
+    (targets.into_iter().zip(live).collect(), overflow)
+}
+
 /// Sorts a zone's instances into kept, to replace and failed, recording their drift.
 fn classify_zone<'a>(
     group: &DesiredGroup,
@@ -374,8 +406,14 @@ fn classify_zone<'a>(
     found: &mut Vec<Found<'a>>,
 ) -> ZoneState<'a> {
     let policy = group.policies.drift;
-    let mut state =
-        ZoneState { zone, kept: Vec::new(), replace: Vec::new(), failed: Vec::new(), all: Vec::new() };
+    let mut state = ZoneState {
+        zone,
+        kept: Vec::new(),
+        replace: Vec::new(),
+        failed: Vec::new(),
+        all: Vec::new(),
+        pools: Vec::new(),
+    };
     for instance in instances.iter().copied().filter(|i| i.zone == zone.zone) {
         state.all.push(instance);
         match instance.presence() {
@@ -474,9 +512,9 @@ fn classify_zone<'a>(
 fn plan_ip_zone(
     z: &ZoneState<'_>,
     step: usize,
-    seed: &dyn Fn(&DesiredZone, Slots) -> TokenSeed,
-    spent_tokens: &BTreeSet<&str>,
+    fleet: &str,
     group: &DesiredGroup,
+    in_use: &dyn Fn(&str) -> bool,
     gp: &mut GroupPlan,
     terminations: &mut Vec<Termination>,
 ) -> u32 {
@@ -542,16 +580,15 @@ fn plan_ip_zone(
             wait.dedup();
             let reason = if must_wait { CreateReason::Replacement } else { CreateReason::Missing };
             let count = u32::try_from(ips.len()).unwrap_or(u32::MAX);
-            gp.creates.push(make_create(
-                group,
+            let spec = CreateSpec {
                 zone,
-                seed(zone, Slots::Ips(ips.clone())),
-                spent_tokens,
+                slots: Slots::Ips(ips.clone()),
                 count,
-                ips,
-                wait,
+                private_ips: ips,
+                wait_for_gone: wait,
                 reason,
-            ));
+            };
+            gp.creates.push(make_create(fleet, group, spec, in_use));
         }
     }
     free_count

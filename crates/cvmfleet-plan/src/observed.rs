@@ -1,5 +1,7 @@
 //! What the cloud runs, reduced to the facts planning needs.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use cvmfleet_wire::model::Instance;
@@ -16,6 +18,8 @@ pub mod tags {
     pub const TEMPLATE: &str = "cvmfleet:template";
     /// The ClientToken of the RunInstances call that made the instance.
     pub const TOKEN: &str = "cvmfleet:token";
+    /// The pool (`<zone>/<index>`) the instance was created for; see [`crate::token`].
+    pub const POOL: &str = "cvmfleet:pool";
 }
 
 /// How an instance's state counts for planning.
@@ -76,6 +80,9 @@ pub struct ObservedInstance {
     pub template: Option<String>,
     /// `cvmfleet:token` tag.
     pub token: Option<String>,
+    /// `cvmfleet:pool` tag.
+    #[serde(default)]
+    pub pool: Option<String>,
 }
 
 impl ObservedInstance {
@@ -102,6 +109,7 @@ impl ObservedInstance {
             group: tag(tags::GROUP),
             template: tag(tags::TEMPLATE),
             token: tag(tags::TOKEN),
+            pool: tag(tags::POOL),
         }
     }
 
@@ -112,9 +120,15 @@ impl ObservedInstance {
     }
 }
 
-/// The instances of one fleet, as listed by its `cvmfleet:fleet` tag in its region.
+/// What the cloud showed of one fleet: its instances, as listed by its `cvmfleet:fleet` tag in
+/// its region, and what it told us about the fleet's ClientTokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedFleet {
     /// Every instance carrying the fleet's tag.
     pub instances: Vec<ObservedInstance>,
+    /// ClientTokens the cloud has used although no instance carries them any more: replayed
+    /// with instances that are all gone, or refused as reused with other parameters. A
+    /// token is never un-spent, so this only grows while a process runs.
+    #[serde(default)]
+    pub spent_tokens: BTreeSet<String>,
 }

@@ -13,8 +13,10 @@ use crate::token::TokenSeed;
 
 /// Version of the plan document. Bumped on any incompatible change; `apply` refuses plans of
 /// another version. Version 2 added starts, rolling replacement steps and the drift list (a
-/// version-1 reader would silently skip the starts).
-pub const FORMAT_VERSION: u32 = 2;
+/// version-1 reader would silently skip the starts); version 3 made creates pool generations
+/// (`token_seed.slots.pool`, `token_seed.request_digest`) and dropped `skip_generations`: the
+/// executor no longer chooses generations.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A complete plan for a set of fleets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,13 +151,8 @@ pub struct Create {
     pub count: u32,
     /// What the token is derived from.
     pub token_seed: TokenSeed,
-    /// First generation whose token no existing instance carries.
+    /// The pool's generation this create is (see [`crate::token`]).
     pub generation: u32,
-    /// Later generations whose tokens existing instances carry. When the executor advances
-    /// past `generation` (its instances were terminated out of band), it steps over these:
-    /// their replay would return a live instance as if it were new.
-    #[serde(default)]
-    pub skip_generations: Vec<u32>,
     /// The request to send, complete but for the password; its ClientToken and token tag are
     /// those of `generation`.
     pub request: RunInstancesRequest,
@@ -163,7 +160,8 @@ pub struct Create {
     pub password: Option<PasswordSource>,
     /// Why the instances are created.
     pub reason: CreateReason,
-    /// Instances that must be gone before this call (they hold private IPs it needs).
+    /// Instances that must be gone before this call (they hold the private IPs it needs; only
+    /// groups with explicit IPs wait, see [`crate::token`]).
     pub wait_for_gone: Vec<String>,
 }
 

@@ -17,11 +17,7 @@ use crate::plan::{
     Create, CreateReason, FORMAT_VERSION, FleetPlan, GroupPlan, Plan, Refusal, Summary, TerminateReason,
     Termination,
 };
-use crate::token::TokenSeed;
-
-/// How far past a create's first free generation the planner looks for generations that
-/// existing instances carry: as far as an executor may advance (16 by default) and more.
-const MAX_SKIPPED_GENERATIONS: u32 = 64;
+use crate::token::{Slots, TokenSeed, request_digest};
 
 /// Switches that change what a plan may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -144,10 +140,13 @@ fn plan_fleet(
         });
     }
 
+    // Tokens in use: carried by an observed instance, or known to be spent (see `token`).
+    let carried: BTreeSet<&str> = seen.instances.iter().filter_map(|i| i.token.as_deref()).collect();
+    let in_use = |token: &str| carried.contains(token) || seen.spent_tokens.contains(token);
     let mut groups: Vec<GroupPlan> = Vec::new();
     for group in &fleet.groups {
         let instances = by_group.get(group.name.as_str()).map_or(&[][..], Vec::as_slice);
-        let (group_plan, drift) = plan_group(fleet, group, instances);
+        let (group_plan, drift) = plan_group(fleet, group, instances, &in_use);
         groups.push(group_plan);
         plan.drift.extend(drift);
     }
@@ -227,24 +226,31 @@ pub(crate) fn termination(instance: &ObservedInstance, reason: TerminateReason) 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a create is for, before the planner derives its request and token.
+pub(crate) struct CreateSpec<'a> {
+    /// The zone it launches in.
+    pub(crate) zone: &'a DesiredZone,
+    /// The slots it fills.
+    pub(crate) slots: Slots,
+    /// Instances it makes.
+    pub(crate) count: u32,
+    /// Explicit private IPs (IP groups), one per instance.
+    pub(crate) private_ips: Vec<String>,
+    /// Instances that must be gone first (they hold its IPs).
+    pub(crate) wait_for_gone: Vec<String>,
+    /// Why.
+    pub(crate) reason: CreateReason,
+}
+
+/// Builds a create: the request as the spec makes it, its digest, the next free generation of
+/// its pool (see [`crate::token`]), and the token and count set last.
 pub(crate) fn make_create(
+    fleet: &str,
     group: &DesiredGroup,
-    zone: &DesiredZone,
-    token_seed: TokenSeed,
-    spent_tokens: &BTreeSet<&str>,
-    count: u32,
-    private_ips: Vec<String>,
-    wait_for_gone: Vec<String>,
-    reason: CreateReason,
+    spec: CreateSpec<'_>,
+    in_use: &dyn Fn(&str) -> bool,
 ) -> Create {
-    let spent = |g: &u32| spent_tokens.contains(token_seed.token(*g).as_str());
-    let generation = (0..).find(|g| !spent(g)).unwrap_or(0);
-    // Later generations an existing instance carries: replaying one of those would return a
-    // live instance as if it were new, so the executor must step over them (issue 6).
-    let skip_generations: Vec<u32> =
-        (generation + 1..=generation + MAX_SKIPPED_GENERATIONS).filter(|g| spent(g)).collect();
-    let token = token_seed.token(generation);
+    let CreateSpec { zone, slots, count, private_ips, wait_for_gone, reason } = spec;
     let mut request = group.template.clone();
     let mut placement = request.placement.take().unwrap_or_default();
     placement.zone = zone.zone.clone();
@@ -257,18 +263,36 @@ pub(crate) fn make_create(
         vpc.private_ip_addresses = if private_ips.is_empty() { None } else { Some(private_ips) };
         request.virtual_private_cloud = Some(vpc);
     }
-    request.instance_count = Some(i64::from(count));
-    request.client_token = Some(token.clone());
+    request.instance_count = None;
+    request.client_token = None;
     if let Some(login) = request.login_settings.as_mut() {
         login.password = None;
     }
-    set_ownership_tags(&mut request, &token_seed, &group.replacement_hash, &token);
+    let pool = match &slots {
+        Slots::Pool { index } => Some(crate::token::pool_tag(&zone.zone, *index)),
+        Slots::Ips(_) => None,
+    };
+    let owned =
+        OwnershipTags { fleet, group: &group.name, template: &group.replacement_hash, pool: pool.as_deref() };
+    set_ownership_tags(&mut request, &owned, None);
+    let password_ref = group.password.as_ref().map(ToString::to_string);
+    let token_seed = TokenSeed {
+        fleet: fleet.to_owned(),
+        group: group.name.clone(),
+        zone: zone.zone.clone(),
+        request_digest: request_digest(&request, password_ref.as_deref()),
+        slots,
+    };
+    let generation = token_seed.next_generation(in_use);
+    let token = token_seed.token(generation);
+    set_ownership_tags(&mut request, &owned, Some(&token));
+    request.instance_count = Some(i64::from(count));
+    request.client_token = Some(token);
     Create {
         zone: zone.zone.clone(),
         count,
         token_seed,
         generation,
-        skip_generations,
         request,
         password: group.password.clone(),
         reason,
@@ -276,13 +300,17 @@ pub(crate) fn make_create(
     }
 }
 
-/// Adds (or replaces) cvmfleet's ownership tags in the request's `instance` tag specification.
-pub fn set_ownership_tags(
-    request: &mut RunInstancesRequest,
-    seed: &TokenSeed,
-    replacement_hash: &str,
-    token: &str,
-) {
+/// The ownership tags of a create.
+struct OwnershipTags<'a> {
+    fleet: &'a str,
+    group: &'a str,
+    template: &'a str,
+    pool: Option<&'a str>,
+}
+
+/// Sets (replacing any earlier ones) cvmfleet's ownership tags in the request's `instance` tag
+/// specification, the token tag only when given.
+fn set_ownership_tags(request: &mut RunInstancesRequest, owned: &OwnershipTags<'_>, token: Option<&str>) {
     let specs = request.tag_specification.get_or_insert_with(Vec::new);
     let index = match specs.iter().position(|s| s.resource_type == "instance") {
         Some(index) => index,
@@ -293,10 +321,15 @@ pub fn set_ownership_tags(
     };
     let spec = &mut specs[index];
     spec.tags.retain(|t| !t.key.starts_with("cvmfleet:"));
-    spec.tags.push(Tag::new(tags::FLEET, seed.fleet.clone()));
-    spec.tags.push(Tag::new(tags::GROUP, seed.group.clone()));
-    spec.tags.push(Tag::new(tags::TEMPLATE, replacement_hash));
-    spec.tags.push(Tag::new(tags::TOKEN, token));
+    spec.tags.push(Tag::new(tags::FLEET, owned.fleet));
+    spec.tags.push(Tag::new(tags::GROUP, owned.group));
+    spec.tags.push(Tag::new(tags::TEMPLATE, owned.template));
+    if let Some(pool) = owned.pool {
+        spec.tags.push(Tag::new(tags::POOL, pool));
+    }
+    if let Some(token) = token {
+        spec.tags.push(Tag::new(tags::TOKEN, token));
+    }
 }
 
 fn summarize(fleets: &[FleetPlan]) -> Summary {

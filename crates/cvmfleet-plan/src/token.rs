@@ -1,48 +1,121 @@
 //! ClientTokens derived from the spec, so that every RunInstances is idempotent across
-//! processes, retries, crashes and concurrent applies.
+//! processes, retries, crashes and concurrent applies — and the argument that no interleaving
+//! of those creates an instance beyond the spec.
 //!
-//! # The scheme
+//! # Pools and generations
 //!
-//! A create fills *slots* of a (fleet, group, zone) under one template. With `n` instances
-//! wanted and `m` present, the missing slots are `m..n`; they are cut into chunks at absolute
-//! multiples of [`MAX_BATCH`](cvmfleet_wire::MAX_BATCH) (`m..100`, `100..200`, …), and each chunk's
-//! token hashes `(fleet, group, zone, template hash, slot range, generation)`. For groups with
-//! explicit private IPs the slots are the missing IPs themselves.
+//! The capacity of a (fleet, group, zone) is cut into **pools** of at most
+//! [`MAX_BATCH`](cvmfleet_wire::MAX_BATCH) slots at absolute multiples of 100: with `n` wanted
+//! in the zone, pool `k` has the *target* `w_k = min(100, n − 100k)` (`k < ⌈n/100⌉`). A pool
+//! is a name for capacity, not for particular instances: every instance is created with the
+//! tag `cvmfleet:pool = <zone>/<k>` of the pool it was made for, in the same RunInstances call
+//! as its other ownership tags. (Groups with explicit private IPs are the exception: there a
+//! slot *is* its IP, see below.)
 //!
-//! Why this holds up:
-//! - **Killed apply, lost response, client retry:** the re-run (or retry) sees the same state
-//!   or the instances the first attempt made (they are listed at once as PENDING), so it either
-//!   sends the same token, which the cloud answers by replaying the original InstanceIdSet, or
-//!   has nothing left to create.
-//! - **Two concurrent applies:** a second apply that observes the first one's finished chunks
-//!   has `m` on a chunk boundary, so its remaining chunks, and their tokens, are exactly the
-//!   first apply's remaining chunks: each is created once.
-//! - **A token seen again:** every instance is tagged with its token. The planner skips any
-//!   generation whose token an existing instance carries. If a token's instances were all
-//!   terminated out of band, nothing shows it is spent: the cloud replays an InstanceIdSet of
-//!   instances that are gone. The executor detects that (the IDs are missing or leaving) and
-//!   moves to the next generation, deterministically, so concurrent executors still agree.
+//! A pool is filled by **generations**: the create of generation `g` of pool `k` sends the
+//! ClientToken `H(fleet, group, zone, request digest, k, g)` ([`TokenSeed::token`]), and every
+//! instance it makes carries that token in `cvmfleet:token`. The *request digest* covers every
+//! parameter of the request as the spec makes it (template, zone, subnet, tags, the password
+//! reference) — so a spec change opens a fresh token space and no token is ever sent with
+//! parameters other than those it was first used with for the same spec. It leaves out exactly
+//! what an observer chooses from what it observed: `InstanceCount` (the pool's deficit),
+//! `ClientToken` and the token tag themselves. (Offerings chosen from observed stock will be
+//! left out for the same reason: two observers that choose differently for the same
+//! generation must send the *same* token, so that the cloud, not luck, decides which one
+//! creates.)
+//!
+//! # The planner's rules
+//!
+//! 1. **Deficit from a consistent read.** A pool's *live* instances are the present ones of the
+//!    current template tagged with the pool (instances about to be replaced, failed launches
+//!    and leaving instances do not count; untagged current instances from before pools fill
+//!    the lowest pools' free room). A create in pool `k` asks for at most `w_k − live_k`.
+//!    When a fleet's listing spanned several pages (offset paging is not a snapshot),
+//!    `cvmfleet-reconcile` re-reads each pool it would create in with one single-page,
+//!    tag-filtered DescribeInstances and plans again from that, so the count that decides a
+//!    create always comes from one consistent read.
+//! 2. **One create per pool per plan.** Work that must wait (a rollout's terminate-first
+//!    replacements) is not planned ahead under a later generation: it is planned by the next
+//!    round, from a fresh observation.
+//! 3. **Next generation.** A pool's create uses the generation after the highest one whose
+//!    token an observed instance carries, stepping over tokens known to be spent
+//!    ([`crate::ObservedFleet::spent_tokens`]: the cloud replayed them with instances that
+//!    are all gone, or refused them as reused with other parameters). A token is never
+//!    un-spent, so every generation below a carried one is spent too.
+//!
+//! # The invariant and why concurrent observers agree
+//!
+//! **For every pool, the instances ever created in it number at most its target plus the
+//! instances of the pool that left (terminated out of band, failed to launch, or replaced by
+//! cvmfleet for a reason the spec names).** No instance is created beyond the spec.
+//!
+//! - *At most one create per generation.* A generation has one token, so however many
+//!   observers send it, the cloud creates once and replays (or, strict about parameters,
+//!   refuses) the rest. This holds whatever each observer asked for: the count is not in
+//!   the token, so an observer that saw a larger deficit for the same generation gets the
+//!   first sender's instances back, or a refusal, never a second batch.
+//! - *Each generation's count is bounded by what is missing.* Whoever sends generation `g`
+//!   first planned it from a consistent read of the pool in which every generation below
+//!   `g` was spent (carried, or known spent). Spent generations created their instances
+//!   before that read (a token is recorded with the instances it creates, and the cloud
+//!   lists an instance as soon as RunInstances answers), so every one of those instances was
+//!   either in the read, and counted in `live`, or had already left. With rule 2, `g`'s
+//!   count is at most `w − live`, so the instances of generations `≤ g` number at most
+//!   `w + left`. By induction over `g`, the invariant holds.
+//! - *What each observer may see.* Chunks landing in any order do not matter: pools are
+//!   independent and none is inferred from another's count. A killed or retried apply, or one
+//!   whose response was lost, re-plans from a read that either lacks the first attempt's
+//!   instances (then it sends the same generation, which replays) or has them (then they are
+//!   live, and only what is still missing is asked for, under the next generation). A batch
+//!   partly lost out of band is refilled by one new generation for exactly the lost count;
+//!   its live instances stay. A rolling replacement's creates are just the pool's next
+//!   generations: surge and terminate-first replacements share one identity space.
+//!
+//! # Groups with explicit private IPs
+//!
+//! A slot is its IP; a create names its IPs and its token hashes them. Two observers that see
+//! different missing IPs send different tokens, but the cloud refuses a second instance with an
+//! IP in use, so neither can create beyond the spec.
+//!
+//! # Residual cases (no coordination-free scheme can do better)
+//!
+//! - **Two different specs applied at once** (a spec edited while an older apply still
+//!   runs): their digests differ, so both may fill the same missing capacity, each with its
+//!   own template. Bounded by one create per pool per plan: at most one pool's deficit per
+//!   concurrent spec version; the next plan sees the surplus and terminates it.
+//! - **A cloud that acknowledges a create before it lists its instances** (eventual
+//!   consistency), or a token lost by the cloud: an observer reading in that window cannot
+//!   know. The emulator lists at once; Tencent documents that new instances list as PENDING.
+//!   The executor treats a replay whose instances are absent twice in a row as spent.
+//! - **Legacy instances** (made before pools, without `cvmfleet:pool`): they cannot be re-read
+//!   per pool, so a paging race over them is only as safe as the listing.
+//! - Tokens are assumed remembered for as long as a pool's instances may be lost; a cloud
+//!   that forgets a token turns its replay into a new create.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Prefix of every cvmfleet ClientToken, so tokens are recognisable in audit logs.
-pub const TOKEN_PREFIX: &str = "cvmf1-";
+/// Prefix of every cvmfleet ClientToken, so tokens are recognisable in audit logs. `cvmf2-`
+/// marks pool tokens (version 1 hashed slot ranges).
+pub const TOKEN_PREFIX: &str = "cvmf2-";
 
 /// Hex digits of the hash kept in a token: 48 (192 bits) keeps tokens at 54 characters, under
 /// the API's 64-character limit, with collisions out of the question.
 const TOKEN_HASH_HEX: usize = 48;
 
+/// How many generations of a pool the planner hashes when looking for the highest one in use.
+/// A pool lost out of band more often than this still converges safely: the planner then
+/// proposes a spent generation, whose replay creates nothing, and learns it is spent.
+pub const GENERATION_SCAN: u32 = 256;
+
 /// Which slots a create fills.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Slots {
-    /// Slot numbers `start..end` of a replica group.
-    Range {
-        /// First slot.
-        start: u32,
-        /// One past the last slot.
-        end: u32,
+    /// Pool `index` of the zone: slots `100·index .. 100·index + 100`.
+    Pool {
+        /// The pool's index in its zone.
+        index: u32,
     },
     /// The private IPs being filled, sorted.
     Ips(Vec<String>),
@@ -57,8 +130,8 @@ pub struct TokenSeed {
     pub group: String,
     /// Zone.
     pub zone: String,
-    /// Full template hash.
-    pub template_hash: String,
+    /// Digest of the request as the spec makes it ([`request_digest`]).
+    pub request_digest: String,
     /// Slots filled.
     pub slots: Slots,
 }
@@ -70,12 +143,12 @@ impl TokenSeed {
         let mut hasher = Sha256::new();
         // Fields are NUL-separated: names cannot contain NUL, so no two seeds collide by
         // shifting text between fields.
-        for part in [&self.fleet, &self.group, &self.zone, &self.template_hash] {
+        for part in [&self.fleet, &self.group, &self.zone, &self.request_digest] {
             hasher.update(part.as_bytes());
             hasher.update([0]);
         }
         match &self.slots {
-            Slots::Range { start, end } => hasher.update(format!("range:{start}:{end}")),
+            Slots::Pool { index } => hasher.update(format!("pool:{index}")),
             Slots::Ips(ips) => hasher.update(format!("ips:{}", ips.join(","))),
         }
         hasher.update([0]);
@@ -83,24 +156,72 @@ impl TokenSeed {
         let digest = hex::encode(hasher.finalize());
         format!("{TOKEN_PREFIX}{}", &digest[..TOKEN_HASH_HEX])
     }
+
+    /// The value of the `cvmfleet:pool` tag of this seed's instances (`None` for IP slots).
+    #[must_use]
+    pub fn pool_tag(&self) -> Option<String> {
+        match self.slots {
+            Slots::Pool { index } => Some(pool_tag(&self.zone, index)),
+            Slots::Ips(_) => None,
+        }
+    }
+
+    /// The generation a new create of this seed uses: the one after the highest whose token is
+    /// in use (carried by an observed instance, or known spent), then past any known spent.
+    #[must_use]
+    pub fn next_generation(&self, in_use: &dyn Fn(&str) -> bool) -> u32 {
+        let highest = (0..GENERATION_SCAN).filter(|g| in_use(&self.token(*g))).max();
+        let mut generation = highest.map_or(0, |g| g + 1);
+        while in_use(&self.token(generation)) {
+            generation += 1;
+        }
+        generation
+    }
 }
 
-/// Cuts the missing slots `present..wanted` into chunks at absolute multiples of `batch`.
+/// The `cvmfleet:pool` tag value of pool `index` of `zone`.
 #[must_use]
-pub fn chunk_slots(present: u32, wanted: u32, batch: u32) -> Vec<(u32, u32)> {
-    let mut chunks = Vec::new();
-    let mut start = present;
-    while start < wanted {
-        let boundary = (start / batch + 1) * batch;
-        let end = boundary.min(wanted);
-        chunks.push((start, end));
-        start = end;
+pub fn pool_tag(zone: &str, index: u32) -> String {
+    format!("{zone}/{index}")
+}
+
+/// Reads a `cvmfleet:pool` tag value back: the pool's index, when it names `zone`.
+#[must_use]
+pub fn parse_pool_tag(value: &str, zone: &str) -> Option<u32> {
+    let (tag_zone, index) = value.rsplit_once('/')?;
+    if tag_zone != zone {
+        return None;
     }
-    chunks
+    index.parse().ok()
+}
+
+/// The targets of a zone's pools: `n` slots cut at absolute multiples of `batch`.
+#[must_use]
+pub fn pool_targets(n: u32, batch: u32) -> Vec<u32> {
+    let mut targets = Vec::new();
+    let mut start = 0;
+    while start < n {
+        targets.push((n - start).min(batch));
+        start += batch;
+    }
+    targets
+}
+
+/// SHA-256 (hex) of a serializable request, for [`TokenSeed::request_digest`].
+#[must_use]
+pub fn request_digest(request: &impl Serialize, password_ref: Option<&str>) -> String {
+    let mut hasher = Sha256::new();
+    // Serializing a typed request is deterministic: struct fields in declaration order, no maps.
+    hasher.update(serde_json::to_vec(request).unwrap_or_default());
+    hasher.update([0]);
+    hasher.update(password_ref.unwrap_or_default());
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     fn seed(slots: Slots) -> TokenSeed {
@@ -108,23 +229,23 @@ mod tests {
             fleet: "web".into(),
             group: "frontend".into(),
             zone: "ap-guangzhou-3".into(),
-            template_hash: "ab".repeat(32),
+            request_digest: "ab".repeat(32),
             slots,
         }
     }
 
     #[test]
     fn tokens_fit_the_api_and_are_stable() {
-        let token = seed(Slots::Range { start: 0, end: 3 }).token(0);
+        let token = seed(Slots::Pool { index: 0 }).token(0);
         assert!(token.len() <= cvmfleet_wire::MAX_CLIENT_TOKEN_LEN && token.is_ascii());
-        assert_eq!(token, seed(Slots::Range { start: 0, end: 3 }).token(0));
-        insta::assert_snapshot!(token, @"cvmf1-d1f0c2fe835fc3ea331055ca8cf885a95789c7b53f937f93");
+        assert_eq!(token, seed(Slots::Pool { index: 0 }).token(0));
+        insta::assert_snapshot!(token, @"cvmf2-fcc31df8c5445a3e4e044c7182a48c0e0f17a48223a73c0d");
     }
 
     #[test]
     fn every_input_changes_the_token() {
-        let base = seed(Slots::Range { start: 0, end: 3 });
-        let mut variants = vec![base.token(1), seed(Slots::Range { start: 0, end: 4 }).token(0)];
+        let base = seed(Slots::Pool { index: 0 });
+        let mut variants = vec![base.token(1), seed(Slots::Pool { index: 1 }).token(0)];
         variants.push(seed(Slots::Ips(vec!["10.0.0.18".into()])).token(0));
         for field in 0..4 {
             let mut s = base.clone();
@@ -132,7 +253,7 @@ mod tests {
                 0 => s.fleet.push('x'),
                 1 => s.group.push('x'),
                 2 => s.zone.push('x'),
-                _ => s.template_hash.push('x'),
+                _ => s.request_digest.push('x'),
             }
             variants.push(s.token(0));
         }
@@ -143,12 +264,37 @@ mod tests {
     }
 
     #[test]
-    fn chunks_align_to_absolute_boundaries() {
-        assert_eq!(chunk_slots(0, 250, 100), [(0, 100), (100, 200), (200, 250)]);
-        // A second apply that saw the first chunk land computes the same remaining chunks.
-        assert_eq!(chunk_slots(100, 250, 100), [(100, 200), (200, 250)]);
-        assert_eq!(chunk_slots(37, 120, 100), [(37, 100), (100, 120)]);
-        assert!(chunk_slots(5, 5, 100).is_empty());
-        assert!(chunk_slots(7, 5, 100).is_empty());
+    fn pools_cut_at_absolute_boundaries() {
+        assert_eq!(pool_targets(250, 100), [100, 100, 50]);
+        assert_eq!(pool_targets(100, 100), [100]);
+        assert!(pool_targets(0, 100).is_empty());
+        assert_eq!(parse_pool_tag(&pool_tag("ap-guangzhou-3", 2), "ap-guangzhou-3"), Some(2));
+        assert_eq!(parse_pool_tag("ap-guangzhou-3/2", "ap-guangzhou-4"), None);
+        assert_eq!(parse_pool_tag("ap-guangzhou-3/x", "ap-guangzhou-3"), None);
+    }
+
+    #[test]
+    fn the_next_generation_follows_the_highest_in_use() {
+        let s = seed(Slots::Pool { index: 0 });
+        let none = |_: &str| false;
+        assert_eq!(s.next_generation(&none), 0);
+        // Generation 3 is carried: 0..3 are spent whether or not anyone still shows them.
+        let carried: BTreeSet<String> = [s.token(3)].into();
+        assert_eq!(s.next_generation(&|t| carried.contains(t)), 4);
+        // Known-spent generations above are stepped over.
+        let used: BTreeSet<String> = [s.token(3), s.token(4), s.token(5)].into();
+        assert_eq!(s.next_generation(&|t| used.contains(t)), 6);
+    }
+
+    #[test]
+    fn the_digest_sees_every_parameter_and_the_password_reference() {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            subnet: &'a str,
+        }
+        let a = request_digest(&Request { subnet: "subnet-a" }, None);
+        assert_ne!(a, request_digest(&Request { subnet: "subnet-b" }, None));
+        assert_ne!(a, request_digest(&Request { subnet: "subnet-a" }, Some("env:PW")));
+        assert_eq!(a, request_digest(&Request { subnet: "subnet-a" }, None));
     }
 }

@@ -3,8 +3,10 @@
 //! launches that failed), and stop, saying why, at anything else. `apply` and `watch` both go
 //! through here; the whole retry policy of a convergence is [`Rounds`].
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions};
 
 use crate::error::ExecError;
 use crate::execute::{ExecOptions, Interrupt, Progress, Report, execute};
@@ -122,7 +124,9 @@ impl Rounds {
         }
         let did =
             report.created.len() + report.started.len() + report.updated.len() + report.terminated.len();
-        if did == 0 && !launch_failures_only {
+        // A spent token or lost instances are news a fresh plan acts on (the pool's next
+        // generation), so they count as progress; the round limit still bounds them.
+        if did == 0 && !launch_failures_only && !report.needs_replan() {
             return Verdict::Stop(Stop::NoProgress);
         }
         if self.rounds >= MAX_ROUNDS {
@@ -186,26 +190,37 @@ pub async fn converge(
     let mut rounds = Rounds::new();
     let mut reports = Vec::new();
     let mut plan = first;
+    let mut spent: BTreeSet<String> = BTreeSet::new();
     loop {
         let report = execute(client, &plan, exec, progress, interrupt).await;
         let verdict = rounds.after_execute(&report, interrupt);
+        spent.extend(report.spent_tokens.iter().cloned());
         reports.push(report);
         if let Verdict::Stop(stop) = verdict {
             return Converged { reports, last_plan: plan, stop: Some(stop) };
         }
-        let observed = match crate::observe::observe(client, desired).await {
+        let mut observed = match crate::observe::observe(client, desired).await {
             Ok(observed) => observed,
             Err(error) => {
                 let text = error_chain(&error);
                 return Converged { reports, last_plan: plan, stop: Some(Stop::Observe(text)) };
             }
         };
+        with_spent_tokens(&mut observed, &spent);
         plan = cvmfleet_plan::plan(desired, &observed, options);
         match rounds.follow_up(&plan) {
             Verdict::Converged => return Converged { reports, last_plan: plan, stop: None },
             Verdict::Stop(stop) => return Converged { reports, last_plan: plan, stop: Some(stop) },
             Verdict::Again => on_round(rounds.count() + 1, &plan),
         }
+    }
+}
+
+/// Adds the tokens the cloud told us are spent to each fleet's observation (tokens are fleet
+/// specific, so one set serves every fleet).
+pub fn with_spent_tokens(observed: &mut BTreeMap<String, ObservedFleet>, spent: &BTreeSet<String>) {
+    for fleet in observed.values_mut() {
+        fleet.spent_tokens.extend(spent.iter().cloned());
     }
 }
 

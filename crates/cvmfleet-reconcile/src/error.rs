@@ -59,14 +59,6 @@ pub enum ExecError {
         /// Seconds waited.
         waited_secs: u64,
     },
-    /// A ClientToken kept replaying instances that no longer exist.
-    #[error("{step}: ClientToken generations exhausted ({generations}); every one replayed gone instances")]
-    TokensExhausted {
-        /// The step.
-        step: String,
-        /// Generations tried.
-        generations: u32,
-    },
     /// A dry run created instances: the endpoint ignored `DryRun`.
     #[error("{step}: the endpoint ignored DryRun and created {ids}")]
     DryRunIgnored {

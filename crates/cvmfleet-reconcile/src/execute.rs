@@ -4,15 +4,19 @@
 //! 1. in-place updates, starts of stopped instances and creates (concurrently, within the
 //!    client's rate limits);
 //! 2. wait until the new and started instances, and those the plan says to await, are RUNNING
-//!    (DescribeInstancesStatus, 100 IDs per call, backing off from 0.5 s to 1 s); a token that
-//!    replays instances which are gone is advanced to its next generation and sent again;
+//!    (DescribeInstancesStatus, 100 IDs per call, backing off from 0.5 s to 1 s);
 //! 3. terminations (100 IDs per call); instances a group replaces go only when everything it
 //!    created, started or awaits runs (a rolling replacement stops there, and says why);
-//! 4. creates that wait for terminated instances to be gone (their private IPs, or a rollout's
-//!    unavailability budget), once those are gone.
+//! 4. creates that wait for terminated instances to be gone (their private IPs), once those
+//!    are gone.
 //!
 //! The executor makes no decisions of its own beyond that order: the plan fixed every count,
-//! zone, instance and token. Run it again (after a fresh plan) to pick up where it stopped.
+//! zone, instance and token. What the cloud answered that a fresh plan must take into account
+//! is reported as data: a token replayed with instances that are all gone, or refused as
+//! reused with other parameters, is *spent* ([`Report::spent_tokens`]); instances of a create
+//! that vanished before they ran are *lost* ([`Report::lost`]). The converge loop re-plans
+//! from a new observation with the spent tokens (see `cvmfleet_plan::token`); the executor
+//! never sends a token the plan did not name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,7 +29,6 @@ use tokio::task::JoinSet;
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::PasswordSource;
 use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Termination, Update};
-use cvmfleet_plan::planner::set_ownership_tags;
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::{
     ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, TerminateInstancesRequest,
@@ -45,8 +48,6 @@ pub struct ExecOptions {
     pub poll_min: Duration,
     /// Longest poll interval while waiting.
     pub poll_max: Duration,
-    /// How many token generations a create may advance through before giving up.
-    pub max_generations: u32,
 }
 
 impl Default for ExecOptions {
@@ -59,7 +60,6 @@ impl Default for ExecOptions {
             // benchmark's target is 1.2x the bound set by rate limits and boot delay), long
             // enough that polling 1,000 instances (10 calls) stays well under the 40/s limit.
             poll_max: Duration::from_secs(1),
-            max_generations: 16,
         }
     }
 }
@@ -134,13 +134,30 @@ pub struct Report {
     /// Groups (fleet, group) whose rolling replacement stopped: their new instances did not
     /// come up, so the instances they replace were kept.
     pub rollouts_stopped: Vec<(String, String)>,
+    /// ClientTokens the cloud has used before, although none of their instances exists now:
+    /// replayed with instances that are all gone, or refused as reused with other
+    /// parameters. The next plan steps over them.
+    pub spent_tokens: Vec<String>,
+    /// Instances a create answered with that vanished before they ran (terminated out of
+    /// band): the next plan fills their slots.
+    pub lost: Vec<String>,
+    /// Steps left to the next round because the cloud moved (a spent token, lost instances):
+    /// the terminations of a group whose creates did not all come up. Not failures.
+    pub deferred: Vec<String>,
 }
 
 impl Report {
     /// Whether everything in the plan was done.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        self.failures.is_empty() && self.skipped.is_empty()
+        self.failures.is_empty() && self.skipped.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Whether a fresh plan has something to pick up that this one could not finish (spent
+    /// tokens, lost instances, deferred steps).
+    #[must_use]
+    pub fn needs_replan(&self) -> bool {
+        !self.spent_tokens.is_empty() || !self.lost.is_empty() || !self.deferred.is_empty()
     }
 }
 
@@ -155,14 +172,14 @@ struct Launch {
     region: String,
     fleet: String,
     group: String,
-    /// The create, when the instances come from one; its token may advance.
-    create: Option<Create>,
-    request: RunInstancesRequest,
-    generation: u32,
+    /// The ClientToken, when the instances come from a create.
+    token: Option<String>,
     ids: Vec<String>,
     missing_polls: u32,
     done: bool,
     failed: bool,
+    /// Done, but not everything came up for a reason a fresh plan handles (spent, lost).
+    incomplete: bool,
     /// Where the running ones are reported.
     kind: WaitKind,
 }
@@ -188,13 +205,12 @@ impl Launch {
             region: region.to_owned(),
             fleet: fleet.to_owned(),
             group: group.to_owned(),
-            create: None,
-            request: RunInstancesRequest::default(),
-            generation: 0,
+            token: None,
             ids,
             missing_polls: 0,
             done: false,
             failed: false,
+            incomplete: false,
             kind,
         }
     }
@@ -305,18 +321,15 @@ pub async fn execute(
                         let (client, region, permit) =
                             (client.clone(), fleet.region.clone(), semaphore.clone());
                         let launch = Launch {
-                            step: step.clone(),
-                            region: region.clone(),
-                            fleet: fleet.name.clone(),
-                            group: group.name.clone(),
-                            create: Some(create.clone()),
-                            request: request.clone(),
-                            generation: create.generation,
-                            ids: Vec::new(),
-                            missing_polls: 0,
-                            done: false,
-                            failed: false,
-                            kind: WaitKind::Created,
+                            token: request.client_token.clone(),
+                            ..Launch::waiting(
+                                step.clone(),
+                                &region,
+                                &fleet.name,
+                                &group.name,
+                                Vec::new(),
+                                WaitKind::Created,
+                            )
                         };
                         let index = launches.len();
                         launches.push(launch);
@@ -341,14 +354,9 @@ pub async fn execute(
                 }
                 Err(source) => report.failures.push(ExecError::Api { step, source }),
             },
-            StepOutcome::Create { index, step, result } => match result {
-                Ok(ids) => launches[index].ids = ids,
-                Err(source) => {
-                    launches[index].failed = true;
-                    launches[index].done = true;
-                    report.failures.push(ExecError::Api { step, source });
-                }
-            },
+            StepOutcome::Create { index, step, result } => {
+                created_or_refused(&mut launches[index], step, result, &mut report);
+            }
             StepOutcome::Start { index, step, result } => {
                 if let Err(source) = result {
                     launches[index].failed = true;
@@ -362,9 +370,12 @@ pub async fn execute(
     // 2. Wait for the new instances to run.
     wait_running(client, &mut launches, options, progress, interrupt, &mut report).await;
     let mut failed_groups: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut replan_groups: BTreeSet<(String, String)> = BTreeSet::new();
     for launch in &launches {
         if launch.failed || !launch.done {
             failed_groups.insert((launch.fleet.clone(), launch.group.clone()));
+        } else if launch.incomplete {
+            replan_groups.insert((launch.fleet.clone(), launch.group.clone()));
         }
     }
 
@@ -372,8 +383,18 @@ pub async fn execute(
     let mut by_region: BTreeMap<String, Vec<(String, Termination)>> = BTreeMap::new();
     for fleet in &plan.fleets {
         for group in &fleet.groups {
-            let held_back = failed_groups.contains(&(fleet.name.clone(), group.name.clone()));
+            let key = (fleet.name.clone(), group.name.clone());
+            let held_back = failed_groups.contains(&key);
+            let replanned = replan_groups.contains(&key);
             for t in &group.terminations {
+                if replanned && (t.reason.is_replacement() || !group.await_running.is_empty()) {
+                    report.deferred.push(format!(
+                        "terminate {} (fleet {}, group {}): not all of the group's new instances came \
+                         up; the next round re-plans it",
+                        t.instance_id, fleet.name, group.name
+                    ));
+                    continue;
+                }
                 if held_back && (t.reason.is_replacement() || !group.await_running.is_empty()) {
                     let key = (fleet.name.clone(), group.name.clone());
                     if !report.rollouts_stopped.contains(&key) {
@@ -417,7 +438,7 @@ pub async fn execute(
     // 4. Creates that waited for private IPs to be freed.
     if !later.is_empty() {
         let mut waiting: Vec<Launch> = Vec::new();
-        let terminated: BTreeSet<&str> = report.terminated.iter().map(String::as_str).collect();
+        let terminated: BTreeSet<String> = report.terminated.iter().cloned().collect();
         let mut not_terminated = Vec::new();
         for (step, region, fleet, group, create) in later {
             if interrupt.is_set() {
@@ -425,7 +446,7 @@ pub async fn execute(
                 continue;
             }
             // Its predecessors were not terminated (held back or failed): they will not go.
-            if create.wait_for_gone.iter().any(|id| !terminated.contains(id.as_str())) {
+            if create.wait_for_gone.iter().any(|id| !terminated.contains(id)) {
                 not_terminated.push(format!("{step}: the instances it replaces were not terminated"));
                 continue;
             }
@@ -444,33 +465,43 @@ pub async fn execute(
             };
             progress.event(Event::Started(step.clone()));
             let mut launch = Launch {
-                step: step.clone(),
-                region: region.clone(),
-                fleet,
-                group,
-                generation: create.generation,
-                create: Some(create),
-                request,
-                ids: Vec::new(),
-                missing_polls: 0,
-                done: false,
-                failed: false,
-                kind: WaitKind::Created,
+                token: request.client_token.clone(),
+                ..Launch::waiting(step.clone(), &region, &fleet, &group, Vec::new(), WaitKind::Created)
             };
-            match client.call(&region, &launch.request).await {
-                Ok(answer) => launch.ids = answer.data.instance_id_set,
-                Err(source) => {
-                    launch.failed = true;
-                    launch.done = true;
-                    report.failures.push(ExecError::Api { step, source });
-                }
-            }
+            let result = client.call(&region, &request).await.map(|answer| answer.data.instance_id_set);
+            created_or_refused(&mut launch, step, result, &mut report);
             waiting.push(launch);
         }
         report.skipped.extend(not_terminated);
         wait_running(client, &mut waiting, options, progress, interrupt, &mut report).await;
     }
     report
+}
+
+/// Records what RunInstances answered: the instances to wait for, a token the cloud refused
+/// as reused with other parameters (spent: the next plan steps over it), or a failure.
+fn created_or_refused(
+    launch: &mut Launch,
+    step: String,
+    result: Result<Vec<String>, ApiError>,
+    report: &mut Report,
+) {
+    match result {
+        Ok(ids) => launch.ids = ids,
+        Err(source) => {
+            launch.done = true;
+            if source.code().is_some_and(|code| code == "InvalidParameter")
+                && source.to_string().contains("ClientToken")
+                && let Some(token) = launch.token.clone()
+            {
+                launch.incomplete = true;
+                report.spent_tokens.push(token);
+            } else {
+                launch.failed = true;
+                report.failures.push(ExecError::Api { step, source });
+            }
+        }
+    }
 }
 
 enum StepOutcome {
@@ -593,25 +624,25 @@ async fn wait_running(
         for &i in &pending {
             let launch = &mut launches[i];
             total += launch.ids.len();
-            let gone = launch.ids.iter().any(|id| {
+            let gone = |id: &String| {
                 matches!(states.get(id).map(String::as_str), None | Some("SHUTDOWN" | "TERMINATING"))
-            });
-            if (gone || launch.ids.is_empty()) && launch.create.is_none() {
+            };
+            let present = launch.ids.iter().filter(|id| !gone(id)).count();
+            if present < launch.ids.len() && launch.token.is_none() {
                 // Started or awaited instances that disappeared will not run.
                 launch.done = true;
                 launch.failed = true;
                 report.failures.push(ExecError::Gone { step: launch.step.clone() });
                 continue;
             }
-            if gone || launch.ids.is_empty() {
-                // Absent twice in a row: the token replayed instances that no longer exist.
+            if present == 0 {
+                // Absent twice in a row: the token replayed instances that no longer exist. It
+                // is spent; the next plan uses the pool's next generation.
                 launch.missing_polls += 1;
-                if launch.missing_polls >= 2
-                    && let Err(error) = advance_generation(client, launch, options).await
-                {
-                    report.failures.push(error);
+                if launch.missing_polls >= 2 {
                     launch.done = true;
-                    launch.failed = true;
+                    launch.incomplete = true;
+                    report.spent_tokens.extend(launch.token.clone());
                 }
                 continue;
             }
@@ -624,8 +655,14 @@ async fn wait_running(
                 .filter(|id| states.get(*id).map(String::as_str) == Some("LAUNCH_FAILED"))
                 .collect();
             ready += running;
-            if running + failed.len() == launch.ids.len() {
+            if running + failed.len() == present {
                 launch.done = true;
+                if present < launch.ids.len() {
+                    // Some of the batch vanished (terminated out of band): their slots are
+                    // the next plan's to fill; the rest stay.
+                    launch.incomplete = true;
+                    report.lost.extend(launch.ids.iter().filter(|id| gone(id)).cloned());
+                }
                 let mut awaited = Vec::new();
                 let into = match launch.kind {
                     WaitKind::Created => &mut report.created,
@@ -650,47 +687,6 @@ async fn wait_running(
             }
         }
         progress.event(Event::Waiting { ready, total });
-    }
-}
-
-/// Sends a create again under its next token generation (see `cvmfleet_plan::token`).
-async fn advance_generation(
-    client: &CvmClient,
-    launch: &mut Launch,
-    options: &ExecOptions,
-) -> Result<(), ExecError> {
-    let Some(create) = launch.create.clone() else {
-        return Err(ExecError::Gone { step: launch.step.clone() });
-    };
-    if launch.generation >= create.generation + options.max_generations {
-        return Err(ExecError::TokensExhausted {
-            step: launch.step.clone(),
-            generations: options.max_generations,
-        });
-    }
-    launch.generation += 1;
-    while create.skip_generations.contains(&launch.generation) {
-        launch.generation += 1;
-    }
-    let token = create.token_seed.token(launch.generation);
-    let replacement_hash = launch
-        .request
-        .tag_specification
-        .iter()
-        .flatten()
-        .flat_map(|s| s.tags.iter())
-        .find(|t| t.key == cvmfleet_plan::observed::tags::TEMPLATE)
-        .map(|t| t.value.clone())
-        .unwrap_or_default();
-    set_ownership_tags(&mut launch.request, &create.token_seed, &replacement_hash, &token);
-    launch.request.client_token = Some(token);
-    launch.missing_polls = 0;
-    match client.call(&launch.region, &launch.request).await {
-        Ok(answer) => {
-            launch.ids = answer.data.instance_id_set;
-            Ok(())
-        }
-        Err(source) => Err(ExecError::Api { step: launch.step.clone(), source }),
     }
 }
 

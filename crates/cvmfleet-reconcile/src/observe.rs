@@ -1,14 +1,26 @@
 //! Observation: list every fleet's instances by its ownership tag, ⌈N/100⌉ DescribeInstances
-//! calls per fleet, fleets observed concurrently within the client's rate limits.
+//! calls per fleet, fleets observed concurrently within the client's rate limits; then make
+//! the counts that decide creates consistent.
+//!
+//! Offset paging over a set that changes meanwhile is not a snapshot: a live instance can be
+//! missed while the totals still agree. A fleet whose listing took one page is one consistent
+//! read. For a fleet that took several, every pool the plan would create in is read again
+//! with one tag-filtered, single-page DescribeInstances (its fleet, group, template and pool
+//! tags) and planned again from that, until every create's count comes from such a read (see
+//! `cvmfleet_plan::token`). Cost: one DescribeInstances per create, and only for fleets of
+//! more than 100 instances.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::task::JoinSet;
 
-use cvmfleet_client::CvmClient;
+use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::observed::tags;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance};
-use cvmfleet_wire::model::Filter;
+use cvmfleet_plan::plan::Create;
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions};
+use cvmfleet_wire::MAX_BATCH;
+use cvmfleet_wire::api::DescribeInstancesRequest;
+use cvmfleet_wire::model::{Filter, Instance};
 
 use crate::error::ExecError;
 
@@ -45,14 +57,15 @@ pub async fn observe_each(
         });
     }
     let mut observed = BTreeMap::new();
+    let mut paged: BTreeSet<String> = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else { continue };
         let result = match result {
             Ok(instances) => {
-                let mut instances: Vec<ObservedInstance> =
-                    instances.iter().map(ObservedInstance::from_wire).collect();
-                instances.sort_by(|a, b| a.id.cmp(&b.id));
-                Ok(ObservedFleet { instances })
+                if instances.len() > MAX_BATCH {
+                    paged.insert(name.clone());
+                }
+                Ok(ObservedFleet { instances: reduce(&instances), ..ObservedFleet::default() })
             }
             Err(source) => Err(ExecError::Observe { fleet: name.clone(), source }),
         };
@@ -64,5 +77,85 @@ pub async fn observe_each(
             .entry(fleet.name.clone())
             .or_insert_with(|| Err(ExecError::ObserveAborted { fleet: fleet.name.clone() }));
     }
+    let paged: Vec<&DesiredFleet> = fleets.iter().filter(|f| paged.contains(&f.name)).collect();
+    for fleet in paged {
+        let Some(Ok(seen)) = observed.get_mut(&fleet.name) else { continue };
+        if let Err(source) = reread_pools(client, fleet, seen).await {
+            observed
+                .insert(fleet.name.clone(), Err(ExecError::Observe { fleet: fleet.name.clone(), source }));
+        }
+    }
     observed
+}
+
+fn reduce(instances: &[Instance]) -> Vec<ObservedInstance> {
+    let mut instances: Vec<ObservedInstance> = instances.iter().map(ObservedInstance::from_wire).collect();
+    instances.sort_by(|a, b| a.id.cmp(&b.id));
+    instances
+}
+
+/// The ownership tags of a create that name its pool: fleet, group, template and pool.
+fn pool_filters(create: &Create) -> Option<Vec<Filter>> {
+    let tag_value = |key: &str| {
+        create.request.tag_specification.iter().flatten().flat_map(|s| &s.tags).find(|t| t.key == key)
+    };
+    let keys = [tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::POOL];
+    keys.iter()
+        .map(|key| tag_value(key).map(|t| Filter::new(format!("tag:{key}"), [t.value.clone()])))
+        .collect()
+}
+
+/// Re-reads, one consistent page each, the pools the fleet's plan would create in, and plans
+/// again, until every pool it creates in was read that way.
+async fn reread_pools(
+    client: &CvmClient,
+    fleet: &DesiredFleet,
+    seen: &mut ObservedFleet,
+) -> Result<(), ApiError> {
+    let key = |filters: &[Filter]| -> Vec<String> { filters.iter().flat_map(|f| f.values.clone()).collect() };
+    let mut read: BTreeSet<Vec<String>> = BTreeSet::new();
+    loop {
+        let observed = BTreeMap::from([(fleet.name.clone(), seen.clone())]);
+        let plan = cvmfleet_plan::plan(std::slice::from_ref(fleet), &observed, PlanOptions::default());
+        let pending: Vec<Vec<Filter>> = plan
+            .fleets
+            .iter()
+            .flat_map(|f| &f.groups)
+            .flat_map(|g| &g.creates)
+            .filter_map(pool_filters)
+            .filter(|filters| !read.contains(&key(filters)))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for filters in pending {
+            let instances = read_pool(client, &fleet.region, filters.clone()).await?;
+            let value = |i: usize| filters[i].values.first().cloned();
+            let (group, template, pool) = (value(1), value(2), value(3));
+            seen.instances.retain(|i| !(i.group == group && i.template == template && i.pool == pool));
+            seen.instances.extend(reduce(&instances));
+            seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
+            read.insert(key(&filters));
+        }
+    }
+}
+
+/// One pool's instances: one page (one consistent read) unless the pool holds more than a
+/// page (its leaving instances included), when the pages are walked.
+async fn read_pool(
+    client: &CvmClient,
+    region: &str,
+    filters: Vec<Filter>,
+) -> Result<Vec<Instance>, ApiError> {
+    let page = DescribeInstancesRequest {
+        instance_ids: None,
+        filters: Some(filters.clone()),
+        offset: Some(0),
+        limit: Some(MAX_BATCH as i64),
+    };
+    let answer = client.call(region, &page).await?.data;
+    if usize::try_from(answer.total_count).unwrap_or(usize::MAX) <= answer.instance_set.len() {
+        return Ok(answer.instance_set);
+    }
+    client.describe_instances_all(region, filters).await
 }

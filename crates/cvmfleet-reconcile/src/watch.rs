@@ -11,7 +11,7 @@
 //! The cloud is reached through [`Cloud`], so the cycle logic runs in tests against in-process
 //! fakes under paused time; [`ClientCloud`] is the real one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -223,6 +223,8 @@ impl CycleReport {
 pub struct Watcher {
     options: WatchOptions,
     health: BTreeMap<String, Health>,
+    /// ClientTokens the cloud reported spent in earlier cycles (see `cvmfleet_plan::token`).
+    spent_tokens: BTreeSet<String>,
 }
 
 /// Whether a convergence's stop counts as a failure of the fleet (and so backs it off).
@@ -265,7 +267,7 @@ impl Watcher {
     /// A watcher with no history.
     #[must_use]
     pub fn new(options: WatchOptions) -> Self {
-        Watcher { options, health: BTreeMap::new() }
+        Watcher { options, health: BTreeMap::new(), spent_tokens: BTreeSet::new() }
     }
 
     /// The options.
@@ -347,7 +349,10 @@ impl Watcher {
                 continue;
             }
             let seen = match observed.remove(&fleet.name) {
-                Some(Ok(seen)) => seen,
+                Some(Ok(mut seen)) => {
+                    seen.spent_tokens.extend(self.spent_tokens.iter().cloned());
+                    seen
+                }
                 Some(Err(error)) => {
                     let text = crate::converge::error_chain(&error);
                     reports.insert(fleet.name.clone(), report(FleetOutcome::ObserveFailed(text), 0));
@@ -384,6 +389,8 @@ impl Watcher {
         }
         while let Some(joined) = applying.join_next().await {
             let Ok((name, changes, outcome)) = joined else { continue };
+            // Spent tokens stay spent: later cycles step over them without asking again.
+            self.spent_tokens.extend(outcome.reports.iter().flat_map(|r| r.spent_tokens.iter().cloned()));
             let applied = applied(&outcome);
             reports.insert(
                 name.clone(),

@@ -251,6 +251,15 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
         for skipped in &last.skipped {
             anstream::eprintln!("not done: {skipped}");
         }
+        for deferred in &last.deferred {
+            anstream::eprintln!("not done: {deferred}");
+        }
+        if !last.lost.is_empty() {
+            anstream::eprintln!(
+                "lost before they ran (terminated out of band): {}; a new plan replaces them",
+                last.lost.join(", ")
+            );
+        }
         if !complete {
             anstream::eprintln!("Nothing is lost: run `cvmfleet apply` again to pick up where this stopped.");
         }

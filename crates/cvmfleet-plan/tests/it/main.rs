@@ -2,6 +2,7 @@
 //! snapshots of the rendered plan.
 
 mod drift;
+mod pools;
 mod rollout;
 mod scenarios;
 mod seed_golden;

@@ -65,11 +65,12 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         group: Some(group.into()),
         template: Some(REPLACEMENT.into()),
         token: Some("cvmf1-old".into()),
+        pool: None,
     }
 }
 
 fn observed(instances: Vec<ObservedInstance>) -> BTreeMap<String, ObservedFleet> {
-    BTreeMap::from([("web".to_owned(), ObservedFleet { instances })])
+    BTreeMap::from([("web".to_owned(), ObservedFleet { instances, ..Default::default() })])
 }
 
 fn text(plan: &Plan) -> String {
@@ -89,8 +90,9 @@ fn empty_cloud_creates_the_whole_group_spread_over_zones() {
     assert_eq!(request.instance_count, Some(2));
     let tags = &request.tag_specification.as_ref().unwrap()[0].tags;
     let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
-    assert_eq!(keys, [tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::TOKEN]);
-    assert_eq!(tags[3].value, request.client_token.clone().unwrap());
+    assert_eq!(keys, [tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::POOL, tags::TOKEN]);
+    assert_eq!(tags[3].value, "ap-guangzhou-3/0");
+    assert_eq!(tags[4].value, request.client_token.clone().unwrap());
     insta::assert_snapshot!(text(&plan));
 }
 

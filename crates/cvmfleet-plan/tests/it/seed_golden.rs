@@ -71,13 +71,16 @@ fn seed_examples_plan_to_the_seed_requests() {
 
         let mut request = create.request.clone();
         let token = request.client_token.take().expect("a ClientToken");
-        assert!(token.starts_with("cvmf1-") && token.len() <= 64, "{file}: {token}");
+        assert!(token.starts_with("cvmf2-") && token.len() <= 64, "{file}: {token}");
         let tags = request.tag_specification.take().expect("ownership tags");
         let keys: BTreeSet<&str> = tags.iter().flat_map(|s| s.tags.iter().map(|t| t.key.as_str())).collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from(["cvmfleet:fleet", "cvmfleet:group", "cvmfleet:template", "cvmfleet:token"])
-        );
+        let mut expected =
+            BTreeSet::from(["cvmfleet:fleet", "cvmfleet:group", "cvmfleet:template", "cvmfleet:token"]);
+        // Groups with explicit private IPs identify slots by IP, not by pool.
+        if create.token_seed.pool_tag().is_some() {
+            expected.insert("cvmfleet:pool");
+        }
+        assert_eq!(keys, expected, "{file}");
         if create.password.is_some() {
             request.login_settings.get_or_insert_with(Default::default).password = Some("PASSWORD".into());
         }

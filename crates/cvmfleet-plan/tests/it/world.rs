@@ -69,11 +69,12 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         group: Some("app".into()),
         template: Some(template.into()),
         token: Some(format!("cvmf1-made-{id}")),
+        pool: None,
     }
 }
 
 pub(crate) fn observed(instances: Vec<ObservedInstance>) -> BTreeMap<String, ObservedFleet> {
-    BTreeMap::from([("svc".to_owned(), ObservedFleet { instances })])
+    BTreeMap::from([("svc".to_owned(), ObservedFleet { instances, ..Default::default() })])
 }
 
 /// Does what the executor would: creates land (RUNNING, tagged), terminations vanish, starts
@@ -82,19 +83,23 @@ pub(crate) fn apply_plan(plan: &Plan, world: &mut Vec<ObservedInstance>, next_id
     for fleet in &plan.fleets {
         for group in &fleet.groups {
             for create in &group.creates {
-                let template = create
-                    .request
-                    .tag_specification
-                    .iter()
-                    .flatten()
-                    .flat_map(|s| &s.tags)
-                    .find(|t| t.key == tags::TEMPLATE)
-                    .map(|t| t.value.clone());
+                let tag = |key: &str| {
+                    create
+                        .request
+                        .tag_specification
+                        .iter()
+                        .flatten()
+                        .flat_map(|s| &s.tags)
+                        .find(|t| t.key == key)
+                        .map(|t| t.value.clone())
+                };
+                let template = tag(tags::TEMPLATE);
                 for _ in 0..create.count {
                     *next_id += 1;
                     let mut instance = running(&format!("ins-new{next_id:05}"), &create.zone, "");
                     instance.template = template.clone();
                     instance.token = create.request.client_token.clone();
+                    instance.pool = tag(tags::POOL);
                     instance.created_time = format!("2026-06-01T00:00:00.{next_id:05}Z");
                     world.push(instance);
                 }

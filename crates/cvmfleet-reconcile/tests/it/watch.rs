@@ -94,6 +94,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         group: Some("app".into()),
         template: Some(HASH.into()),
         token: Some(format!("t-{id}")),
+        pool: None,
     }
 }
 
@@ -118,7 +119,10 @@ impl Cloud for FakeCloud {
                     },
                 })
             } else {
-                Ok(ObservedFleet { instances: w.instances.get(&f.name).cloned().unwrap_or_default() })
+                Ok(ObservedFleet {
+                    instances: w.instances.get(&f.name).cloned().unwrap_or_default(),
+                    ..Default::default()
+                })
             };
             out.insert(f.name.clone(), result);
         }
