@@ -1,4 +1,6 @@
-//! Reconciler tests: the watch cycle against an in-process fake cloud, under paused time.
+//! Reconciler tests: the watch cycle against an in-process fake cloud, under paused time, and
+//! the deterministic simulation of exactly-once against `cvmfleet-sim`.
 
 mod emulated;
+mod sim;
 mod watch;

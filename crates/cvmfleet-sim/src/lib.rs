@@ -1,0 +1,348 @@
+//! An in-process, deterministic CVM cloud for simulation testing (FoundationDB-style): the real
+//! [`CvmClient`], planner and executor run against it, on tokio's paused clock, thousands of
+//! times under seeded schedules.
+//!
+//! - [`SimCloud`] is a cheap, cloneable handle on one world. It is a
+//!   [`cvmfleet_client::Transport`]: `CvmClient::with_transport(.., Arc::new(cloud.clone()))`.
+//! - The model follows the emulator (`crates/cvmfleet-emulator/src/world`): RunInstances with
+//!   ClientTokens remembered forever, DescribeInstances by IDs or filters with Offset/Limit
+//!   paging, DescribeInstancesStatus, TerminateInstances, ModifyInstancesAttribute,
+//!   Start/StopInstances, with the emulator's checks and error codes; no catalog, so any image,
+//!   type, VPC or security group exists.
+//! - Time is `tokio::time` relative to the construction instant: PENDING → RUNNING after
+//!   [`SimConfig::boot_delay`], TERMINATING → gone after [`SimConfig::terminate_delay`], applied
+//!   lazily at the start of every call and inspection.
+//! - Faults ([`FaultConfig`], [`Rule`]) come from the one seeded generator of the world: latency
+//!   before and after processing (which reorders concurrent callers), throttling, server
+//!   errors, resets, lost responses, failed launches.
+//! - The harness inspects the world without API calls ([`SimCloud::created`],
+//!   [`SimCloud::live`], [`SimCloud::calls`], [`SimCloud::lost`]) and changes it out of band
+//!   ([`SimCloud::terminate_out_of_band`], …).
+//!
+//! Everything is deterministic given the seed and the order of calls: ordered maps only, IDs
+//! from a counter, no wall clock.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use cvmfleet_client::{ClientConfig, Credentials, CvmClient, RetryPolicy};
+//! use cvmfleet_sim::{SimCloud, SimConfig};
+//! use cvmfleet_wire::api::RunInstancesRequest;
+//! use cvmfleet_wire::model::Placement;
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
+//! runtime.block_on(async {
+//!     let cloud = SimCloud::new(SimConfig::seeded(7));
+//!     let config = ClientConfig {
+//!         retry: RetryPolicy { jitter_seed: Some(7), ..RetryPolicy::default() },
+//!         ..ClientConfig::default()
+//!     };
+//!     let credentials = Credentials::new(cvmfleet_sim::DEV_SECRET_ID, cvmfleet_sim::DEV_SECRET_KEY);
+//!     let client = CvmClient::with_transport(config, credentials, Arc::new(cloud.clone()))?;
+//!     let request = RunInstancesRequest {
+//!         placement: Some(Placement { zone: "ap-guangzhou-3".into(), ..Placement::default() }),
+//!         image_id: Some("img-pmqg1cw7".into()),
+//!         instance_count: Some(2),
+//!         client_token: Some("web-batch-0".into()),
+//!         ..RunInstancesRequest::default()
+//!     };
+//!     let first = client.call("ap-guangzhou", &request).await?.data.instance_id_set;
+//!     // The same token again: the original instances, nothing new.
+//!     let again = client.call("ap-guangzhou", &request).await?.data.instance_id_set;
+//!     assert_eq!(first, again);
+//!     assert_eq!(cloud.created().len(), 2);
+//!     assert!(cloud.live().iter().all(|i| i.instance_state == "PENDING"));
+//!     tokio::time::sleep(Duration::from_secs(2)).await;
+//!     assert!(cloud.live().iter().all(|i| i.instance_state == "RUNNING"));
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+mod faults;
+mod world;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use cvmfleet_client::{ClientConfig, Credentials, CvmClient, RetryPolicy, Transport, TransportFuture};
+use cvmfleet_wire::Action;
+use cvmfleet_wire::model::Instance;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use faults::{FaultConfig, Rule, RuleKind};
+use world::World;
+
+/// A SecretId for clients of the simulation (the sim checks no signature).
+pub const DEV_SECRET_ID: &str = "AKIDcvmfleetSimulationKey000000000";
+/// The matching SecretKey.
+pub const DEV_SECRET_KEY: &str = "cvmfleetSimulationSecretKey00000";
+
+/// What a reused ClientToken with different parameters gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenMode {
+    /// Replay the original `InstanceIdSet`, ignoring the new parameters (the real service).
+    Lenient,
+    /// Refuse with `InvalidParameter`, naming the token, and create nothing: a reconciler that
+    /// reuses a token for a different request has a bug (the emulator's `--strict-tokens`).
+    #[default]
+    Strict,
+}
+
+/// How a [`SimCloud`] behaves. `Default`: seed 0, any region, 2 s boot, 2 s stop, 1 s
+/// terminate, `LAUNCH_FAILED` instances listed for 600 s (the emulator's retention), strict
+/// tokens, no faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed of the world's one generator (faults, failed launches) and salt of the IDs.
+    pub seed: u64,
+    /// Regions served; calls to others answer `UnsupportedRegion`. Empty: every region.
+    pub regions: BTreeSet<String>,
+    /// How long a new instance stays `PENDING` (and a started one `STARTING`).
+    pub boot_delay: Duration,
+    /// How long a stopped instance stays `STOPPING`.
+    pub stop_delay: Duration,
+    /// How long a terminated instance stays `TERMINATING` before it is gone.
+    pub terminate_delay: Duration,
+    /// How long a `LAUNCH_FAILED` instance stays listed before it is gone.
+    pub failed_linger: Duration,
+    /// What a reused ClientToken with different parameters gets.
+    pub token_mode: TokenMode,
+    /// Random faults from the start.
+    pub faults: FaultConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            regions: BTreeSet::new(),
+            boot_delay: Duration::from_secs(2),
+            stop_delay: Duration::from_secs(2),
+            terminate_delay: Duration::from_secs(1),
+            failed_linger: Duration::from_secs(600),
+            token_mode: TokenMode::Strict,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The default configuration with `seed`.
+    #[must_use]
+    pub fn seeded(seed: u64) -> Self {
+        SimConfig { seed, ..SimConfig::default() }
+    }
+}
+
+/// One instance ever created, as the checker counts them (live or long gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatedInstance {
+    /// Instance ID.
+    pub instance_id: String,
+    /// Region of the call.
+    pub region: String,
+    /// Zone.
+    pub zone: String,
+    /// Display name at creation.
+    pub name: String,
+    /// Primary private IP at creation.
+    pub private_ip: String,
+    /// The RunInstances ClientToken, if any.
+    pub client_token: Option<String>,
+    /// Tags at creation.
+    pub tags: BTreeMap<String, String>,
+    /// Simulated time of creation, since the cloud was built.
+    pub created_at: Duration,
+    /// `CreatedTime` as DescribeInstances shows it.
+    pub created_time: String,
+    /// Whether the launch was decided (at creation) to fail: the instance shows
+    /// `LAUNCH_FAILED` after the boot delay, unless removed out of band before.
+    pub launch_failed: bool,
+}
+
+/// An instance removed out of band, through no fault of the reconciler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostInstance {
+    /// Instance ID.
+    pub instance_id: String,
+    /// Simulated time of the removal.
+    pub at: Duration,
+    /// Its state just before (e.g. `RUNNING`, `PENDING`, `LAUNCH_FAILED`).
+    pub state: String,
+    /// What happened.
+    pub reason: String,
+}
+
+/// Calls of one action. `calls = processed + (faulted - lost_responses)` once every call in
+/// flight has been answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallCount {
+    /// Calls that arrived.
+    pub calls: u64,
+    /// Calls the model acted on (answered errors and lost responses included).
+    pub processed: u64,
+    /// Calls that got an injected fault (throttle, error, reset, lost response).
+    pub faulted: u64,
+    /// Processed calls whose answer was lost.
+    pub lost_responses: u64,
+}
+
+/// A handle on one simulated cloud; clones share it.
+#[derive(Clone)]
+pub struct SimCloud {
+    world: Arc<Mutex<World>>,
+}
+
+impl fmt::Debug for SimCloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimCloud").finish_non_exhaustive()
+    }
+}
+
+impl SimCloud {
+    /// A new, empty cloud; its clock starts now (`tokio::time::Instant::now()`).
+    #[must_use]
+    pub fn new(config: SimConfig) -> Self {
+        SimCloud { world: Arc::new(Mutex::new(World::new(config))) }
+    }
+
+    /// The world, advanced to now.
+    fn world(&self) -> MutexGuard<'_, World> {
+        let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
+        world.advance();
+        world
+    }
+
+    /// A client of this cloud: default settings, retry jitter seeded with the cloud's seed.
+    ///
+    /// # Errors
+    /// None in practice; [`CvmClient::with_transport`]'s configuration errors.
+    pub fn client(&self) -> Result<CvmClient, cvmfleet_client::Error> {
+        let seed = self.world().config.seed;
+        let config = ClientConfig {
+            retry: RetryPolicy { jitter_seed: Some(seed), ..RetryPolicy::default() },
+            ..ClientConfig::default()
+        };
+        let credentials = Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY);
+        CvmClient::with_transport(config, credentials, Arc::new(self.clone()))
+    }
+
+    /// Simulated time since the cloud was built.
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        self.world().now()
+    }
+
+    /// Every instance ever created, in creation order.
+    #[must_use]
+    pub fn created(&self) -> Vec<CreatedInstance> {
+        self.world().created.clone()
+    }
+
+    /// The instances currently listed (not gone), in creation order.
+    #[must_use]
+    pub fn live(&self) -> Vec<Instance> {
+        self.world().live()
+    }
+
+    /// A listed instance.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<Instance> {
+        self.world().get(id)
+    }
+
+    /// Calls per action; actions never called are absent.
+    #[must_use]
+    pub fn calls(&self) -> BTreeMap<Action, CallCount> {
+        self.world().calls.clone()
+    }
+
+    /// Every out-of-band removal, in order.
+    #[must_use]
+    pub fn lost(&self) -> Vec<LostInstance> {
+        self.world().lost.clone()
+    }
+
+    /// Terminates an instance out of band (a person, or the cloud reclaiming it): it goes
+    /// `TERMINATING` from any state, `PENDING` included, and is gone after the terminate
+    /// delay; a `LAUNCH_FAILED` one vanishes at once. Recorded in [`SimCloud::lost`]. `false`
+    /// (and nothing recorded) when it is not listed or already `TERMINATING`.
+    pub fn terminate_out_of_band(&self, id: &str) -> bool {
+        self.world().terminate_out_of_band(id)
+    }
+
+    /// Stops a `RUNNING` instance out of band (`STOPPING`, then `STOPPED` after the stop
+    /// delay); `false` in any other state.
+    pub fn stop_out_of_band(&self, id: &str) -> bool {
+        self.world().stop_out_of_band(id)
+    }
+
+    /// Renames an instance out of band; `false` when it is not listed.
+    pub fn rename_out_of_band(&self, id: &str, name: &str) -> bool {
+        self.world().rename_out_of_band(id, name)
+    }
+
+    /// Removes a tag out of band; `false` when the instance or the tag is missing.
+    pub fn remove_tag_out_of_band(&self, id: &str, key: &str) -> bool {
+        self.world().remove_tag_out_of_band(id, key)
+    }
+
+    /// Replaces the random faults (the generator keeps its state).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        self.world().config.faults = faults;
+    }
+
+    /// Queues a one-shot rule.
+    pub fn add_rule(&self, rule: Rule) {
+        self.world().rules.push(rule);
+    }
+
+    /// Drops every pending one-shot rule.
+    pub fn clear_rules(&self) {
+        self.world().rules.clear();
+    }
+
+    /// Turns every random fault off at once, failed launches included, keeping latency (which
+    /// only reorders calls) and the pending one-shot rules: the harness's "let it converge".
+    pub fn calm(&self) {
+        let mut world = self.world();
+        world.config.faults = world.config.faults.calm();
+    }
+
+    /// Changes the token mode from now on.
+    pub fn set_token_mode(&self, mode: TokenMode) {
+        self.world().config.token_mode = mode;
+    }
+
+    /// One call: faults decided on arrival, a sleep, processing at one instant, a sleep.
+    async fn exchange(
+        self,
+        action: Action,
+        region: String,
+        params: Value,
+    ) -> Result<(Value, String), cvmfleet_client::Error> {
+        let decision = self.world().arrive(action);
+        if !decision.before.is_zero() {
+            tokio::time::sleep(decision.before).await;
+        }
+        let outcome = self.world().process(action, &region, &params, &decision);
+        if !decision.after.is_zero() {
+            tokio::time::sleep(decision.after).await;
+        }
+        outcome
+    }
+}
+
+impl Transport for SimCloud {
+    fn send(&self, action: Action, region: &str, params: &Value) -> TransportFuture {
+        Box::pin(self.clone().exchange(action, region.to_owned(), params.clone()))
+    }
+}
