@@ -173,12 +173,15 @@ impl App {
                     };
                     let result = world.run_instances(&ctx, &req, &mut fails);
                     drop(faults);
-                    if failures > 0 {
-                        let mut stats = lock(&self.stats);
-                        for _ in 0..failures {
-                            stats.fault("launch_failure");
-                        }
+                    let mut stats = lock(&self.stats);
+                    for _ in 0..failures {
+                        stats.fault("launch_failure");
                     }
+                    // A create puts exactly its new records; a replayed token puts none.
+                    if let Ok((_, mutation)) = &result {
+                        stats.created(mutation.put.len());
+                    }
+                    drop(stats);
                     let (response, mutation) = result?;
                     (encode(&response, request_id), mutation)
                 }
