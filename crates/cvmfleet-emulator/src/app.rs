@@ -275,7 +275,10 @@ pub(crate) async fn api(State(app): State<Arc<App>>, request: Request) -> Respon
     let action = auth::action_hint(&raw);
     lock(&app.stats).request(&action);
 
-    let decision = lock(&app.faults).decide(&action);
+    // Parameters are read for the fault rules only when one matches on them.
+    let wants_params = lock(&app.faults).wants_params();
+    let params = if wants_params { auth::params_hint(&raw) } else { Vec::new() };
+    let decision = lock(&app.faults).decide(&action, &params);
     if !decision.latency.is_zero() {
         lock(&app.stats).fault("latency");
         tokio::time::sleep(decision.latency).await;
