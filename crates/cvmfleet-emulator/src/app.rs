@@ -173,12 +173,15 @@ impl App {
                     };
                     let result = world.run_instances(&ctx, &req, &mut fails);
                     drop(faults);
-                    if failures > 0 {
-                        let mut stats = lock(&self.stats);
-                        for _ in 0..failures {
-                            stats.fault("launch_failure");
-                        }
+                    let mut stats = lock(&self.stats);
+                    for _ in 0..failures {
+                        stats.fault("launch_failure");
                     }
+                    // A create puts exactly its new records; a replayed token puts none.
+                    if let Ok((_, mutation)) = &result {
+                        stats.created(mutation.put.len());
+                    }
+                    drop(stats);
                     let (response, mutation) = result?;
                     (encode(&response, request_id), mutation)
                 }
@@ -272,7 +275,10 @@ pub(crate) async fn api(State(app): State<Arc<App>>, request: Request) -> Respon
     let action = auth::action_hint(&raw);
     lock(&app.stats).request(&action);
 
-    let decision = lock(&app.faults).decide(&action);
+    // Parameters are read for the fault rules only when one matches on them.
+    let wants_params = lock(&app.faults).wants_params();
+    let params = if wants_params { auth::params_hint(&raw) } else { Vec::new() };
+    let decision = lock(&app.faults).decide(&action, &params);
     if !decision.latency.is_zero() {
         lock(&app.stats).fault("latency");
         tokio::time::sleep(decision.latency).await;

@@ -72,6 +72,23 @@ pub(crate) fn action_hint(raw: &RawRequest<'_>) -> String {
     v1_params(raw).into_iter().find(|(k, _)| k == "Action").map_or_else(|| "-".to_owned(), |(_, v)| v)
 }
 
+/// The business parameters a request carries, flattened (`Placement.Zone`), read before
+/// authentication for fault rules that match on them; empty when they cannot be read.
+pub(crate) fn params_hint(raw: &RawRequest<'_>) -> Vec<(String, String)> {
+    let all = if raw.headers.contains_key("authorization") {
+        if *raw.method == Method::GET {
+            pairs(raw.query.as_bytes())
+        } else {
+            serde_json::from_slice::<serde_json::Value>(raw.body)
+                .map(|v| cvmfleet_wire::flat::flatten(&v))
+                .unwrap_or_default()
+        }
+    } else {
+        v1_params(raw)
+    };
+    all.into_iter().filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str())).collect()
+}
+
 fn signature_failure() -> ApiError {
     ApiError::new(
         "AuthFailure.SignatureFailure",

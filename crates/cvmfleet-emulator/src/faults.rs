@@ -6,7 +6,7 @@
 //! Every API request draws the same number of random values from one seeded generator, in
 //! arrival order, so a run of sequential requests sees the same faults under the same seed.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use cvmfleet_wire::Action;
@@ -86,10 +86,12 @@ pub enum FaultKind {
 }
 
 /// A one-shot fault: applies to the next `count` matching requests after letting `skip` pass.
+/// A request matches when it names the rule's action and carries the rule's `params`.
 ///
 /// ```json
 /// {"action": "RunInstances", "kind": "lose_response", "count": 1}
 /// {"action": "TerminateInstances", "kind": "error", "code": "InternalError", "message": "boom"}
+/// {"action": "RunInstances", "kind": "latency", "latency_ms": 1000, "params": {"InstanceCount": "100"}}
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +116,11 @@ pub struct FaultRule {
     /// Delay for `latency`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<u64>,
+    /// Parameters a request must carry to match, by flattened name (`InstanceCount`,
+    /// `Placement.Zone`) and value as text (`100`): of several requests sent at once, this
+    /// picks one by what it asks for rather than by which arrives first. Empty: any request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -132,6 +139,7 @@ impl FaultRule {
             code: None,
             message: None,
             latency_ms: None,
+            params: BTreeMap::new(),
         }
     }
 
@@ -175,6 +183,19 @@ impl FaultRule {
         FaultRule { skip, ..self }
     }
 
+    /// The same rule, for requests whose flattened parameter `name` is `value` only.
+    #[must_use]
+    pub fn when(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.insert(name.into(), value.into());
+        self
+    }
+
+    /// Whether a request of `action` with (flattened) `params` matches the rule.
+    fn matches(&self, action: &str, params: &[(String, String)]) -> bool {
+        self.action.as_deref().is_none_or(|a| a == action)
+            && self.params.iter().all(|(name, value)| params.iter().any(|(n, v)| n == name && v == value))
+    }
+
     /// Checks the action name and the fields the kind needs.
     ///
     /// # Errors
@@ -195,6 +216,9 @@ impl FaultRule {
             }
             FaultKind::LaunchFailure if self.action.as_deref().is_some_and(|a| a != "RunInstances") => {
                 Err("a `launch_failure` rule applies to RunInstances only".into())
+            }
+            FaultKind::LaunchFailure if !self.params.is_empty() => {
+                Err("a `launch_failure` rule counts instances and cannot match `params`".into())
             }
             _ => Ok(()),
         }
@@ -256,8 +280,14 @@ impl Faults {
         self.rules.clear();
     }
 
-    /// Decides the faults of one request of `action` (the raw name, which may be unknown).
-    pub(crate) fn decide(&mut self, action: &str) -> Decision {
+    /// Whether a pending rule matches on parameters, so that [`Faults::decide`] needs them.
+    pub(crate) fn wants_params(&self) -> bool {
+        self.rules.iter().any(|r| !r.params.is_empty())
+    }
+
+    /// Decides the faults of one request of `action` (the raw name, which may be unknown) with
+    /// its flattened `params` (needed only when [`Faults::wants_params`]).
+    pub(crate) fn decide(&mut self, action: &str, params: &[(String, String)]) -> Decision {
         // Always draw the same values so that one config's sequence does not depend on rates.
         let jitter = self.rng.u64(0..=self.config.latency_jitter_ms);
         let reset = self.rng.f64();
@@ -283,7 +313,7 @@ impl Faults {
         }
 
         for rule in &mut self.rules {
-            if rule.kind == FaultKind::LaunchFailure || rule.action.as_deref().is_some_and(|a| a != action) {
+            if rule.kind == FaultKind::LaunchFailure || !rule.matches(action, params) {
                 continue;
             }
             if rule.skip > 0 {
@@ -352,7 +382,7 @@ mod tests {
         let config = FaultConfig { error_rate: 0.3, lose_response_rate: 0.2, ..FaultConfig::default() };
         let run = || {
             let mut f = Faults::new(config.clone(), 7);
-            (0..200).map(|_| f.decide("DescribeInstances")).collect::<Vec<_>>()
+            (0..200).map(|_| f.decide("DescribeInstances", &[])).collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
@@ -369,8 +399,8 @@ mod tests {
             ..FaultConfig::default()
         };
         let mut f = Faults::new(config, 1);
-        assert!(f.decide("DescribeInstances").pre.is_none());
-        assert!(f.decide("RunInstances").pre.is_some());
+        assert!(f.decide("DescribeInstances", &[]).pre.is_none());
+        assert!(f.decide("RunInstances", &[]).pre.is_some());
     }
 
     #[test]
@@ -378,15 +408,36 @@ mod tests {
         let mut f = Faults::new(FaultConfig::default(), 1);
         f.push(FaultRule::lose_response(Action::RunInstances).after(1).times(2));
         f.push(FaultRule::error(Action::TerminateInstances, "InternalError", "x"));
-        assert!(!f.decide("DescribeInstances").lose_response);
-        assert!(!f.decide("RunInstances").lose_response);
-        assert!(f.decide("RunInstances").lose_response);
-        assert!(f.decide("RunInstances").lose_response);
-        assert!(!f.decide("RunInstances").lose_response);
-        let d = f.decide("TerminateInstances");
+        assert!(!f.decide("DescribeInstances", &[]).lose_response);
+        assert!(!f.decide("RunInstances", &[]).lose_response);
+        assert!(f.decide("RunInstances", &[]).lose_response);
+        assert!(f.decide("RunInstances", &[]).lose_response);
+        assert!(!f.decide("RunInstances", &[]).lose_response);
+        let d = f.decide("TerminateInstances", &[]);
         assert_eq!(d.pre, Some(PreFault::Error(ApiError::new("InternalError", "x"))));
-        assert!(f.decide("TerminateInstances").pre.is_none());
+        assert!(f.decide("TerminateInstances", &[]).pre.is_none());
         assert!(f.rules().is_empty());
+    }
+
+    #[test]
+    fn rules_with_params_pick_requests_by_what_they_ask() {
+        let mut f = Faults::new(FaultConfig::default(), 1);
+        f.push(FaultRule::lose_response(Action::RunInstances).when("InstanceCount", "100"));
+        assert!(f.wants_params());
+        let fifty = [("InstanceCount".to_owned(), "50".to_owned())];
+        let hundred =
+            [("Placement.Zone".to_owned(), "z".to_owned()), ("InstanceCount".to_owned(), "100".to_owned())];
+        assert!(!f.decide("RunInstances", &fifty).lose_response);
+        assert!(!f.decide("DescribeInstances", &hundred).lose_response);
+        assert!(f.decide("RunInstances", &hundred).lose_response);
+        assert!(!f.decide("RunInstances", &hundred).lose_response);
+        assert!(!f.wants_params());
+        assert!(FaultRule::launch_failures(1).when("InstanceCount", "1").validate().is_err());
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"action":"RunInstances","kind":"lose_response","params":{"InstanceCount":"100"}}"#,
+        )
+        .unwrap();
+        assert_eq!(rule, FaultRule::lose_response(Action::RunInstances).when("InstanceCount", "100"));
     }
 
     #[test]
@@ -397,7 +448,7 @@ mod tests {
         assert_eq!(outcomes, [false, true, true, false]);
         // Launch-failure rules never touch request-level decisions.
         f.push(FaultRule::launch_failures(1));
-        assert_eq!(f.decide("RunInstances"), Decision::default());
+        assert_eq!(f.decide("RunInstances", &[]), Decision::default());
         assert!(f.launch_fails());
     }
 

@@ -251,7 +251,8 @@ impl RunningEmulator {
         self.addr.to_string()
     }
 
-    /// Request, error and fault counters, and the number of instances.
+    /// Request, error and fault counters, the number of instances, and how many were ever
+    /// created.
     #[must_use]
     pub fn stats(&self) -> Stats {
         admin::stats_of(&self.app)

@@ -1,5 +1,5 @@
 //! Counters the admin endpoint reports: requests per action, error codes per action, injected
-//! faults per kind.
+//! faults per kind, instances ever created.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,13 @@ pub struct Stats {
     pub faults: BTreeMap<String, u64>,
     /// Instances currently in the state, in every region.
     pub instances: u64,
+    /// Instances RunInstances created since the emulator started, in every region, whatever
+    /// became of them since (`LAUNCH_FAILED` and terminated ones included). A replayed
+    /// ClientToken and a DryRun create nothing and add nothing: tests compare this with the
+    /// number of creations a scenario allows, which catches duplicates that were cleaned up
+    /// before the end.
+    #[serde(default)]
+    pub instances_created: u64,
 }
 
 impl Stats {
@@ -25,6 +32,10 @@ impl Stats {
 
     pub(crate) fn error(&mut self, action: &str, code: &str) {
         *self.errors.entry(action.to_owned()).or_default().entry(code.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn created(&mut self, count: usize) {
+        self.instances_created += count as u64;
     }
 
     pub(crate) fn fault(&mut self, kind: &str) {

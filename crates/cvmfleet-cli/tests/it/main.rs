@@ -3,6 +3,7 @@
 mod apply;
 mod common;
 mod emulator;
+mod exactly_once;
 mod help;
 mod interrupt;
 mod seed;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use cvmfleet_emulator::{FaultConfig, FaultRule};
 use cvmfleet_wire::Action;
+use cvmfleet_wire::sign::V1Method;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -35,6 +36,41 @@ async fn a_lost_response_takes_effect_and_the_token_replays_it() {
     assert_eq!(replay, listed);
     assert_eq!(emulator.stats().instances, 2);
     assert_eq!(emulator.stats().faults.get("lose_response"), Some(&1));
+}
+
+/// A rule with `params` picks a request by what it asks for, in every wire style: of two
+/// RunInstances, only the one for two instances gets the error.
+#[tokio::test]
+async fn rules_match_requests_by_their_parameters() {
+    let emulator = start(config()).await;
+    let client = Client::new(&emulator);
+    for style in
+        [Style::PostTc3, Style::GetTc3, Style::GetV1(V1Method::HmacSha256), Style::PostV1(V1Method::HmacSha1)]
+    {
+        emulator
+            .add_fault(
+                FaultRule::error(
+                    Action::RunInstances,
+                    "ResourceInsufficient.SpecifiedInstanceType",
+                    "sold out",
+                )
+                .when("InstanceCount", "2")
+                .when("Placement.Zone", "ap-guangzhou-3"),
+            )
+            .unwrap();
+        let mut one = run_params("");
+        one.as_object_mut().unwrap().remove("ClientToken");
+        one["InstanceCount"] = json!(1);
+        let mut two = one.clone();
+        two["InstanceCount"] = json!(2);
+        let reply = client.send(style, "RunInstances", &one).await.expect("transport");
+        assert_eq!(reply.instance_ids().len(), 1, "{style:?}");
+        let reply = client.send(style, "RunInstances", &two).await.expect("transport");
+        assert_eq!(reply.code(), "ResourceInsufficient.SpecifiedInstanceType", "{style:?}");
+        let reply = client.send(style, "RunInstances", &two).await.expect("transport");
+        assert_eq!(reply.instance_ids().len(), 2, "{style:?}: the rule fired once");
+    }
+    assert_eq!(emulator.stats().instances_created, 12);
 }
 
 #[tokio::test]

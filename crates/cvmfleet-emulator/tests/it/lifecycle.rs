@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use cvmfleet_emulator::{EmulatorConfig, TokenMode};
+use cvmfleet_emulator::{EmulatorConfig, FaultRule, TokenMode};
+use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Client, start};
+use crate::common::{Client, admin, start};
 
 fn slow() -> EmulatorConfig {
     EmulatorConfig::default()
@@ -152,6 +153,48 @@ async fn repeated_client_tokens_replay_even_after_termination() {
             .unwrap_or_default()
             .contains("fleet-web-0123456789abcdef")
     );
+}
+
+/// `instances_created` counts what RunInstances created, not what it answered: a replayed
+/// ClientToken (before or after its instances are gone), a refused reuse and a DryRun add
+/// nothing; instances that fail to launch count. The CLI's exactly-once tests (issue 9) rely on
+/// it to see duplicates that were terminated again before the end.
+#[tokio::test]
+async fn instances_created_counts_creations_not_replays() {
+    let emulator = start(slow().token_mode(TokenMode::Strict)).await;
+    let client = Client::new(&emulator);
+    let mut params = run_params();
+    params["ClientToken"] = json!("fleet-web-created-counter");
+    params["InstanceCount"] = json!(3);
+    let first = client.call("RunInstances", params.clone()).await.instance_ids();
+    assert_eq!(emulator.stats().instances_created, 3);
+    assert_eq!(client.call("RunInstances", params.clone()).await.instance_ids(), first);
+    assert_eq!(emulator.stats().instances_created, 3, "a replayed token creates nothing");
+
+    emulator.advance_clock(Duration::from_secs(31));
+    client.call("TerminateInstances", json!({"InstanceIds": first})).await.ok();
+    emulator.advance_clock(Duration::from_secs(31));
+    assert_eq!(client.call("RunInstances", params.clone()).await.instance_ids(), first);
+    let stats = emulator.stats();
+    assert_eq!((stats.instances, stats.instances_created), (0, 3), "replayed after the instances are gone");
+
+    let mut changed = params.clone();
+    changed["InstanceCount"] = json!(4);
+    assert_eq!(client.call("RunInstances", changed).await.code(), "InvalidParameter");
+    let mut dry = run_params();
+    dry["DryRun"] = json!(true);
+    assert_eq!(client.call("RunInstances", dry).await.code(), "DryRunOperation");
+    assert_eq!(emulator.stats().instances_created, 3, "refused and dry runs create nothing");
+
+    emulator.add_fault(FaultRule::launch_failures(1)).unwrap();
+    client.call("RunInstances", run_params()).await.ok();
+    let mut other = run_params();
+    other["ClientToken"] = json!("fleet-web-created-counter-2");
+    other["InstanceCount"] = json!(2);
+    client.call("RunInstances", other).await.ok();
+    assert_eq!(emulator.stats().instances_created, 6, "a launch failure was created too");
+    let (status, body) = admin(&emulator, Method::GET, "/_emulator/stats", None).await;
+    assert_eq!((status, body["instances_created"].as_u64()), (200, Some(6)));
 }
 
 #[tokio::test]
