@@ -6,7 +6,11 @@
 //! 2. **Apply from empty to 1,000 instances:** four groups over two zones; RunInstances calls
 //!    per group and zone (target ⌈n/100⌉) and wall time against the lower bound set by the
 //!    RunInstances rate (10/s) and the boot delay.
-//! 3. Peak memory of the whole process (VmHWM), which includes the emulator.
+//! 3. **Refill after losses (issue 9):** three instances of that fleet, in three different
+//!    pools, terminated out of band; one plan and apply: the listing's DescribeInstances, the
+//!    verification re-reads (one per pool created in, since the listing spans pages), and
+//!    RunInstances, against the floor (the listing plus one RunInstances per pool).
+//! 4. Peak memory of the whole process (VmHWM), which includes the emulator.
 //!
 //! Run: `cargo bench -p cvmfleet-reconcile --bench converge`
 //! (`BENCH_BOOT_DELAY_MS` sets the boot delay of part 2, default 5000).
@@ -19,7 +23,7 @@ use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig,
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
 use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, execute, observe};
 use cvmfleet_wire::Action;
-use cvmfleet_wire::api::RunInstancesRequest;
+use cvmfleet_wire::api::{RunInstancesRequest, TerminateInstancesRequest};
 
 fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
     DesiredGroup {
@@ -149,7 +153,48 @@ async fn apply_thousand(boot_delay: Duration) {
         bound.as_secs_f64(),
         wall.as_secs_f64() / bound.as_secs_f64(),
     );
+    refill_after_losses(&client, &fleets).await;
     let _ = emulator.shutdown().await;
+}
+
+/// Part 3: three instances of three different pools lost out of band, then one refill.
+async fn refill_after_losses(client: &CvmClient, fleets: &[DesiredFleet]) {
+    let observed = observe(client, fleets).await.expect("observe");
+    let mut victims: BTreeMap<(String, String), String> = BTreeMap::new();
+    for i in &observed["thousand"].instances {
+        let pool = i.pool.clone().unwrap_or_default();
+        victims.entry((i.group.clone().unwrap_or_default(), pool)).or_insert_with(|| i.id.clone());
+    }
+    let victims: Vec<String> = victims.into_values().step_by(4).take(3).collect();
+    let request = TerminateInstancesRequest { instance_ids: victims.clone(), ..Default::default() };
+    client.call("ap-guangzhou", &request).await.expect("terminate");
+    loop {
+        let states = client.describe_statuses("ap-guangzhou", &victims).await.expect("status");
+        if states.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.take_stats();
+    let started = Instant::now();
+    let observed = observe(client, fleets).await.expect("observe");
+    let listing = client.call_counts().get(&Action::DescribeInstances).copied().unwrap_or(0);
+    let result = plan(fleets, &observed, PlanOptions::default());
+    let report = execute(client, &result, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.is_complete(), "{:?}", report.failures);
+    assert_eq!(report.created.len(), 3);
+    let calls = client.call_counts();
+    let runs = calls.get(&Action::RunInstances).copied().unwrap_or(0);
+    println!(
+        "refill 3 lost instances of 3 pools in the 1,000-instance fleet: DescribeInstances {listing} \
+         (10 listing pages + {} verification re-reads), RunInstances {runs}, DescribeInstancesStatus {}; \
+         floor {} calls (listing + one RunInstances per pool), {} made; wall {:.2} s",
+        listing.saturating_sub(10),
+        calls.get(&Action::DescribeInstancesStatus).copied().unwrap_or(0),
+        10 + runs,
+        listing + runs,
+        started.elapsed().as_secs_f64(),
+    );
 }
 
 fn main() {
