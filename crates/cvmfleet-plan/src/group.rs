@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use cvmfleet_spec::{DriftPolicy, StoppedPolicy};
 use cvmfleet_wire::MAX_BATCH;
 
+use crate::create::{CreateSpec, make_create, termination};
 use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
 use crate::drift::{Drift, DriftKind, Handling};
 use crate::observed::{ObservedInstance, Presence};
@@ -31,7 +32,6 @@ use crate::plan::{
     AttributeChange, Blocked, CreateReason, FieldChange, GroupPlan, RolloutStep, Start, TerminateReason,
     Termination, Update,
 };
-use crate::planner::{CreateSpec, make_create, termination};
 use crate::token::{Slots, parse_pool_tag, pool_targets};
 
 /// A drift item whose handling depends on whether its instance is terminated in this step.
@@ -316,6 +316,12 @@ pub(crate) fn plan_group(
         }
     }
     gp.terminations.sort_by(|a, b| (&a.zone, &a.instance_id).cmp(&(&b.zone, &b.instance_id)));
+    // Replaced instances go only once their replacements run; while the group awaits booting
+    // or started instances, nothing of it goes before they run.
+    let group_awaits = !gp.await_running.is_empty();
+    for t in &mut gp.terminations {
+        t.waits_for_launches = t.reason.is_replacement() || group_awaits;
+    }
 
     let replaced: Vec<&ObservedInstance> = instances
         .iter()

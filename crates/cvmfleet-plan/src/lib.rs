@@ -33,8 +33,10 @@
 //! assert_eq!(plan.fleets[0].groups[0].creates[0].request.instance_count, Some(2));
 //! ```
 
+mod create;
 pub mod desired;
 pub mod drift;
+pub mod drift_report;
 mod group;
 pub mod observed;
 pub mod plan;

@@ -188,6 +188,10 @@ pub struct Termination {
     pub state: String,
     /// Why.
     pub reason: TerminateReason,
+    /// Whether it goes only once everything its group creates, starts or awaits in this plan
+    /// runs. When some of that did not come up, it is kept: the rollout stops and says why.
+    #[serde(default)]
+    pub waits_for_launches: bool,
 }
 
 /// Why an instance is terminated.

@@ -4,20 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use cvmfleet_wire::api::RunInstancesRequest;
-use cvmfleet_wire::model::{Placement, Tag, TagSpecification, VirtualPrivateCloud};
-
 use cvmfleet_spec::DriftPolicy;
 
-use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
+use crate::create::termination;
+use crate::desired::DesiredFleet;
 use crate::drift::{Drift, DriftKind, Handling};
 use crate::group::plan_group;
-use crate::observed::{ObservedFleet, ObservedInstance, Presence, tags};
-use crate::plan::{
-    Create, CreateReason, FORMAT_VERSION, FleetPlan, GroupPlan, Plan, Refusal, Summary, TerminateReason,
-    Termination,
-};
-use crate::token::{Slots, TokenSeed, request_digest};
+use crate::observed::{ObservedFleet, ObservedInstance, Presence};
+use crate::plan::{FORMAT_VERSION, FleetPlan, GroupPlan, Plan, Refusal, Summary, TerminateReason};
 
 /// Switches that change what a plan may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -214,122 +208,6 @@ fn plan_fleet(
         }
     }
     FleetPlan { name: fleet.name.clone(), region: fleet.region.clone(), groups, orphans, prune }
-}
-
-pub(crate) fn termination(instance: &ObservedInstance, reason: TerminateReason) -> Termination {
-    Termination {
-        instance_id: instance.id.clone(),
-        zone: instance.zone.clone(),
-        name: instance.name.clone(),
-        state: instance.state.clone(),
-        reason,
-    }
-}
-
-/// What a create is for, before the planner derives its request and token.
-pub(crate) struct CreateSpec<'a> {
-    /// The zone it launches in.
-    pub(crate) zone: &'a DesiredZone,
-    /// The slots it fills.
-    pub(crate) slots: Slots,
-    /// Instances it makes.
-    pub(crate) count: u32,
-    /// Explicit private IPs (IP groups), one per instance.
-    pub(crate) private_ips: Vec<String>,
-    /// Instances that must be gone first (they hold its IPs).
-    pub(crate) wait_for_gone: Vec<String>,
-    /// Why.
-    pub(crate) reason: CreateReason,
-}
-
-/// Builds a create: the request as the spec makes it, its digest, the next free generation of
-/// its pool (see [`crate::token`]), and the token and count set last.
-pub(crate) fn make_create(
-    fleet: &str,
-    group: &DesiredGroup,
-    spec: CreateSpec<'_>,
-    in_use: &dyn Fn(&str) -> bool,
-) -> Create {
-    let CreateSpec { zone, slots, count, private_ips, wait_for_gone, reason } = spec;
-    let mut request = group.template.clone();
-    let mut placement = request.placement.take().unwrap_or_default();
-    placement.zone = zone.zone.clone();
-    request.placement = Some(Placement { ..placement });
-    if zone.subnet_id.is_some() || !private_ips.is_empty() {
-        let mut vpc: VirtualPrivateCloud = request.virtual_private_cloud.take().unwrap_or_default();
-        if let Some(subnet) = &zone.subnet_id {
-            vpc.subnet_id = subnet.clone();
-        }
-        vpc.private_ip_addresses = if private_ips.is_empty() { None } else { Some(private_ips) };
-        request.virtual_private_cloud = Some(vpc);
-    }
-    request.instance_count = None;
-    request.client_token = None;
-    if let Some(login) = request.login_settings.as_mut() {
-        login.password = None;
-    }
-    let pool = match &slots {
-        Slots::Pool { index } => Some(crate::token::pool_tag(&zone.zone, *index)),
-        Slots::Ips(_) => None,
-    };
-    let owned =
-        OwnershipTags { fleet, group: &group.name, template: &group.replacement_hash, pool: pool.as_deref() };
-    set_ownership_tags(&mut request, &owned, None);
-    let password_ref = group.password.as_ref().map(ToString::to_string);
-    let token_seed = TokenSeed {
-        fleet: fleet.to_owned(),
-        group: group.name.clone(),
-        zone: zone.zone.clone(),
-        request_digest: request_digest(&request, password_ref.as_deref()),
-        slots,
-    };
-    let generation = token_seed.next_generation(in_use);
-    let token = token_seed.token(generation);
-    set_ownership_tags(&mut request, &owned, Some(&token));
-    request.instance_count = Some(i64::from(count));
-    request.client_token = Some(token);
-    Create {
-        zone: zone.zone.clone(),
-        count,
-        token_seed,
-        generation,
-        request,
-        password: group.password.clone(),
-        reason,
-        wait_for_gone,
-    }
-}
-
-/// The ownership tags of a create.
-struct OwnershipTags<'a> {
-    fleet: &'a str,
-    group: &'a str,
-    template: &'a str,
-    pool: Option<&'a str>,
-}
-
-/// Sets (replacing any earlier ones) cvmfleet's ownership tags in the request's `instance` tag
-/// specification, the token tag only when given.
-fn set_ownership_tags(request: &mut RunInstancesRequest, owned: &OwnershipTags<'_>, token: Option<&str>) {
-    let specs = request.tag_specification.get_or_insert_with(Vec::new);
-    let index = match specs.iter().position(|s| s.resource_type == "instance") {
-        Some(index) => index,
-        None => {
-            specs.push(TagSpecification { resource_type: "instance".into(), tags: Vec::new() });
-            specs.len() - 1
-        }
-    };
-    let spec = &mut specs[index];
-    spec.tags.retain(|t| !t.key.starts_with("cvmfleet:"));
-    spec.tags.push(Tag::new(tags::FLEET, owned.fleet));
-    spec.tags.push(Tag::new(tags::GROUP, owned.group));
-    spec.tags.push(Tag::new(tags::TEMPLATE, owned.template));
-    if let Some(pool) = owned.pool {
-        spec.tags.push(Tag::new(tags::POOL, pool));
-    }
-    if let Some(token) = token {
-        spec.tags.push(Tag::new(tags::TOKEN, token));
-    }
 }
 
 fn summarize(fleets: &[FleetPlan]) -> Summary {

@@ -138,14 +138,33 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
         } else {
             format!(", after {} are gone", c.wait_for_gone.join(", "))
         };
-        let password = c.password.as_ref().map(|_| " password=(sensitive)").unwrap_or_default();
+        // What is created, as Terraform shows a new resource's attributes; the ClientToken is
+        // in `--format json`.
+        let r = &c.request;
+        let mut attributes: Vec<String> = Vec::new();
+        for (key, value) in [
+            ("type", r.instance_type.as_deref()),
+            ("image", r.image_id.as_deref()),
+            (
+                "subnet",
+                r.virtual_private_cloud.as_ref().map(|v| v.subnet_id.as_str()).filter(|s| !s.is_empty()),
+            ),
+            ("name", r.instance_name.as_deref()),
+        ] {
+            if let Some(value) = value {
+                attributes.push(format!("{key}={value}"));
+            }
+        }
+        if c.password.is_some() {
+            attributes.push("password=(sensitive)".into());
+        }
         let _ = writeln!(
             out,
-            "    {} {} in {}{ips} ({why}{wait}) token {}{password}",
+            "    {} {} in {}{ips} ({why}{wait}) {}",
             p.green("+ create"),
             c.count,
             c.zone,
-            c.request.client_token.as_deref().unwrap_or("-")
+            attributes.join(" ")
         );
     }
     if let Some(r) = &g.rollout {

@@ -387,7 +387,7 @@ pub async fn execute(
             let held_back = failed_groups.contains(&key);
             let replanned = replan_groups.contains(&key);
             for t in &group.terminations {
-                if replanned && (t.reason.is_replacement() || !group.await_running.is_empty()) {
+                if replanned && t.waits_for_launches {
                     report.deferred.push(format!(
                         "terminate {} (fleet {}, group {}): not all of the group's new instances came \
                          up; the next round re-plans it",
@@ -395,7 +395,7 @@ pub async fn execute(
                     ));
                     continue;
                 }
-                if held_back && (t.reason.is_replacement() || !group.await_running.is_empty()) {
+                if held_back && t.waits_for_launches {
                     let key = (fleet.name.clone(), group.name.clone());
                     if !report.rollouts_stopped.contains(&key) {
                         report.rollouts_stopped.push(key);

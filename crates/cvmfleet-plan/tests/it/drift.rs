@@ -2,6 +2,7 @@
 //! the plan does about it; `report` lists and never acts; `ignore` neither lists nor acts.
 
 use cvmfleet_plan::drift::{self, DriftKind, Handling};
+use cvmfleet_plan::drift_report;
 use cvmfleet_plan::plan::TerminateReason;
 use cvmfleet_plan::{ObservedInstance, Plan, PlanOptions, plan};
 use cvmfleet_spec::{DriftPolicies, DriftPolicy, StoppedPolicy};
@@ -69,7 +70,7 @@ fn every_kind_is_classified_and_corrected_by_default() {
     assert!(replaced.contains(&("ins-resized1", TerminateReason::Changed)));
     let orphan = p.drift.iter().find(|d| d.kind == DriftKind::Orphan).unwrap();
     assert_eq!(orphan.handling, Handling::Pending, "orphans go only with prune");
-    insta::assert_snapshot!(drift::render_text(&p, "Target: test cloud"));
+    insta::assert_snapshot!(drift_report::render_text(&p, "Target: test cloud"));
 }
 
 #[test]
@@ -172,7 +173,7 @@ fn no_drift_when_the_cloud_matches() {
         vec![running("ins-healthy1", Z3, CURRENT), running("ins-healthy2", Z3, CURRENT)],
     );
     assert!(p.drift.is_empty() && p.is_empty());
-    insta::assert_snapshot!(drift::render_text(&p, "Target: test cloud"), @r"
+    insta::assert_snapshot!(drift_report::render_text(&p, "Target: test cloud"), @r"
     Target: test cloud
 
     No drift. 2 instance(s) match the spec.
@@ -202,7 +203,7 @@ fn drift_renders_as_markdown_and_counts_by_fleet_and_kind() {
     let counts = drift::counts(&p.drift);
     assert_eq!(counts.get(&("svc".to_owned(), DriftKind::Missing)), Some(&1));
     assert_eq!(counts.get(&("svc".to_owned(), DriftKind::Stopped)), Some(&1));
-    insta::assert_snapshot!(drift::render_markdown(&p, "Target: test cloud"));
+    insta::assert_snapshot!(drift_report::render_markdown(&p, "Target: test cloud"));
 }
 
 /// Regression test for issue 6: the same slot lost again and again. Each loss is refilled by a
@@ -225,4 +226,13 @@ fn issue_6_generations_carried_by_live_instances_are_stepped_over() {
     let create = &lost.fleets[0].groups[0].creates[0];
     assert_eq!(create.token_seed, seed);
     assert_eq!(create.generation, 2);
+}
+
+/// The plan document is the versioned contract `apply plan.json` reads (issue 11): every kind
+/// of step in one plan, snapshotted as JSON, so that a renamed or dropped field fails here.
+#[test]
+fn the_plan_document_is_a_stable_contract() {
+    let p = plan_with(DriftPolicies::default(), 9, drifted());
+    assert_eq!(p.format_version, cvmfleet_plan::plan::FORMAT_VERSION);
+    insta::assert_json_snapshot!(p);
 }
