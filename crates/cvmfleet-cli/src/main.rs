@@ -9,11 +9,21 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::commands::exit::Exit;
+
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => {
+            // clap's own messages, but exit 1 for a usage error: 2 means "changes pending" or
+            // "drift found" to the pipelines that call us. `--help` and `--version` exit 0.
+            let _ = usage.print();
+            return if usage.use_stderr() { Exit::Failure.into() } else { Exit::Success.into() };
+        }
+    };
     init_logging(cli.logging());
     match commands::run(cli) {
-        Ok(code) => code,
+        Ok(exit) => exit.into(),
         Err(err) => {
             // A closed pipe (`cvmfleet plan | head`) is not an error worth reporting.
             if err
@@ -21,10 +31,10 @@ fn main() -> ExitCode {
                 .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
                 .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             {
-                return ExitCode::SUCCESS;
+                return Exit::Success.into();
             }
             anstream::eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            Exit::Failure.into()
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use cvmfleet_reconcile::{Event, ExecOptions, Interrupt, Progress, Report, Stop, 
 
 use super::plan::{PlanFlags, colour_stdout, observe_and_plan};
 use super::target::{Target, TargetArgs, connect};
+use crate::commands::exit::Exit;
 
 /// Arguments of `cvmfleet apply`.
 #[derive(Debug, Args)]
@@ -66,12 +66,12 @@ enum Work {
     Specs(Vec<DesiredFleet>),
 }
 
-pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
     let work = match saved_plan(&args.paths)? {
         Some(plan) => Work::Saved(plan),
         None => match super::specs::load(&args.paths)? {
             Some(desired) => Work::Specs(desired),
-            None => return Ok(ExitCode::from(1)),
+            None => return Ok(Exit::Failure),
         },
     };
     super::runtime()?.block_on(async {
@@ -98,7 +98,7 @@ fn watch_ctrl_c(interrupt: Interrupt) {
             );
             interrupt.trigger();
             if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
+                Exit::Interrupted.now();
             }
         }
     });
@@ -129,7 +129,7 @@ async fn apply_saved(
     plan: &Plan,
     args: &ApplyArgs,
     interrupt: &Interrupt,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let fleets: Vec<DesiredFleet> = plan
         .fleets
         .iter()
@@ -160,11 +160,11 @@ async fn apply_saved(
     }
     show(plan, target);
     if plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     if !confirm(args.auto_approve)? {
         anstream::eprintln!("Apply cancelled.");
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure);
     }
     let started = Instant::now();
     let report = run_execute(target, plan, interrupt).await;
@@ -176,8 +176,7 @@ async fn apply_specs(
     desired: &[DesiredFleet],
     args: &ApplyArgs,
     interrupt: &Interrupt,
-) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
+) -> anyhow::Result<Exit> {
     let options = args.flags.options();
     let plan = observe_and_plan(target, desired, options).await?;
     show(&plan, target);
@@ -185,12 +184,14 @@ async fn apply_specs(
         bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
     }
     if plan.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Success);
     }
     if !confirm(args.auto_approve)? {
         anstream::eprintln!("Apply cancelled.");
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure);
     }
+    // The time reported is the execution's, not the time spent at the confirmation prompt.
+    let started = Instant::now();
     // Later rounds run without a new confirmation only when they continue this plan: the next
     // step of a rolling replacement, or replacing instances that failed to launch.
     let progress = Reporter::new();
@@ -215,7 +216,7 @@ async fn apply_specs(
         if matches!(stop, Stop::Unexpected | Stop::SafetyLimits) {
             anstream::eprintln!("Run `cvmfleet plan` to review the rest.");
         }
-        code = ExitCode::from(1);
+        code = Exit::Failure;
     }
     Ok(code)
 }
@@ -227,7 +228,7 @@ async fn run_execute(target: &Target, plan: &Plan, interrupt: &Interrupt) -> Rep
     report
 }
 
-fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
+fn finish(target: &Target, reports: &[Report], started: Instant) -> Exit {
     let created: usize = reports.iter().map(|r| r.created.len()).sum();
     let started_n: usize = reports.iter().map(|r| r.started.len()).sum();
     let updated: usize = reports.iter().map(|r| r.updated.len()).sum();
@@ -264,7 +265,7 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> ExitCode {
             anstream::eprintln!("Nothing is lost: run `cvmfleet apply` again to pick up where this stopped.");
         }
     }
-    if complete { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if complete { Exit::Success } else { Exit::Failure }
 }
 
 /// Draws progress: a spinner on a terminal, plain lines otherwise.

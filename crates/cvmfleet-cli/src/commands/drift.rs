@@ -3,17 +3,14 @@
 //! for cron jobs and scheduled CI: exit 0 without drift, 2 with drift, 1 on error.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use cvmfleet_plan::drift::{render_markdown, render_text};
+use cvmfleet_plan::drift_report::{render_markdown, render_text};
 
 use super::plan::{PlanFlags, observe_and_plan};
 use super::target::{TargetArgs, connect};
-
-/// Exit code: drift found.
-pub(crate) const EXIT_DRIFT: u8 = 2;
+use crate::commands::exit::Exit;
 
 /// Output formats of a drift report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,9 +38,9 @@ pub(crate) struct DriftArgs {
     target: TargetArgs,
 }
 
-pub(crate) fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: DriftArgs) -> anyhow::Result<Exit> {
     let Some(desired) = super::specs::load(&args.paths)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure);
     };
     super::runtime()?.block_on(async {
         let target = connect(&args.target).await?;
@@ -66,6 +63,6 @@ pub(crate) fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
             }
             DriftFormat::Markdown => print!("{}", render_markdown(&plan, &header)),
         }
-        Ok(ExitCode::from(if plan.drift.is_empty() { 0 } else { EXIT_DRIFT }))
+        Ok(if plan.drift.is_empty() { Exit::Success } else { Exit::Pending })
     })
 }

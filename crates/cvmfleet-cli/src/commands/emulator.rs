@@ -9,9 +9,9 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::commands::exit::Exit;
 use anyhow::{Context as _, bail};
 use cvmfleet_emulator::{Catalog, DEV_SECRET_ID, Emulator, EmulatorConfig, FaultConfig, TokenMode};
 use cvmfleet_wire::sign::SecretKey;
@@ -186,7 +186,7 @@ impl StopSignals {
 }
 
 /// Runs the emulator until a stop signal; exits 0 after a clean shutdown.
-pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<Exit> {
     // Request logs go to stderr when CVMFLEET_LOG asks for them (e.g. CVMFLEET_LOG=debug).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -217,7 +217,7 @@ pub(crate) fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         signals.wait().await?;
         emulator.shutdown().await.context("stopping the emulator")?;
         anstream::eprintln!("cvmfleet emulator: stopped");
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success)
     })
 }
 

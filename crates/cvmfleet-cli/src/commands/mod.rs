@@ -4,6 +4,7 @@
 mod apply;
 mod drift;
 mod emulator;
+pub(crate) mod exit;
 mod plan;
 mod schema;
 mod specs;
@@ -11,8 +12,7 @@ mod target;
 mod validate;
 mod watch;
 
-use std::process::ExitCode;
-
+use crate::commands::exit::Exit;
 use clap::{Parser, Subcommand};
 
 /// Declarative reconciler for Tencent Cloud CVM fleets.
@@ -69,7 +69,7 @@ impl Cli {
 }
 
 /// Runs the parsed command and returns the exit code it decided on.
-pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),

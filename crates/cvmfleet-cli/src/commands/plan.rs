@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -11,11 +10,7 @@ use cvmfleet_plan::render::{RenderOptions, render_markdown, render_text};
 use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
 
 use super::target::{Target, TargetArgs, connect};
-
-/// Exit code: the cloud matches the specs.
-pub(crate) const EXIT_NO_CHANGES: u8 = 0;
-/// Exit code: changes are pending (Terraform's `-detailed-exitcode`).
-pub(crate) const EXIT_CHANGES: u8 = 2;
+use crate::commands::exit::Exit;
 
 /// Output formats of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,9 +82,9 @@ pub(crate) fn colour_stdout() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-pub(crate) fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     let Some(desired) = super::specs::load(&args.paths)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure);
     };
     super::runtime()?.block_on(async {
         let target = connect(&args.target).await?;
@@ -101,7 +96,7 @@ pub(crate) fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<ExitCode> {
+async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
     let plan = observe_and_plan(target, desired, args.flags.options()).await?;
     let mut preflight_failed = false;
     if args.preflight {
@@ -136,7 +131,7 @@ async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -
         );
     }
     if preflight_failed {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Failure);
     }
-    Ok(ExitCode::from(if plan.is_empty() { EXIT_NO_CHANGES } else { EXIT_CHANGES }))
+    Ok(if plan.is_empty() { Exit::Success } else { Exit::Pending })
 }

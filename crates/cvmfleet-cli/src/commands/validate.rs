@@ -4,8 +4,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
+use crate::commands::exit::Exit;
 use anstyle::{AnsiColor, Style};
 use cvmfleet_spec::{Diagnostic, Diagnostics, Snippet, SpecSet};
 
@@ -31,7 +31,7 @@ pub(crate) enum Format {
 }
 
 /// Validates the specs; exit 0 when valid, 1 when not.
-pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
     let result = cvmfleet_spec::load_paths(&args.paths);
     match args.format {
         Format::Json => {
@@ -50,7 +50,7 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             Err(diagnostics) => print_diagnostics(diagnostics)?,
         },
     }
-    Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if result.is_ok() { Exit::Success } else { Exit::Failure })
 }
 
 /// Prints every diagnostic, then a count, to stderr: what `validate` shows, and what `plan` and

@@ -10,3 +10,22 @@ fn help_texts() {
         insta::assert_snapshot!(format!("help_{}", args.join("_").trim_start_matches("--")), run.stdout);
     }
 }
+
+/// Regression test for issue 10, item 14: a usage error exits 1, never 2 (which means "changes
+/// pending" or "drift found" to a pipeline), with clap's message kept; help and version exit 0.
+#[test]
+fn issue_10_usage_errors_exit_1() {
+    let cases: [&[&str]; 5] = [
+        &["plan", "specs", "--no-such-flag"],
+        &["drift", "--format", "pdf"],
+        &["watch", "--interval", "0"],
+        &["watch", "--interval", "-5s"],
+        &["apply", "--bogus"],
+    ];
+    for args in cases {
+        let run = cvmfleet(repo_root(), args);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("error:"), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(cvmfleet(repo_root(), &["--version"]).code, 0);
+}

@@ -421,6 +421,6 @@ fn drift_and_watch_help() {
         insta::assert_snapshot!(format!("help_{}", args[0]), run.stdout);
     }
     let bad = cvmfleet(repo_root(), &["watch", "--interval", "10ms"]);
-    assert_eq!(bad.code, 2);
+    assert_eq!(bad.code, 1, "a usage error exits 1 (issue 10, item 14)");
     assert!(bad.stderr.contains("at least 100ms"), "{}", bad.stderr);
 }

@@ -10,7 +10,6 @@ mod specs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use cvmfleet_reconcile::{
 
 use super::plan::PlanFlags;
 use super::target::{TargetArgs, connect};
+use crate::commands::exit::Exit;
 use metrics::Metrics;
 use specs::SpecCache;
 
@@ -130,7 +130,7 @@ fn listen(signals: Arc<Signals>, interrupt: Interrupt) -> anyhow::Result<()> {
                     tracing::warn!("stopping the cycle in flight after the calls under way");
                     interrupt.trigger();
                 }
-                _ => std::process::exit(130),
+                _ => Exit::Interrupted.now(),
             }
         }
     });
@@ -151,7 +151,7 @@ fn listen(signals: Arc<Signals>, interrupt: Interrupt) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: WatchArgs) -> anyhow::Result<Exit> {
     let paths = if args.paths.is_empty() {
         vec![PathBuf::from(super::specs::DEFAULT_SPEC_DIR)]
     } else {
@@ -173,7 +173,7 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         result?;
         closed?;
         tracing::info!("stopped");
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Success)
     })
 }
 
