@@ -59,6 +59,25 @@ pub enum ExecError {
         /// Seconds waited.
         waited_secs: u64,
     },
+    /// The instances could not be watched: status polls kept failing (the endpoint is gone).
+    #[error("{step}: {polls} status polls failed in a row; the last: {last_error}")]
+    Unobservable {
+        /// The step.
+        step: String,
+        /// Failed polls in a row.
+        polls: u32,
+        /// The last poll's error, with its action, code and RequestId.
+        last_error: String,
+    },
+    /// A plan step names an instance that the cloud does not show as the step's: it is not
+    /// acted on (a plan edited by hand, or an instance whose tags changed).
+    #[error("refused to act on {instance_id}: {reason}")]
+    NotOwned {
+        /// The instance.
+        instance_id: String,
+        /// Whose it is instead.
+        reason: String,
+    },
     /// A dry run created instances: the endpoint ignored `DryRun`.
     #[error("{step}: the endpoint ignored DryRun and created {ids}")]
     DryRunIgnored {

@@ -100,7 +100,20 @@ pub enum Event {
         /// All being waited for.
         total: usize,
     },
+    /// A status poll failed (the client already retried it); waiting goes on until
+    /// [`MAX_FAILED_POLLS`] fail in a row.
+    PollFailed {
+        /// The error, with its action, code and RequestId.
+        error: String,
+        /// Failed polls in a row so far.
+        in_a_row: u32,
+    },
 }
+
+/// Status polls that may fail in a row before waiting gives up: at the longest poll interval
+/// (1 s) about half a minute of an unreachable endpoint, long enough for a blip, short enough
+/// that a dead endpoint is reported instead of waited on for the whole wait bound.
+pub const MAX_FAILED_POLLS: u32 = 30;
 
 /// Receives [`Event`]s.
 pub trait Progress: Send + Sync {
@@ -226,6 +239,20 @@ pub async fn execute(
 ) -> Report {
     let mut report = Report::default();
     let semaphore = Arc::new(Semaphore::new(options.concurrency.max(1)));
+
+    // 0. Whatever the plan says (a saved plan travels and can be edited), nothing is
+    // terminated, stopped, started or changed that the cloud does not show as ours.
+    let owned = match keep_owned(client, plan).await {
+        Ok((owned, refused)) => {
+            report.failures.extend(refused);
+            owned
+        }
+        Err(error) => {
+            report.failures.push(error);
+            without_mutations(plan)
+        }
+    };
+    let plan = &owned;
 
     // 1. Updates and immediate creates.
     let mut launches: Vec<Launch> = Vec::new();
@@ -478,6 +505,89 @@ pub async fn execute(
     report
 }
 
+/// The plan with every step on an instance the cloud does not show as the step's (its fleet's
+/// and group's tags; for orphans, its fleet's) left out, and a failure for each. One
+/// DescribeInstances per 100 instances the plan would change.
+async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecError>), ExecError> {
+    let mut wanted: BTreeMap<&str, BTreeMap<&str, (&str, Option<&str>)>> = BTreeMap::new();
+    for fleet in &plan.fleets {
+        let ids = wanted.entry(fleet.region.as_str()).or_default();
+        for group in &fleet.groups {
+            let touched = group.updates.iter().flat_map(|u| &u.instance_ids);
+            let touched = touched.chain(group.starts.iter().flat_map(|s| &s.instance_ids));
+            for id in touched.chain(group.terminations.iter().map(|t| &t.instance_id)) {
+                ids.insert(id, (&fleet.name, Some(&group.name)));
+            }
+        }
+        if fleet.prune {
+            for t in &fleet.orphans {
+                ids.insert(&t.instance_id, (&fleet.name, None));
+            }
+        }
+    }
+    let mut refused: BTreeMap<String, String> = BTreeMap::new();
+    for (region, ids) in &wanted {
+        let list: Vec<String> = ids.keys().map(|id| (*id).to_owned()).collect();
+        let found =
+            client.describe_instances_by_ids(region, &list).await.map_err(|source| ExecError::Api {
+                step: format!("check the ownership of {} instance(s) in {region}", list.len()),
+                source,
+            })?;
+        for instance in &found {
+            let Some((fleet, group)) = ids.get(instance.instance_id.as_str()) else { continue };
+            let fleet_tag = instance.tag(cvmfleet_plan::observed::tags::FLEET);
+            let group_tag = instance.tag(cvmfleet_plan::observed::tags::GROUP);
+            if fleet_tag != Some(*fleet) || group.is_some_and(|g| group_tag != Some(g)) {
+                let owner = match (fleet_tag, group_tag) {
+                    (Some(f), Some(g)) => format!("fleet {f}, group {g}"),
+                    (Some(f), None) => format!("fleet {f}"),
+                    _ => "no cvmfleet fleet".to_owned(),
+                };
+                let expected =
+                    group.map_or_else(|| format!("fleet {fleet}"), |g| format!("fleet {fleet}, group {g}"));
+                refused
+                    .insert(instance.instance_id.clone(), format!("it belongs to {owner}, not {expected}"));
+            }
+        }
+    }
+    let failures = refused
+        .iter()
+        .map(|(id, why)| ExecError::NotOwned { instance_id: id.clone(), reason: why.clone() })
+        .collect();
+    let mut kept = plan.clone();
+    let keep = |id: &String| !refused.contains_key(id);
+    for fleet in &mut kept.fleets {
+        for group in &mut fleet.groups {
+            for update in &mut group.updates {
+                update.instance_ids.retain(keep);
+            }
+            group.updates.retain(|u| !u.instance_ids.is_empty());
+            for start in &mut group.starts {
+                start.instance_ids.retain(keep);
+            }
+            group.starts.retain(|s| !s.instance_ids.is_empty());
+            group.terminations.retain(|t| keep(&t.instance_id));
+        }
+        fleet.orphans.retain(|t| keep(&t.instance_id));
+    }
+    Ok((kept, failures))
+}
+
+/// The plan without any step that changes an existing instance (when ownership cannot be
+/// checked): its creates only.
+fn without_mutations(plan: &Plan) -> Plan {
+    let mut kept = plan.clone();
+    for fleet in &mut kept.fleets {
+        fleet.orphans.clear();
+        for group in &mut fleet.groups {
+            group.updates.clear();
+            group.starts.clear();
+            group.terminations.clear();
+        }
+    }
+    kept
+}
+
 /// Records what RunInstances answered: the instances to wait for, a token the cloud refused
 /// as reused with other parameters (spent: the next plan steps over it), or a failure.
 fn created_or_refused(
@@ -577,6 +687,7 @@ async fn wait_running(
 ) {
     let started = Instant::now();
     let mut delay = options.poll_min;
+    let mut failed_polls = 0u32;
     loop {
         let pending: Vec<usize> = (0..launches.len()).filter(|i| !launches[*i].done).collect();
         if pending.is_empty() {
@@ -609,17 +720,33 @@ async fn wait_running(
             by_region.entry(launches[i].region.clone()).or_default().extend(launches[i].ids.iter().cloned());
         }
         let mut states: BTreeMap<String, String> = BTreeMap::new();
-        let mut poll_failed = false;
+        let mut poll_error = None;
         for (region, ids) in &by_region {
             match statuses(client, region, ids).await {
                 Ok(found) => states.extend(found),
-                // A failed poll is retried at the next interval; the client already retried it.
-                Err(_) => poll_failed = true,
+                Err(error) => poll_error = Some(error),
             }
         }
-        if poll_failed {
+        if let Some(error) = poll_error {
+            // Said as it happens; retried at the next interval, up to a bounded run.
+            failed_polls += 1;
+            let text = crate::converge::error_chain(&error);
+            progress.event(Event::PollFailed { error: text.clone(), in_a_row: failed_polls });
+            if failed_polls >= MAX_FAILED_POLLS {
+                for i in pending {
+                    launches[i].done = true;
+                    launches[i].failed = true;
+                    report.failures.push(ExecError::Unobservable {
+                        step: launches[i].step.clone(),
+                        polls: failed_polls,
+                        last_error: text.clone(),
+                    });
+                }
+                return;
+            }
             continue;
         }
+        failed_polls = 0;
         let (mut ready, mut total) = (0usize, 0usize);
         for &i in &pending {
             let launch = &mut launches[i];

@@ -17,7 +17,7 @@ pub mod watch;
 
 pub use converge::{Converged, Rounds, Stop, Verdict, converge, error_chain};
 pub use error::ExecError;
-pub use execute::{Event, ExecOptions, Interrupt, Progress, Report, Silent, execute};
+pub use execute::{Event, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Report, Silent, execute};
 pub use observe::{observe, observe_each};
 pub use preflight::{PreflightOutcome, preflight};
 pub use watch::{ClientCloud, Cloud, CycleReport, FleetOutcome, FleetReport, WatchOptions, Watcher};

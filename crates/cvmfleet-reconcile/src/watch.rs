@@ -69,6 +69,9 @@ impl Progress for Logged {
             Event::Started(step) => tracing::info!(fleet = %self.0, %step, "started"),
             Event::Finished(step) => tracing::info!(fleet = %self.0, %step, "done"),
             Event::Waiting { ready, total } => tracing::debug!(fleet = %self.0, ready, total, "waiting"),
+            Event::PollFailed { error, in_a_row } => {
+                tracing::warn!(fleet = %self.0, in_a_row, %error, "status poll failed");
+            }
         }
     }
 }

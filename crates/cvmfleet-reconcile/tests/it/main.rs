@@ -2,5 +2,6 @@
 //! the deterministic simulation of exactly-once against `cvmfleet-sim`.
 
 mod emulated;
+mod execute;
 mod sim;
 mod watch;

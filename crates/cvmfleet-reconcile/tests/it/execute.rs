@@ -1,0 +1,235 @@
+//! The executor against an in-process cloud (`cvmfleet-sim`) under paused time (issue 11): it
+//! carries a plan out once and reports what the cloud said as data — created, spent tokens,
+//! lost instances, failures with their codes, steps skipped — and never sends a token the
+//! plan did not name.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, Plan, PlanOptions};
+use cvmfleet_reconcile::{
+    Event, ExecError, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Silent, execute, observe,
+};
+use cvmfleet_sim::{FaultConfig, Rule, RuleKind, SimCloud, SimConfig, TokenMode};
+use cvmfleet_wire::Action;
+use cvmfleet_wire::api::RunInstancesRequest;
+
+const ZONE: &str = "ap-guangzhou-3";
+
+fn fleet(replicas: u32) -> Vec<DesiredFleet> {
+    vec![DesiredFleet {
+        name: "exec".into(),
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        orphans: Default::default(),
+        groups: vec![DesiredGroup {
+            name: "app".into(),
+            template: RunInstancesRequest {
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_type: Some("S5.MEDIUM2".into()),
+                ..Default::default()
+            },
+            password: None,
+            template_hash: "4".repeat(64),
+            replacement_hash: "4".repeat(16),
+            zones: vec![DesiredZone { zone: ZONE.into(), replicas, subnet_id: None, private_ips: vec![] }],
+            max_terminate_percent: 100,
+            policies: Default::default(),
+        }],
+    }]
+}
+
+async fn plan_for(cloud: &SimCloud, desired: &[DesiredFleet]) -> Plan {
+    let observed = observe(&cloud.client().unwrap(), desired).await.expect("observe");
+    cvmfleet_plan::plan(desired, &observed, PlanOptions::default())
+}
+
+fn token_of(plan: &Plan) -> String {
+    plan.fleets[0].groups[0].creates[0].request.client_token.clone().unwrap()
+}
+
+/// Records progress events.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+impl Progress for Recorder {
+    fn event(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_is_carried_out_once() {
+    let cloud = SimCloud::new(SimConfig::seeded(1));
+    let desired = fleet(3);
+    let plan = plan_for(&cloud, &desired).await;
+    let report =
+        execute(&cloud.client().unwrap(), &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.is_complete(), "{:?}", report.failures);
+    assert_eq!(report.created.len(), 3);
+    assert_eq!(cloud.created().len(), 3);
+    assert!(plan_for(&cloud, &desired).await.is_empty());
+}
+
+/// A token whose instances are all gone is replayed by the cloud: the executor reports it as
+/// spent (and creates nothing); the next plan, told so, uses the pool's next generation.
+#[tokio::test(start_paused = true)]
+async fn a_replayed_token_of_gone_instances_is_reported_spent() {
+    let cloud = SimCloud::new(SimConfig::seeded(2));
+    let desired = fleet(2);
+    let stale = plan_for(&cloud, &desired).await;
+    let client = cloud.client().unwrap();
+    let first = execute(&client, &stale, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(first.created.len(), 2);
+    for instance in cloud.live() {
+        cloud.terminate_out_of_band(&instance.instance_id);
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The stale plan again (as a saved plan would be, or a plan made before the loss).
+    let replay = execute(&client, &stale, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(replay.spent_tokens, [token_of(&stale)]);
+    assert!(replay.created.is_empty() && replay.failures.is_empty());
+    assert!(replay.needs_replan());
+    assert_eq!(cloud.created().len(), 2, "a replay creates nothing");
+    let mut observed = observe(&client, &desired).await.unwrap();
+    cvmfleet_reconcile::converge::with_spent_tokens(
+        &mut observed,
+        &replay.spent_tokens.iter().cloned().collect(),
+    );
+    let next = cvmfleet_plan::plan(&desired, &observed, PlanOptions::default());
+    assert_eq!(next.fleets[0].groups[0].creates[0].generation, 1);
+}
+
+/// Under strict tokens, a token reused with other parameters (here another count) is refused:
+/// reported spent, not a failure, and nothing is created.
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_is_reported_spent() {
+    let cloud = SimCloud::new(SimConfig { token_mode: TokenMode::Strict, ..SimConfig::seeded(3) });
+    let client = cloud.client().unwrap();
+    let mut plan = plan_for(&cloud, &fleet(2)).await;
+    execute(&client, &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let create = &mut plan.fleets[0].groups[0].creates[0];
+    create.count = 3;
+    create.request.instance_count = Some(3);
+    let report = execute(&client, &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(report.spent_tokens, [token_of(&plan)]);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(cloud.created().len(), 2);
+}
+
+/// A response lost after the cloud acted: the client retries with the same token and gets the
+/// original instances back.
+#[tokio::test(start_paused = true)]
+async fn a_lost_response_is_recovered_by_the_token() {
+    let cloud = SimCloud::new(SimConfig::seeded(4));
+    cloud.add_rule(Rule::next(Action::RunInstances, RuleKind::LoseResponse));
+    let plan = plan_for(&cloud, &fleet(2)).await;
+    let report =
+        execute(&cloud.client().unwrap(), &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.is_complete(), "{:?}", report.failures);
+    assert_eq!((report.created.len(), cloud.created().len()), (2, 2));
+}
+
+/// Part of a batch vanishing before it runs is reported as lost, not as a failure, and the
+/// replacement terminations of the group wait for the next round.
+#[tokio::test(start_paused = true)]
+async fn instances_lost_while_booting_are_reported() {
+    let cloud = SimCloud::new(SimConfig::seeded(5));
+    let plan = plan_for(&cloud, &fleet(3)).await;
+    let client = cloud.client().unwrap();
+    let (watcher, victim) = (cloud.clone(), tokio::sync::oneshot::channel::<String>());
+    let (send, receive) = victim;
+    tokio::spawn(async move {
+        // As soon as the batch exists, one of it goes.
+        loop {
+            if let Some(first) = watcher.live().first() {
+                watcher.terminate_out_of_band(&first.instance_id);
+                let _ = send.send(first.instance_id.clone());
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let report = execute(&client, &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let lost = receive.await.unwrap();
+    assert_eq!(report.lost, [lost]);
+    assert_eq!(report.created.len(), 2);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.needs_replan());
+}
+
+/// Regression test for issue 10, item 16: the endpoint dies after the creates. Failing polls
+/// are reported as they happen, and the wait gives up after a bounded run of them with the
+/// error, instead of waiting out the 15-minute bound in silence.
+#[tokio::test(start_paused = true)]
+async fn issue_10_failing_polls_are_reported_and_bounded() {
+    let cloud = SimCloud::new(SimConfig::seeded(6));
+    let plan = plan_for(&cloud, &fleet(1)).await;
+    let client = cloud.client().unwrap();
+    let dead = cloud.clone();
+    tokio::spawn(async move {
+        while dead.created().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        dead.set_faults(FaultConfig { error_rate: 1.0, ..FaultConfig::default() });
+    });
+    let progress = Recorder::default();
+    let started = tokio::time::Instant::now();
+    let report = execute(&client, &plan, &ExecOptions::default(), &progress, &Interrupt::new()).await;
+    let failed_polls =
+        progress.0.lock().unwrap().iter().filter(|e| matches!(e, Event::PollFailed { .. })).count();
+    assert_eq!(failed_polls as u32, MAX_FAILED_POLLS);
+    assert!(matches!(report.failures.as_slice(), [ExecError::Unobservable { .. }]), "{:?}", report.failures);
+    let text = cvmfleet_reconcile::error_chain(&report.failures[0]);
+    assert!(text.contains("InternalError") && text.contains("DescribeInstancesStatus"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15 * 60), "gave up long before the wait bound");
+}
+
+/// Ctrl-C before the run: nothing is sent, every step is reported skipped.
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_run_skips_and_says_so() {
+    let cloud = SimCloud::new(SimConfig::seeded(7));
+    let plan = plan_for(&cloud, &fleet(2)).await;
+    let interrupt = Interrupt::new();
+    interrupt.trigger();
+    let report = execute(&cloud.client().unwrap(), &plan, &ExecOptions::default(), &Silent, &interrupt).await;
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(cloud.created().is_empty());
+    let calls: BTreeMap<Action, u64> = cloud.calls().into_iter().map(|(a, c)| (a, c.calls)).collect();
+    assert_eq!(calls.get(&Action::RunInstances), None);
+}
+
+/// Regression test for issue 10, item 12: a saved plan edited to terminate an instance that
+/// is not ours. The executor checks the cloud's ownership tags before any terminate, start or
+/// change, whatever the plan says: the instance is left alone and the refusal reported.
+#[tokio::test(start_paused = true)]
+async fn issue_10_an_edited_plan_cannot_touch_what_we_do_not_own() {
+    let cloud = SimCloud::new(SimConfig::seeded(8));
+    let client = cloud.client().unwrap();
+    let foreign = RunInstancesRequest {
+        placement: Some(cvmfleet_wire::model::Placement { zone: ZONE.into(), ..Default::default() }),
+        image_id: Some("img-pmqg1cw7".into()),
+        ..Default::default()
+    };
+    let foreign = client.call("ap-guangzhou", &foreign).await.unwrap().data.instance_id_set.remove(0);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut plan = plan_for(&cloud, &fleet(0)).await;
+    plan.fleets[0].groups[0].terminations.push(cvmfleet_plan::plan::Termination {
+        instance_id: foreign.clone(),
+        zone: ZONE.into(),
+        name: "not ours".into(),
+        state: "RUNNING".into(),
+        reason: cvmfleet_plan::plan::TerminateReason::Surplus,
+        waits_for_launches: false,
+    });
+    let report = execute(&client, &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.terminated.is_empty());
+    assert!(
+        matches!(report.failures.as_slice(), [ExecError::NotOwned { instance_id, .. }] if *instance_id == foreign),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(cloud.get(&foreign).unwrap().instance_state, "RUNNING");
+}
