@@ -37,9 +37,39 @@ pub struct Plan {
     pub drift: Vec<Drift>,
     /// Counts.
     pub summary: Summary,
+    /// Seal of the plan's content ([`Plan::seal`]): `apply plan.json` refuses a plan whose
+    /// content no longer matches it. Empty until the plan is written out.
+    #[serde(default)]
+    pub digest: String,
 }
 
 impl Plan {
+    /// Seals the plan: `digest` becomes the SHA-256 of its canonical JSON (with `digest`
+    /// empty), or its HMAC-SHA256 under `key` when one is shared between the job that plans
+    /// and the one that applies (`CVMFLEET_PLAN_KEY`). Without a key the seal catches edits,
+    /// truncation and tools rewriting the file, not someone who recomputes it; with a key,
+    /// only holders of the key can make a plan `apply` accepts.
+    pub fn seal(&mut self, key: Option<&[u8]>) {
+        self.digest = self.content_digest(key);
+    }
+
+    /// Whether the plan is sealed and its content matches the seal.
+    #[must_use]
+    pub fn seal_holds(&self, key: Option<&[u8]>) -> bool {
+        !self.digest.is_empty() && self.digest == self.content_digest(key)
+    }
+
+    fn content_digest(&self, key: Option<&[u8]>) -> String {
+        let mut content = self.clone();
+        content.digest.clear();
+        // Typed structs serialize deterministically: fields in declaration order.
+        let bytes = serde_json::to_vec(&content).unwrap_or_default();
+        match key {
+            Some(key) => format!("hmac-sha256:{}", cvmfleet_wire::sign::hmac_sha256_hex(key, &bytes)),
+            None => format!("sha256:{}", cvmfleet_wire::sign::sha256_hex(&bytes)),
+        }
+    }
+
     /// Whether the plan changes nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {

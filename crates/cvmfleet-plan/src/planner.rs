@@ -48,6 +48,7 @@ pub fn plan(
         warnings: Vec::new(),
         drift: Vec::new(),
         summary: Summary::default(),
+        digest: String::new(),
     };
     for fleet in fleets {
         let seen = observed.get(&fleet.name).unwrap_or(&empty);

@@ -49,6 +49,12 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Lower-case hex HMAC-SHA256 (also seals saved plans under a shared key).
+#[must_use]
+pub fn hmac_sha256_hex(key: &[u8], msg: &[u8]) -> String {
+    hex::encode(hmac_sha256(key, msg))
+}
+
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");

@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use cvmfleet_plan::plan::FORMAT_VERSION;
 use cvmfleet_plan::render::{RenderOptions, render_text, summary_line};
 use cvmfleet_plan::{DesiredFleet, Plan};
-use cvmfleet_reconcile::{Event, ExecOptions, Interrupt, Progress, Report, Stop, converge, execute};
+use cvmfleet_reconcile::{
+    Event, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Report, Stop, converge, execute,
+};
 
 use super::plan::{PlanFlags, colour_stdout, observe_and_plan};
 use super::target::{Target, TargetArgs, connect};
@@ -142,6 +144,12 @@ async fn apply_saved(
             orphans: Default::default(),
         })
         .collect();
+    if !plan.seal_holds(super::plan::plan_key().as_deref()) {
+        bail!(
+            "the saved plan does not match its seal: it was changed after `cvmfleet plan` wrote it \
+             (or is sealed with another CVMFLEET_PLAN_KEY); nothing was applied. Run `cvmfleet plan --out` again"
+        );
+    }
     let observed = cvmfleet_reconcile::observe(&target.client, &fleets).await?;
     let now = cvmfleet_plan::fingerprint(&fleets, &observed);
     if now != plan.fingerprint {
@@ -307,6 +315,11 @@ impl Progress for Reporter {
         match event {
             Event::Started(step) => self.line(format!("  started  {step}")),
             Event::Finished(step) => self.line(format!("  done     {step}")),
+            Event::PollFailed { error, in_a_row } => {
+                self.line(format!(
+                    "  polling failed ({in_a_row} in a row, giving up at {MAX_FAILED_POLLS}): {error}"
+                ));
+            }
             Event::Waiting { ready, total } => {
                 let text = format!("waiting for instances to run: {ready}/{total}");
                 match &self.bar {

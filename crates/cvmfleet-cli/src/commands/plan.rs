@@ -12,6 +12,12 @@ use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
 use super::target::{Target, TargetArgs, connect};
 use crate::commands::exit::Exit;
 
+/// The key that seals saved plans, when the jobs that plan and apply share one
+/// (`CVMFLEET_PLAN_KEY`); without it a seal is a plain digest.
+pub(crate) fn plan_key() -> Option<Vec<u8>> {
+    std::env::var_os("CVMFLEET_PLAN_KEY").filter(|k| !k.is_empty()).map(|k| k.as_encoded_bytes().to_vec())
+}
+
 /// Output formats of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum PlanFormat {
@@ -97,7 +103,9 @@ pub(crate) fn run(args: PlanArgs) -> anyhow::Result<Exit> {
 }
 
 async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
-    let plan = observe_and_plan(target, desired, args.flags.options()).await?;
+    let mut plan = observe_and_plan(target, desired, args.flags.options()).await?;
+    // Sealed as written: `apply plan.json` refuses a plan whose content changed since.
+    plan.seal(plan_key().as_deref());
     let mut preflight_failed = false;
     if args.preflight {
         let outcomes = cvmfleet_reconcile::preflight(&target.client, &plan).await;

@@ -369,6 +369,27 @@ async fn saved_plans_run_exactly_and_stale_ones_are_refused() {
     assert_eq!(cloud.instances().await.len(), 3);
 }
 
+/// Regression test for issue 10, item 11: a saved plan edited to create other, larger
+/// instances (or more of them) is refused whole: its content no longer matches its seal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_10_an_edited_saved_plan_is_refused() {
+    let cloud = Cloud::start().await;
+    cloud.write(&Spec::default());
+    let plan = cloud.run(&["plan", "fleet.yaml", "--out", "plan.json"]).await;
+    assert_eq!(plan.code, 2, "{}", plan.snapshot(&[]));
+    let path = cloud.dir.path().join("plan.json");
+    let mut document: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let create = &mut document["fleets"][0]["groups"][0]["creates"][0];
+    create["request"]["InstanceType"] = "S5.LARGE8".into();
+    create["request"]["InstanceCount"] = 5.into();
+    create["count"] = 5.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&document).unwrap()).unwrap();
+    let applied = cloud.run(&["apply", "plan.json", "--auto-approve"]).await;
+    assert_eq!(applied.code, 1, "{}", applied.snapshot(&[]));
+    assert!(applied.stderr.contains("does not match its seal"), "{}", applied.stderr);
+    assert!(cloud.instances().await.is_empty(), "nothing was created");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_without_a_terminal_needs_auto_approve() {
     let cloud = Cloud::start().await;
