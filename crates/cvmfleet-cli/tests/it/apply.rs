@@ -390,6 +390,24 @@ async fn issue_10_an_edited_saved_plan_is_refused() {
     assert!(cloud.instances().await.is_empty(), "nothing was created");
 }
 
+/// The machine-facing outputs are contracts (issue 11): `plan --format json` (the document
+/// `apply plan.json` reads) and `drift --format json`, from the real binary, snapshotted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_drift_json_are_stable() {
+    let cloud = Cloud::start().await;
+    cloud.write(&Spec::default());
+    let plan = cloud.run(&["plan", "fleet.yaml", "--format", "json"]).await;
+    assert_eq!(plan.code, 2, "{}", plan.snapshot(&[]));
+    let document: serde_json::Value = serde_json::from_str(&plan.stdout).expect("plan JSON");
+    insta::assert_json_snapshot!("plan_format_json", document);
+    let drift = cloud.run(&["drift", "fleet.yaml", "--format", "json"]).await;
+    assert_eq!(drift.code, 2, "{}", drift.snapshot(&[]));
+    let mut document: serde_json::Value = serde_json::from_str(&drift.stdout).expect("drift JSON");
+    assert!(document["target"].as_str().is_some_and(|t| t.contains("127.0.0.1")), "{document}");
+    document["target"] = "(the emulator's endpoint)".into();
+    insta::assert_json_snapshot!("drift_format_json", document);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_without_a_terminal_needs_auto_approve() {
     let cloud = Cloud::start().await;
