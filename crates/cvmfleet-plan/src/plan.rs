@@ -59,6 +59,31 @@ impl Plan {
         !self.digest.is_empty() && self.digest == self.content_digest(key)
     }
 
+    /// Reads a plan saved by `cvmfleet plan --out` (or `--format json`): a JSON document of
+    /// this [`FORMAT_VERSION`], well formed, whose content matches its seal.
+    ///
+    /// # Errors
+    /// [`SavedPlanError`], saying which of those it is not.
+    pub fn read_saved(bytes: &[u8], key: Option<&[u8]>) -> Result<Plan, SavedPlanError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| SavedPlanError::NotAPlan)?;
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(SavedPlanError::NotAPlan)?;
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(SavedPlanError::Version { found: version });
+        }
+        let plan: Plan =
+            serde_json::from_value(value).map_err(|e| SavedPlanError::Malformed(e.to_string()))?;
+        if plan.fingerprint.len() != 64 || !plan.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(SavedPlanError::Malformed("`fingerprint` is not a SHA-256 in hex".into()));
+        }
+        if !plan.seal_holds(key) {
+            return Err(SavedPlanError::Seal);
+        }
+        Ok(plan)
+    }
+
     fn content_digest(&self, key: Option<&[u8]>) -> String {
         let mut content = self.clone();
         content.digest.clear();
@@ -75,6 +100,30 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.summary.changes() == 0
     }
+}
+
+/// Why a saved plan cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SavedPlanError {
+    /// Not JSON, or no `format_version`.
+    #[error("not a plan saved by `cvmfleet plan --out`")]
+    NotAPlan,
+    /// Another format version.
+    #[error("a plan of format version {found}; this cvmfleet reads version {FORMAT_VERSION}")]
+    Version {
+        /// The version found.
+        found: u64,
+    },
+    /// A field is missing or of the wrong kind.
+    #[error("a malformed plan: {0}")]
+    Malformed(String),
+    /// The content does not match the seal.
+    #[error(
+        "the plan does not match its seal: it was changed after `cvmfleet plan` wrote it (or is sealed \
+         with another CVMFLEET_PLAN_KEY)"
+    )]
+    Seal,
 }
 
 /// Counts of a plan, in instances.

@@ -9,7 +9,6 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use cvmfleet_plan::plan::FORMAT_VERSION;
 use cvmfleet_plan::render::{RenderOptions, render_text, summary_line};
 use cvmfleet_plan::{DesiredFleet, Plan};
 use cvmfleet_reconcile::{
@@ -43,22 +42,20 @@ fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Plan>> {
     if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let version = serde_json::from_slice::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("format_version").and_then(serde_json::Value::as_u64));
-    match version {
-        Some(v) if v == u64::from(FORMAT_VERSION) => Ok(Some(
-            serde_json::from_slice(&text)
-                .with_context(|| format!("reading the plan in {}", path.display()))?,
-        )),
-        Some(v) => bail!(
-            "{} is a plan of format version {v}; this cvmfleet reads version {FORMAT_VERSION}",
-            path.display()
-        ),
-        None => bail!("{} is not a plan saved by `cvmfleet plan --out`", path.display()),
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_SAVED_PLAN_BYTES + 1), &mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if text.len() as u64 > MAX_SAVED_PLAN_BYTES {
+        bail!("{} is larger than a saved plan can be ({MAX_SAVED_PLAN_BYTES} bytes)", path.display());
     }
+    let plan = Plan::read_saved(&text, super::plan::plan_key().as_deref())
+        .with_context(|| format!("{} cannot be applied; nothing was applied", path.display()))?;
+    Ok(Some(plan))
 }
+
+/// Largest saved plan read: a plan of 10,000 creates is about 30 MB of JSON.
+const MAX_SAVED_PLAN_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What an apply works from.
 enum Work {
@@ -144,12 +141,6 @@ async fn apply_saved(
             orphans: Default::default(),
         })
         .collect();
-    if !plan.seal_holds(super::plan::plan_key().as_deref()) {
-        bail!(
-            "the saved plan does not match its seal: it was changed after `cvmfleet plan` wrote it \
-             (or is sealed with another CVMFLEET_PLAN_KEY); nothing was applied. Run `cvmfleet plan --out` again"
-        );
-    }
     let observed = cvmfleet_reconcile::observe(&target.client, &fleets).await?;
     let now = cvmfleet_plan::fingerprint(&fleets, &observed);
     if now != plan.fingerprint {

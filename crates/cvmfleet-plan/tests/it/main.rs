@@ -4,6 +4,7 @@
 mod drift;
 mod pools;
 mod rollout;
+mod saved;
 mod scenarios;
 mod seed_golden;
 mod world;
