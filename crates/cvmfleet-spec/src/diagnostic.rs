@@ -42,9 +42,10 @@ pub struct Diagnostic {
 /// A source line with the range to underline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
-    /// The line's text, with secrets masked.
+    /// The line's text, with secrets masked; for a line longer than [`MAX_SNIPPET_CHARS`], a
+    /// window of it around the column, `…` marking the cuts.
     pub text: String,
-    /// First underlined column (1-based, characters).
+    /// First underlined column in `text` (1-based, characters).
     pub column: usize,
     /// Number of characters to underline (at least 1).
     pub width: usize,
@@ -132,9 +133,14 @@ impl Diagnostic {
     }
 }
 
+/// Longest snippet shown, in characters: a window of the line around the column, so that a
+/// one-line 400 KB file with thousands of problems prints a few hundred bytes per problem.
+pub const MAX_SNIPPET_CHARS: usize = 160;
+/// Characters of the window shown before the column.
+const SNIPPET_LEAD: usize = 40;
+
 fn snippet(source: &Source, span: Span) -> Option<Snippet> {
-    let text = source.line(span.start.line)?;
-    let line_len = text.chars().count();
+    let line_len = source.line_chars(span.start.line)?;
     let column = span.start.column.max(1);
     let end = if span.end == span.start {
         column + 1
@@ -145,7 +151,28 @@ fn snippet(source: &Source, span: Span) -> Option<Snippet> {
     };
     let end = end.min(line_len + 1).max(column + 1);
     let width = end.saturating_sub(column).max(1);
-    Some(Snippet { text, column, width })
+    if line_len <= MAX_SNIPPET_CHARS {
+        let (text, _) = source.window(span.start.line, 0, line_len)?;
+        return Some(Snippet { text, column, width });
+    }
+    // A window of the line: up to SNIPPET_LEAD characters before the column, the rest after,
+    // with `…` where the line was cut.
+    let at = (column - 1).min(line_len);
+    let from = at.saturating_sub(SNIPPET_LEAD).min(line_len.saturating_sub(MAX_SNIPPET_CHARS));
+    let (body, from) = source.window(span.start.line, from, from + MAX_SNIPPET_CHARS)?;
+    let cut_before = from > 0;
+    let cut_after = from + body.chars().count() < line_len;
+    let mut text = String::with_capacity(body.len() + 8);
+    if cut_before {
+        text.push('…');
+    }
+    text.push_str(&body);
+    if cut_after {
+        text.push('…');
+    }
+    let column = column - from + usize::from(cut_before);
+    let visible = (from + MAX_SNIPPET_CHARS + 1).saturating_sub(at + 1).max(1);
+    Some(Snippet { text, column, width: width.min(visible) })
 }
 
 fn write_snippet(f: &mut fmt::Formatter<'_>, line: usize, snippet: &Snippet) -> fmt::Result {

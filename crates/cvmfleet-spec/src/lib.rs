@@ -54,6 +54,7 @@
 //! ```
 
 mod diagnostic;
+mod files;
 mod hash;
 mod load;
 mod model;
@@ -67,7 +68,7 @@ mod source;
 pub mod template;
 mod yaml;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Related, Snippet};
+pub use diagnostic::{Diagnostic, Diagnostics, MAX_SNIPPET_CHARS, Related, Snippet};
 pub use hash::TemplateHash;
 pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str};
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
