@@ -77,5 +77,5 @@ pub use reference::reference_markdown;
 pub use resolve::{Fleet, FleetPolicies, Group, LaunchTemplate, SourceLocation, SpecSet, ZonePlacement};
 pub use rules::RESERVED_TAG_PREFIX;
 pub use schema::json_schema;
-pub use secret::{Secret, SecretError, SecretRef};
+pub use secret::{MAX_SECRET_BYTES, Secret, SecretError, SecretRef};
 pub use yaml::MAX_DEPTH;

@@ -192,3 +192,40 @@ fn issue_10_a_password_on_a_line_that_fails_to_parse_is_masked() {
     }
 }
 
+/// Issue 10, item 9: `Password: {fromFile: <fifo>}` hung `plan --preflight` and `apply`, and
+/// `{fromFile: /dev/zero}` exhausted memory. The one secret reader reads bounded regular files
+/// only, with one rule for line breaks and empty values.
+#[cfg(unix)]
+#[test]
+fn issue_10_secrets_are_bounded_regular_files() {
+    use cvmfleet_spec::{SecretError, SecretRef};
+    let dir = tempfile::tempdir().expect("tempdir");
+    mkfifo(&dir.path().join("fifo"));
+    let started = Instant::now();
+    let fifo = SecretRef::from_file("fifo", Some(dir.path())).resolve();
+    assert!(matches!(fifo, Err(SecretError::NotAFile { kind: "a FIFO", .. })), "{fifo:?}");
+    let zero = SecretRef::from_file("/dev/zero", None).resolve();
+    assert!(matches!(zero, Err(SecretError::NotAFile { .. })), "{zero:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    write(dir.path(), "big", &"x".repeat(usize::try_from(cvmfleet_spec::MAX_SECRET_BYTES).unwrap() + 1));
+    let big = SecretRef::from_file("big", Some(dir.path())).resolve();
+    assert!(matches!(big, Err(SecretError::TooLarge { .. })), "{big:?}");
+    for (text, expected) in [
+        ("pw\n", Some("pw")),
+        ("pw\r\n", Some("pw")),
+        ("pw\n\n", Some("pw\n")),
+        (" pw ", Some(" pw ")),
+        ("\n", None),
+        ("", None),
+    ] {
+        write(dir.path(), "pw", text);
+        let value = SecretRef::from_file("pw", Some(dir.path())).resolve();
+        match expected {
+            Some(expected) => assert_eq!(value.expect("read").expose(), expected),
+            None => assert!(matches!(value, Err(SecretError::Empty { .. })), "{text:?}"),
+        }
+    }
+    std::fs::write(dir.path().join("latin1"), b"p\xe9\n").expect("write");
+    let latin1 = SecretRef::from_file("latin1", Some(dir.path())).resolve();
+    assert!(matches!(latin1, Err(SecretError::FileNotUtf8 { .. })), "{latin1:?}");
+}
