@@ -635,7 +635,7 @@ fn resolve_group(
 
     // Deterministic even spread: zone i gets n/k plus one when i < n mod k.
     let k = u32::try_from(zones.len()).unwrap_or(u32::MAX).max(1);
-    let placements = zones
+    let placements: Vec<ZonePlacement> = zones
         .iter()
         .enumerate()
         .map(|(i, entry)| {
@@ -654,6 +654,13 @@ fn resolve_group(
             }
         })
         .collect();
+
+    // The names the API generates depend on how many instances one call creates.
+    let largest_zone = placements.iter().map(|p: &ZonePlacement| p.replicas).max().unwrap_or(0);
+    rules::check_generated_names(at, &template, largest_zone, out);
+    if out.len() > before {
+        return None;
+    }
 
     // The template proper: zone-independent, tags folded, password anchored to its file.
     if let Some(p) = template.placement.as_mut() {

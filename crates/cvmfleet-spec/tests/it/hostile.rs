@@ -229,3 +229,44 @@ fn issue_10_secrets_are_bounded_regular_files() {
     let latin1 = SecretRef::from_file("latin1", Some(dir.path())).resolve();
     assert!(matches!(latin1, Err(SecretError::FileNotUtf8 { .. })), "{latin1:?}");
 }
+
+fn with_template_line(replicas: u32, line: &str) -> String {
+    VALID.replace("replicas: 2", &format!("replicas: {replicas}")).replace(
+        "template: {ImageId: img-pmqg1cw7, InstanceType: S5.MEDIUM2}",
+        &format!("template: {{ImageId: img-pmqg1cw7, InstanceType: S5.MEDIUM2, {line}}}"),
+    )
+}
+
+/// Issue 10, item 17: an InstanceName of 30 × "名" (90 bytes) validated; the API's limit is 60
+/// bytes (`InvalidInstanceName.TooLong`).
+#[test]
+fn issue_10_instance_names_are_counted_in_bytes() {
+    let cjk = with_template_line(1, &format!("InstanceName: {}", "名".repeat(30)));
+    assert_eq!(codes(&load_str("t.yaml", &cjk).expect_err("90 bytes")), ["semantic.instance-name-too-long"]);
+    let fits = with_template_line(1, &format!("InstanceName: {}", "名".repeat(20)));
+    assert!(load_str("t.yaml", &fits).is_ok());
+    // 59 bytes plus the API's `1`..`2` suffix is 60: fine; 60 plus the suffix is not.
+    assert!(load_str("t.yaml", &with_template_line(2, &format!("InstanceName: {}", "a".repeat(59)))).is_ok());
+    let long = with_template_line(2, &format!("InstanceName: {}", "a".repeat(60)));
+    assert_eq!(codes(&load_str("t.yaml", &long).expect_err("61 bytes")), ["semantic.instance-name-too-long"]);
+}
+
+/// Issue 10, item 18: a 60-character HostName validated, but with 2 replicas the API numbers it
+/// to 61 characters and RunInstances fails (`IllegalHostName`). The longest generated name is
+/// checked.
+#[test]
+fn issue_10_the_longest_generated_host_name_is_checked() {
+    let one = with_template_line(1, &format!("HostName: {}", "h".repeat(60)));
+    assert!(load_str("t.yaml", &one).is_ok());
+    let two = with_template_line(2, &format!("HostName: {}", "h".repeat(60)));
+    let errors = load_str("t.yaml", &two).expect_err("61 characters");
+    assert_eq!(codes(&errors), ["semantic.host-name-too-long"]);
+    assert!(errors.as_slice()[0].message.contains("61 characters"), "{errors}");
+    // `{IP}` becomes up to 15 characters.
+    let ip = with_template_line(1, &format!("HostName: '{}-{{IP}}'", "h".repeat(50)));
+    assert_eq!(codes(&load_str("t.yaml", &ip).expect_err("66 characters")), ["semantic.host-name-too-long"]);
+    assert!(
+        load_str("t.yaml", &with_template_line(2, &format!("HostName: '{}-{{R:1}}'", "h".repeat(50))))
+            .is_ok()
+    );
+}
