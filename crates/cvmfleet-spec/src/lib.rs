@@ -70,7 +70,7 @@ mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, MAX_SNIPPET_CHARS, Related, Snippet};
 pub use hash::TemplateHash;
-pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str};
+pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, read_spec_file, spec_files};
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
 pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;

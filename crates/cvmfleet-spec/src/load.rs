@@ -43,9 +43,19 @@ struct Input {
 /// # Errors
 /// All diagnostics, when any file is unreadable or invalid.
 pub fn load_paths(paths: &[PathBuf]) -> Result<SpecSet, Diagnostics> {
-    let mut inputs = Vec::new();
+    let (files, problems) = spec_files(paths);
+    let inputs = files.iter().map(|f| read_input(f)).collect();
+    load_inputs(inputs, problems.into_vec())
+}
+
+/// The spec files `paths` name, by the rules of [`load_paths`] (regular files only, links kept
+/// in the tree, each file once), in order, and the problems found on the way. For callers that
+/// read the files themselves (`watch` re-reads them every cycle) with [`read_spec_file`].
+#[must_use]
+pub fn spec_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Diagnostics) {
+    let mut found = Vec::new();
     let mut problems = Vec::new();
-    // Canonical paths already read: the same file named twice is one file.
+    // Canonical paths already listed: the same file named twice is one file.
     let mut seen: HashSet<PathBuf> = HashSet::new();
     for path in paths {
         let name = path.display().to_string();
@@ -71,13 +81,13 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<SpecSet, Diagnostics> {
                 }
                 for (file, canonical) in files {
                     if seen.insert(canonical) {
-                        inputs.push(read_input(&file));
+                        found.push(file);
                     }
                 }
             }
             Ok(meta) if meta.is_file() => {
                 if seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())) {
-                    inputs.push(read_input(path));
+                    found.push(path.clone());
                 }
             }
             Ok(meta) => problems.push(not_a_file(&name, files::kind_of(meta.file_type()))),
@@ -86,7 +96,24 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<SpecSet, Diagnostics> {
     if paths.is_empty() {
         problems.push(Diagnostic::file_level("", "io.no-spec-files", "no spec files were given"));
     }
-    load_inputs(inputs, problems)
+    (found, Diagnostics::from_vec(problems))
+}
+
+/// Reads one spec file's bytes: a regular file of at most [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// The diagnostic (`io.not-a-file`, `yaml.file-too-large`, `io.read`) when it is not.
+pub fn read_spec_file(path: &Path) -> Result<Vec<u8>, Box<Diagnostic>> {
+    let name = path.display().to_string();
+    files::read_bounded(path, MAX_FILE_BYTES).map_err(|error| {
+        Box::new(match error {
+            ReadError::TooLarge(size) => too_large(&name, size),
+            ReadError::NotAFile(kind) => not_a_file(&name, kind),
+            ReadError::Io(err) => {
+                Diagnostic::file_level(&name, "io.read", format!("cannot read {name}: {err}"))
+            }
+        })
+    })
 }
 
 fn not_a_file(name: &str, kind: &str) -> Diagnostic {
@@ -209,14 +236,7 @@ fn read_input(path: &Path) -> Input {
 }
 
 fn read_text(path: &Path, name: &str) -> Result<String, Box<Diagnostic>> {
-    match files::read_bounded(path, MAX_FILE_BYTES) {
-        Ok(bytes) => decode(name, bytes),
-        Err(ReadError::TooLarge(size)) => Err(Box::new(too_large(name, size))),
-        Err(ReadError::NotAFile(kind)) => Err(Box::new(not_a_file(name, kind))),
-        Err(ReadError::Io(err)) => {
-            Err(Box::new(Diagnostic::file_level(name, "io.read", format!("cannot read {name}: {err}"))))
-        }
-    }
+    decode(name, read_spec_file(path)?)
 }
 
 fn too_large(name: &str, size: u64) -> Diagnostic {
