@@ -81,7 +81,7 @@ impl Diagnostic {
             column: span.start.column,
             pointer: pointer.to_owned(),
             code: code.to_owned(),
-            message: message.into(),
+            message: scrub(source, span, message.into()),
             help: None,
             snippet: snippet(source, span),
             related: Vec::new(),
@@ -131,6 +131,37 @@ impl Diagnostic {
     fn sort_key(&self) -> (&str, usize, usize, &str, &str) {
         (&self.file, self.line, self.column, &self.code, &self.message)
     }
+}
+
+/// Withholds every `quoted` part of a message about a node on a line holding a masked secret
+/// when it shares four characters in a row with the secret: messages quote values (`found
+/// string `…``, `unknown field `…``), and a value read from a mangled password line must not
+/// show what its snippet masks.
+fn scrub(source: &Source, span: Span, message: String) -> String {
+    let secrets = source.masked_texts(span.start.line, span.end.line);
+    if secrets.is_empty() {
+        return message;
+    }
+    let shares = |quoted: &str| {
+        let chars: Vec<char> = quoted.trim_end_matches("...").chars().collect();
+        let run = chars.len().min(4);
+        run > 0
+            && chars.windows(run).any(|w| {
+                let w: String = w.iter().collect();
+                secrets.iter().any(|s| s.contains(&w))
+            })
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else { break };
+        let quoted = &rest[open + 1..open + 1 + len];
+        out.push_str(&rest[..open]);
+        out.push_str(if shares(quoted) { "`(masked)`" } else { &rest[open..open + len + 2] });
+        rest = &rest[open + len + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Longest snippet shown, in characters: a window of the line around the column, so that a

@@ -359,7 +359,9 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
     // the whole file parsed, those are exact, and the lexical masks stay only on lines where the
     // parser found no such scalar (`Password: {pw}`).
     let mut file = if parsed.doc.is_some() {
-        let exact: BTreeSet<usize> = parsed.secret_spans.iter().map(|s| s.start.line).collect();
+        // An empty value (`Password: #pw`) is no exact mask of what follows it on the line.
+        let exact: BTreeSet<usize> =
+            parsed.secret_spans.iter().filter(|s| s.end != s.start).map(|s| s.start.line).collect();
         let mut file = plain;
         file.mask_password_lines(&exact);
         file

@@ -144,7 +144,8 @@ impl SourceFile {
                         inner[key_len..].trim_start_matches(['"', '\'']).trim_start_matches([' ', '\t']);
                     key_len > 0 && !inner.starts_with(|c: char| c.is_ascii_digit()) && after.starts_with(':')
                 });
-                if value.is_empty() || value.starts_with('#') || reference {
+                // A comment is masked too: `Password: #pw` is a password to whoever wrote it.
+                if value.is_empty() || reference {
                     continue;
                 }
                 let column = text[..text.len() - value.len()].chars().count() + 1;
@@ -152,6 +153,23 @@ impl SourceFile {
                 break;
             }
         }
+    }
+
+    /// The original text of every masked range on lines `first..=last` (for keeping it out of
+    /// messages too).
+    pub(crate) fn masked_texts(&self, first: usize, last: usize) -> Vec<&str> {
+        let mut out = Vec::new();
+        for (line, ranges) in self.masks.range(first..=last.max(first)) {
+            let Some(l) = self.lines.get(line - 1) else { continue };
+            for (start, end) in ranges {
+                let from = l.byte_of(start.saturating_sub(1));
+                let to = l.byte_of(end.saturating_sub(1));
+                if from < to {
+                    out.push(&l.text[from..to]);
+                }
+            }
+        }
+        out
     }
 
     /// The text of a 1-based line, with masked ranges replaced by `*`.
