@@ -200,6 +200,52 @@ impl ClientConfig {
     }
 }
 
+/// An endpoint as it may be shown in errors and logs: userinfo becomes `***@`, every query value
+/// and the fragment `***`. An endpoint is refused when it carries credentials or a query, and
+/// the refusal must not repeat them (`http://AKID:<key>@host`, `http://host/?SecretKey=<key>`;
+/// issue 10). Works on text that is not a URL at all.
+#[must_use]
+pub fn redact_endpoint(endpoint: &str) -> String {
+    let (rest, fragment) = match endpoint.split_once('#') {
+        Some((rest, _)) => (rest, true),
+        None => (endpoint, false),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (scheme, rest) = match rest.find("://") {
+        Some(i) => rest.split_at(i + 3),
+        None => ("", rest),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut out = String::from(scheme);
+    match authority.rfind('@') {
+        Some(at) => {
+            out.push_str("***@");
+            out.push_str(&authority[at + 1..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(path);
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) => format!("{key}=***"),
+                None if pair.is_empty() => String::new(),
+                None => "***".to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    if fragment {
+        out.push_str("#***");
+    }
+    out
+}
+
 /// A validated endpoint.
 #[derive(Debug, Clone)]
 pub(crate) struct Endpoint {
@@ -214,7 +260,7 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     fn parse(endpoint: &str, allow_insecure_http: bool) -> Result<Endpoint, ConfigError> {
         let invalid = |reason: &str| ConfigError::InvalidEndpoint {
-            endpoint: endpoint.to_owned(),
+            endpoint: redact_endpoint(endpoint),
             reason: reason.to_owned(),
         };
         let url = Url::parse(endpoint).map_err(|e| invalid(&e.to_string()))?;
@@ -237,7 +283,7 @@ impl Endpoint {
             Err(_) => bare.eq_ignore_ascii_case("localhost"),
         };
         if url.scheme() == "http" && !loopback && !allow_insecure_http {
-            return Err(ConfigError::InsecureEndpoint { endpoint: endpoint.to_owned() });
+            return Err(ConfigError::InsecureEndpoint { endpoint: redact_endpoint(endpoint) });
         }
         let host = match url.port() {
             Some(port) => format!("{host_name}:{port}"),
@@ -285,6 +331,26 @@ mod tests {
         ] {
             assert!(matches!(endpoint(bad), Err(ConfigError::InvalidEndpoint { .. })), "{bad}");
         }
+    }
+
+    /// Issue 10, item 8: refusing an endpoint with a key in its userinfo or query repeated the
+    /// key.
+    #[test]
+    fn issue_10_refused_endpoints_never_echo_userinfo_or_query_values() {
+        for bad in [
+            "http://AKIDexample:TOPSECRETKEY@127.0.0.1:9100",
+            "http://127.0.0.1:9100/?SecretKey=TOPSECRETKEY",
+            "http://127.0.0.1:9100/?a=1&SecretKey=TOPSECRETKEY#TOPSECRETKEY",
+            "http://AKIDexample:TOPSECRETKEY@10.0.0.1:9100",
+            "AKIDexample:TOPSECRETKEY@[::1",
+            "http://u:TOPSECRETKEY@[bad",
+        ] {
+            let message = endpoint(bad).map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+            assert!(!message.is_empty(), "{bad} is refused");
+            assert!(!message.contains("TOPSECRETKEY") && !message.contains("AKIDexample"), "{message}");
+        }
+        assert_eq!(redact_endpoint("http://a:b@h:1/?k=v&x"), "http://***@h:1/?k=***&***");
+        assert_eq!(redact_endpoint("https://cvm.tencentcloudapi.com"), "https://cvm.tencentcloudapi.com");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use client::{
     Answer, CallStats, CvmClient, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest, Transport,
     TransportFuture,
 };
-pub use config::{ClientConfig, Clock, DEFAULT_ENDPOINT, Language, RequestMethod};
+pub use config::{ClientConfig, Clock, DEFAULT_ENDPOINT, Language, RequestMethod, redact_endpoint};
 pub use credentials::Credentials;
 pub use error::{ConfigError, Error};
 pub use paging::BatchOutcome;

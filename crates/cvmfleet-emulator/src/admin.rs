@@ -17,7 +17,6 @@
 //! signature timestamps are still checked against the real clock.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -118,6 +117,6 @@ async fn clock(State(app): State<Arc<App>>, body: Result<Json<Advance>, JsonReje
         Err(e) => return admin_error(StatusCode::BAD_REQUEST, e.body_text()),
     };
     let by = i64::try_from(advance.advance_ms).unwrap_or(i64::MAX);
-    let offset = app.clock_offset_ms.fetch_add(by, Ordering::Relaxed).saturating_add(by);
+    let offset = app.advance_clock_ms(by);
     Json(serde_json::json!({ "offset_ms": offset })).into_response()
 }

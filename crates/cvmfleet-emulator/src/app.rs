@@ -113,6 +113,15 @@ fn disconnect(reset: bool) -> Response {
 }
 
 impl App {
+    /// Moves the world's clock forward by `by` ms and returns the new offset. Saturating: the
+    /// offset stops at `i64::MAX` instead of wrapping to the past (issue 10), however often it
+    /// is advanced.
+    pub(crate) fn advance_clock_ms(&self, by: i64) -> i64 {
+        let step = |offset: i64| Some(offset.saturating_add(by));
+        let previous = self.clock_offset_ms.fetch_update(Ordering::Relaxed, Ordering::Relaxed, step);
+        previous.unwrap_or_else(|offset| offset).saturating_add(by)
+    }
+
     /// The clock of the world: wall clock plus the admin offset.
     pub(crate) fn world_now_ms(&self) -> i64 {
         now_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))

@@ -50,7 +50,7 @@ mod world;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -286,7 +286,7 @@ impl RunningEmulator {
     /// Moves the world's clock forward: pending boots, stops and terminations complete as if
     /// that much time had passed.
     pub fn advance_clock(&self, by: Duration) {
-        self.app.clock_offset_ms.fetch_add(millis(by), Ordering::Relaxed);
+        self.app.advance_clock_ms(millis(by));
     }
 
     /// Stops accepting connections, lets open ones finish, and writes a final snapshot.

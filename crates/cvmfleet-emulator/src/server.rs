@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,10 +30,43 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 struct Dropped;
 
 /// A TCP stream that resets (SO_LINGER 0) instead of closing gracefully when its connection
-/// asked for it.
+/// asked for it, and that rewrites hyper's own answers into the API's envelope.
 struct ConnIo {
     stream: TcpStream,
     reset: Arc<AtomicBool>,
+    /// An answer hyper wrote by itself, being replaced.
+    rewrite: Option<Rewrite>,
+}
+
+/// The envelope answer sent instead of one of hyper's automatic answers.
+struct Rewrite {
+    bytes: Vec<u8>,
+    written: usize,
+}
+
+/// hyper answers a request head it cannot read by itself, before any handler runs, with an
+/// empty body: 431 when the head is larger than its buffer (about 400 KB) or has more than 100
+/// headers, 414 when the URI is too long. The API answers everything with HTTP 200 and its
+/// JSON error envelope (issue 10), so those answers are replaced on their way out. Handlers
+/// never answer 431 or 414, so a write starting with either status line is hyper's.
+fn automatic_answer(buf: &[u8]) -> Option<Vec<u8>> {
+    let message = if buf.starts_with(b"HTTP/1.1 431 ") {
+        "The request header is too large."
+    } else if buf.starts_with(b"HTTP/1.1 414 ") {
+        "The request URI is too long."
+    } else {
+        return None;
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let body = cvmfleet_wire::envelope::encode_error("RequestSizeLimitExceeded", message, &request_id);
+    let mut bytes = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        cvmfleet_wire::envelope::RESPONSE_CONTENT_TYPE,
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&body);
+    Some(bytes)
 }
 
 impl Drop for ConnIo {
@@ -55,8 +88,26 @@ impl AsyncRead for ConnIo {
 }
 
 impl AsyncWrite for ConnIo {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.rewrite.is_none()
+            && let Some(bytes) = automatic_answer(buf)
+        {
+            this.rewrite = Some(Rewrite { bytes, written: 0 });
+        }
+        let Some(rewrite) = &mut this.rewrite else {
+            return Pin::new(&mut this.stream).poll_write(cx, buf);
+        };
+        // The envelope goes out whole; hyper's answer (and anything after it: the connection
+        // closes) is reported written and dropped.
+        while rewrite.written < rewrite.bytes.len() {
+            let n = ready!(Pin::new(&mut this.stream).poll_write(cx, &rewrite.bytes[rewrite.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            rewrite.written += n;
+        }
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -89,7 +140,7 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mut shutdown: w
         };
         let _ = stream.set_nodelay(true);
         let reset = Arc::new(AtomicBool::new(false));
-        let io = TokioIo::new(ConnIo { stream, reset: Arc::clone(&reset) });
+        let io = TokioIo::new(ConnIo { stream, reset: Arc::clone(&reset), rewrite: None });
         let tower = TowerToHyperService::new(router.clone());
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             let call = tower.call(request);

@@ -653,15 +653,14 @@ pub(crate) fn prepare(create: &Create, step: &str) -> Result<RunInstancesRequest
     Ok(request)
 }
 
+/// Reads through the spec crate's one secret reader (bounded regular files, one rule for line
+/// breaks and empty values; issue 10).
 fn read_password(source: &PasswordSource) -> Result<String, String> {
-    match source {
-        PasswordSource::FromEnv(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
-        PasswordSource::FromFile(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-            .map_err(|e| format!("cannot read {path}: {}", e.kind())),
-    }
+    let reference = match source {
+        PasswordSource::FromEnv(var) => cvmfleet_spec::SecretRef::from_env(var),
+        PasswordSource::FromFile(path) => cvmfleet_spec::SecretRef::from_file(path, None),
+    };
+    reference.resolve().map(|secret| secret.expose().to_owned()).map_err(|e| e.to_string())
 }
 
 /// Instance states as DescribeInstancesStatus reports them; absent IDs are not in the map.

@@ -291,7 +291,8 @@ impl Watcher {
     #[must_use]
     pub fn backoff_delay(&self, failures: u32) -> Duration {
         let factor = 1u32 << failures.saturating_sub(1).min(MAX_BACKOFF_FACTOR.trailing_zeros());
-        self.options.interval * factor.min(MAX_BACKOFF_FACTOR)
+        // Saturating: the interval comes from outside (issue 10: 18446744073709551615s overflowed).
+        self.options.interval.saturating_mul(factor.min(MAX_BACKOFF_FACTOR))
     }
 
     fn backoff(&self, fleet: &str, now: Instant) -> Option<Backoff> {

@@ -42,9 +42,10 @@ pub struct Diagnostic {
 /// A source line with the range to underline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
-    /// The line's text, with secrets masked.
+    /// The line's text, with secrets masked; for a line longer than [`MAX_SNIPPET_CHARS`], a
+    /// window of it around the column, `…` marking the cuts.
     pub text: String,
-    /// First underlined column (1-based, characters).
+    /// First underlined column in `text` (1-based, characters).
     pub column: usize,
     /// Number of characters to underline (at least 1).
     pub width: usize,
@@ -80,7 +81,7 @@ impl Diagnostic {
             column: span.start.column,
             pointer: pointer.to_owned(),
             code: code.to_owned(),
-            message: message.into(),
+            message: scrub(source, span, message.into()),
             help: None,
             snippet: snippet(source, span),
             related: Vec::new(),
@@ -132,9 +133,45 @@ impl Diagnostic {
     }
 }
 
+/// Withholds every `quoted` part of a message about a node on a line holding a masked secret
+/// when it shares four characters in a row with the secret: messages quote values (`found
+/// string `…``, `unknown field `…``), and a value read from a mangled password line must not
+/// show what its snippet masks.
+fn scrub(source: &Source, span: Span, message: String) -> String {
+    let secrets = source.masked_texts(span.start.line, span.end.line);
+    if secrets.is_empty() {
+        return message;
+    }
+    let shares = |quoted: &str| {
+        let chars: Vec<char> = quoted.trim_end_matches("...").chars().collect();
+        let run = chars.len().min(4);
+        run > 0
+            && chars.windows(run).any(|w| {
+                let w: String = w.iter().collect();
+                secrets.iter().any(|s| s.contains(&w))
+            })
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else { break };
+        let quoted = &rest[open + 1..open + 1 + len];
+        out.push_str(&rest[..open]);
+        out.push_str(if shares(quoted) { "`(masked)`" } else { &rest[open..open + len + 2] });
+        rest = &rest[open + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Longest snippet shown, in characters: a window of the line around the column, so that a
+/// one-line 400 KB file with thousands of problems prints a few hundred bytes per problem.
+pub const MAX_SNIPPET_CHARS: usize = 160;
+/// Characters of the window shown before the column.
+const SNIPPET_LEAD: usize = 40;
+
 fn snippet(source: &Source, span: Span) -> Option<Snippet> {
-    let text = source.line(span.start.line)?;
-    let line_len = text.chars().count();
+    let line_len = source.line_chars(span.start.line)?;
     let column = span.start.column.max(1);
     let end = if span.end == span.start {
         column + 1
@@ -145,7 +182,28 @@ fn snippet(source: &Source, span: Span) -> Option<Snippet> {
     };
     let end = end.min(line_len + 1).max(column + 1);
     let width = end.saturating_sub(column).max(1);
-    Some(Snippet { text, column, width })
+    if line_len <= MAX_SNIPPET_CHARS {
+        let (text, _) = source.window(span.start.line, 0, line_len)?;
+        return Some(Snippet { text, column, width });
+    }
+    // A window of the line: up to SNIPPET_LEAD characters before the column, the rest after,
+    // with `…` where the line was cut.
+    let at = (column - 1).min(line_len);
+    let from = at.saturating_sub(SNIPPET_LEAD).min(line_len.saturating_sub(MAX_SNIPPET_CHARS));
+    let (body, from) = source.window(span.start.line, from, from + MAX_SNIPPET_CHARS)?;
+    let cut_before = from > 0;
+    let cut_after = from + body.chars().count() < line_len;
+    let mut text = String::with_capacity(body.len() + 8);
+    if cut_before {
+        text.push('…');
+    }
+    text.push_str(&body);
+    if cut_after {
+        text.push('…');
+    }
+    let column = column - from + usize::from(cut_before);
+    let visible = (from + MAX_SNIPPET_CHARS + 1).saturating_sub(at + 1).max(1);
+    Some(Snippet { text, column, width: width.min(visible) })
 }
 
 fn write_snippet(f: &mut fmt::Formatter<'_>, line: usize, snippet: &Snippet) -> fmt::Result {

@@ -54,6 +54,7 @@
 //! ```
 
 mod diagnostic;
+mod files;
 mod hash;
 mod load;
 mod model;
@@ -67,14 +68,14 @@ mod source;
 pub mod template;
 mod yaml;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Related, Snippet};
+pub use diagnostic::{Diagnostic, Diagnostics, MAX_SNIPPET_CHARS, Related, Snippet};
 pub use hash::TemplateHash;
-pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str};
+pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, read_spec_file, spec_files};
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
 pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;
 pub use resolve::{Fleet, FleetPolicies, Group, LaunchTemplate, SourceLocation, SpecSet, ZonePlacement};
 pub use rules::RESERVED_TAG_PREFIX;
 pub use schema::json_schema;
-pub use secret::{Secret, SecretError, SecretRef};
+pub use secret::{MAX_SECRET_BYTES, Secret, SecretError, SecretRef};
 pub use yaml::MAX_DEPTH;

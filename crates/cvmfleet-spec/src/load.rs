@@ -1,7 +1,7 @@
 //! Loading: files and directories to text, text to validated fleets, and the checks that span
 //! files (fleet names, private IPs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::files::{self, ReadError};
 use crate::resolve::{LocatedFleet, SpecSet, resolve_fleet};
 use crate::schema::{self, span_of};
 use crate::source::{Position, Source, SourceFile, Span};
@@ -29,11 +30,33 @@ struct Input {
 /// Loads spec files and directories (read recursively for `*.yaml` and `*.yml`, in sorted
 /// order; entries starting with `.` are skipped). Every problem of every file is reported.
 ///
+/// Only regular files are spec files, and at most [`MAX_FILE_BYTES`] of each is read: a path
+/// named here that is anything else (a FIFO, a device, a socket) is an error naming it, and so
+/// is such an entry with a spec name inside a directory (never dropped in silence). Inside a
+/// directory, symbolic links to files are followed only when their target stays inside that
+/// directory (the spec tree), so that a link added to a repository cannot make `validate` or
+/// `plan` print lines of a file outside it (`~/.tccli/default.credential`); a link that leaves
+/// the tree, or leads nowhere, is an error naming the link. Symbolic links to directories are
+/// not followed (no loops). Paths named here are followed as given. A file named twice (`a.yaml
+/// a.yaml`, or `d d/a.yaml`) is read once.
+///
 /// # Errors
 /// All diagnostics, when any file is unreadable or invalid.
 pub fn load_paths(paths: &[PathBuf]) -> Result<SpecSet, Diagnostics> {
-    let mut inputs = Vec::new();
+    let (files, problems) = spec_files(paths);
+    let inputs = files.iter().map(|f| read_input(f)).collect();
+    load_inputs(inputs, problems.into_vec())
+}
+
+/// The spec files `paths` name, by the rules of [`load_paths`] (regular files only, links kept
+/// in the tree, each file once), in order, and the problems found on the way. For callers that
+/// read the files themselves (`watch` re-reads them every cycle) with [`read_spec_file`].
+#[must_use]
+pub fn spec_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Diagnostics) {
+    let mut found = Vec::new();
     let mut problems = Vec::new();
+    // Canonical paths already listed: the same file named twice is one file.
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for path in paths {
         let name = path.display().to_string();
         match std::fs::metadata(path) {
@@ -41,31 +64,85 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<SpecSet, Diagnostics> {
                 problems.push(Diagnostic::file_level(&name, "io.read", format!("cannot read {name}: {err}")))
             }
             Ok(meta) if meta.is_dir() => {
+                let Ok(root) = std::fs::canonicalize(path) else {
+                    problems.push(Diagnostic::file_level(&name, "io.read", format!("cannot read {name}")));
+                    continue;
+                };
                 let mut files = Vec::new();
-                collect_dir(path, 0, &mut files, &mut problems);
+                let before = problems.len();
+                collect_dir(path, &Tree { root: &root, name: &name }, 0, &mut files, &mut problems);
                 files.sort();
-                if files.is_empty() {
+                if files.is_empty() && problems.len() == before {
                     problems.push(Diagnostic::file_level(
                         &name,
                         "io.no-spec-files",
                         format!("directory {name} holds no `*.yaml` or `*.yml` files"),
                     ));
                 }
-                inputs.extend(files.into_iter().map(|f| read_input(&f)));
+                for (file, canonical) in files {
+                    if seen.insert(canonical) {
+                        found.push(file);
+                    }
+                }
             }
-            Ok(_) => inputs.push(read_input(path)),
+            Ok(meta) if meta.is_file() => {
+                if seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())) {
+                    found.push(path.clone());
+                }
+            }
+            Ok(meta) => problems.push(not_a_file(&name, files::kind_of(meta.file_type()))),
         }
     }
     if paths.is_empty() {
         problems.push(Diagnostic::file_level("", "io.no-spec-files", "no spec files were given"));
     }
-    load_inputs(inputs, problems)
+    (found, Diagnostics::from_vec(problems))
+}
+
+/// Reads one spec file's bytes: a regular file of at most [`MAX_FILE_BYTES`].
+///
+/// # Errors
+/// The diagnostic (`io.not-a-file`, `yaml.file-too-large`, `io.read`) when it is not.
+pub fn read_spec_file(path: &Path) -> Result<Vec<u8>, Box<Diagnostic>> {
+    let name = path.display().to_string();
+    files::read_bounded(path, MAX_FILE_BYTES).map_err(|error| {
+        Box::new(match error {
+            ReadError::TooLarge(size) => too_large(&name, size),
+            ReadError::NotAFile(kind) => not_a_file(&name, kind),
+            ReadError::Io(err) => {
+                Diagnostic::file_level(&name, "io.read", format!("cannot read {name}: {err}"))
+            }
+        })
+    })
+}
+
+fn not_a_file(name: &str, kind: &str) -> Diagnostic {
+    Diagnostic::file_level(
+        name,
+        "io.not-a-file",
+        format!("{name} is {kind}, not a regular file; only regular files are spec files"),
+    )
 }
 
 /// Directory depth followed when collecting files; deeper trees are a mistake (or a loop).
 const MAX_DIR_DEPTH: usize = 32;
 
-fn collect_dir(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
+/// A directory named to the loader: symbolic links must stay inside it.
+struct Tree<'a> {
+    /// Its canonical path.
+    root: &'a Path,
+    /// As named, for messages.
+    name: &'a str,
+}
+
+/// Collects `(path, canonical path)` of the spec files under `dir`.
+fn collect_dir(
+    dir: &Path,
+    tree: &Tree<'_>,
+    depth: usize,
+    files: &mut Vec<(PathBuf, PathBuf)>,
+    problems: &mut Vec<Diagnostic>,
+) {
     let name = dir.display().to_string();
     if depth > MAX_DIR_DEPTH {
         problems.push(Diagnostic::file_level(&name, "io.read", format!("{name} is nested too deeply")));
@@ -82,20 +159,71 @@ fn collect_dir(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mu
             return;
         }
     };
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                problems.push(Diagnostic::file_level(
+                    &name,
+                    "io.read",
+                    format!("cannot read directory {name}: {err}"),
+                ));
+                continue;
+            }
+        };
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        let Ok(file_type) = entry.file_type() else {
-            continue;
+        let shown = path.display().to_string();
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(err) => {
+                problems.push(Diagnostic::file_level(
+                    &shown,
+                    "io.read",
+                    format!("cannot read {shown}: {err}"),
+                ));
+                continue;
+            }
         };
-        // Symlinked directories are not followed (no loops); symlinked files are read.
         if file_type.is_dir() {
-            collect_dir(&path, depth + 1, files, problems);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) && path.is_file()
-        {
-            files.push(path);
+            collect_dir(&path, tree, depth + 1, files, problems);
+            continue;
+        }
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            continue;
+        }
+        if file_type.is_file() {
+            let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            files.push((path, canonical));
+        } else if file_type.is_symlink() {
+            match std::fs::canonicalize(&path) {
+                Err(_) => problems.push(Diagnostic::file_level(
+                    &shown,
+                    "io.dangling-symlink",
+                    format!("{shown} is a symbolic link to nothing (its target does not exist)"),
+                )),
+                Ok(target) if !target.starts_with(tree.root) => problems.push(Diagnostic::file_level(
+                    &shown,
+                    "io.symlink-outside",
+                    format!(
+                        "{shown} is a symbolic link to a file outside {}; links that leave the spec tree are not followed",
+                        tree.name
+                    ),
+                )),
+                Ok(target) => match std::fs::metadata(&target) {
+                    Ok(meta) if meta.is_file() => files.push((path, target)),
+                    Ok(meta) => problems.push(not_a_file(&shown, files::kind_of(meta.file_type()))),
+                    Err(err) => problems.push(Diagnostic::file_level(
+                        &shown,
+                        "io.read",
+                        format!("cannot read {shown}: {err}"),
+                    )),
+                },
+            }
+        } else {
+            problems.push(not_a_file(&shown, files::kind_of(file_type)));
         }
     }
 }
@@ -108,23 +236,15 @@ fn read_input(path: &Path) -> Input {
 }
 
 fn read_text(path: &Path, name: &str) -> Result<String, Box<Diagnostic>> {
-    let too_large = |size: u64| {
-        Box::new(Diagnostic::file_level(
-            name,
-            "yaml.file-too-large",
-            format!("the file is {size} bytes; spec files may be at most {MAX_FILE_BYTES} bytes"),
-        ))
-    };
-    let meta = std::fs::metadata(path).map_err(|err| {
-        Box::new(Diagnostic::file_level(name, "io.read", format!("cannot read {name}: {err}")))
-    })?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_large(meta.len()));
-    }
-    let bytes = std::fs::read(path).map_err(|err| {
-        Box::new(Diagnostic::file_level(name, "io.read", format!("cannot read {name}: {err}")))
-    })?;
-    decode(name, bytes)
+    decode(name, read_spec_file(path)?)
+}
+
+fn too_large(name: &str, size: u64) -> Diagnostic {
+    Diagnostic::file_level(
+        name,
+        "yaml.file-too-large",
+        format!("the file is {size} bytes; spec files may be at most {MAX_FILE_BYTES} bytes"),
+    )
 }
 
 /// Bytes to text: UTF-8 only, with the position of the first invalid byte otherwise.
@@ -171,14 +291,7 @@ pub fn load_sources(sources: &[(&str, &str)]) -> Result<SpecSet, Diagnostics> {
         .iter()
         .map(|(name, text)| {
             let text = if text.len() as u64 > MAX_FILE_BYTES {
-                Err(Box::new(Diagnostic::file_level(
-                    name,
-                    "yaml.file-too-large",
-                    format!(
-                        "the file is {} bytes; spec files may be at most {MAX_FILE_BYTES} bytes",
-                        text.len()
-                    ),
-                )))
+                Err(Box::new(too_large(name, text.len() as u64)))
             } else {
                 Ok((*text).to_owned())
             };
@@ -194,11 +307,7 @@ pub fn load_sources(sources: &[(&str, &str)]) -> Result<SpecSet, Diagnostics> {
 /// All diagnostics, when the bytes are not a valid spec.
 pub fn load_bytes(name: &str, bytes: &[u8]) -> Result<SpecSet, Diagnostics> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Diagnostics::from_vec(vec![Diagnostic::file_level(
-            name,
-            "yaml.file-too-large",
-            format!("the file is {} bytes; spec files may be at most {MAX_FILE_BYTES} bytes", bytes.len()),
-        )]));
+        return Err(Diagnostics::from_vec(vec![too_large(name, bytes.len() as u64)]));
     }
     let text = decode(name, bytes.to_vec());
     load_inputs(vec![Input { name: name.to_owned(), text, base_dir: None }], Vec::new())
@@ -240,21 +349,34 @@ fn check_input(input: &Input) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
 /// Everything about one file: YAML, schema, typed model, semantic rules.
 fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut file = SourceFile::new(name, text);
-    let (doc, yaml_errors) = {
-        let unmasked: Source = Arc::new(SourceFile::new(name, text));
-        yaml::parse(&unmasked, text)
+    // Lines holding a literal password are masked before any diagnostic can be built: the
+    // parser's errors come first, and a line that fails to parse yields no scalar to mask.
+    let plain = SourceFile::new(name, text);
+    let mut lexical = plain.clone();
+    lexical.mask_password_lines(&BTreeSet::new());
+    let parsed = yaml::parse(&Arc::new(lexical.clone()), text);
+    // Then every scalar the parser read under a `Password` key (multi-line ones included). When
+    // the whole file parsed, those are exact, and the lexical masks stay only on lines where the
+    // parser found no such scalar (`Password: {pw}`).
+    let mut file = if parsed.doc.is_some() {
+        // An empty value (`Password: #pw`) is no exact mask of what follows it on the line.
+        let exact: BTreeSet<usize> =
+            parsed.secret_spans.iter().filter(|s| s.end != s.start).map(|s| s.start.line).collect();
+        let mut file = plain;
+        file.mask_password_lines(&exact);
+        file
+    } else {
+        lexical
     };
-    let Some(mut doc) = doc else {
-        return (Vec::new(), yaml_errors);
-    };
-    // Every scalar under a `Password` key is masked before any line is shown.
-    for span in &doc.secret_spans {
+    for span in &parsed.secret_spans {
         file.mask(*span);
     }
     let source: Source = Arc::new(file);
-    // Re-anchor the YAML errors to the masked source (their snippets were built unmasked).
-    let mut out: Vec<Diagnostic> = yaml_errors.into_iter().map(|d| reanchor(&source, d)).collect();
+    // Re-anchor the YAML errors to the fully masked source.
+    let mut out: Vec<Diagnostic> = parsed.errors.into_iter().map(|d| reanchor(&source, d)).collect();
+    let Some(mut doc) = parsed.doc else {
+        return (Vec::new(), out);
+    };
     let literal_passwords = find_literal_passwords(&doc);
     for pointer in &literal_passwords {
         let span = span_of(&doc, pointer, false);
@@ -277,17 +399,23 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
     }
     let mut fleets = Vec::new();
     let count = doc.value.get("fleets").and_then(Value::as_array).map_or(0, Vec::len);
-    let blocking: Vec<String> = out
-        .iter()
-        .filter(|d| !SELF_CONTAINED.contains(&d.code.as_str()))
-        .map(|d| d.pointer.clone())
-        .collect();
-    let file_level_problem = blocking.iter().any(|p| !p.starts_with("/fleets/"));
+    // The fleets a blocking problem sits in, in one pass (a file can hold 40,000 problems and as
+    // many fleets: no fleet may scan them all).
+    let mut blocked: BTreeSet<usize> = BTreeSet::new();
+    let mut file_level_problem = false;
+    for d in out.iter().filter(|d| !SELF_CONTAINED.contains(&d.code.as_str())) {
+        match d.pointer.strip_prefix("/fleets/") {
+            None => file_level_problem = true,
+            Some(rest) => {
+                if let Ok(index) = rest.split('/').next().unwrap_or_default().parse::<usize>() {
+                    blocked.insert(index);
+                }
+            }
+        }
+    }
     if !file_level_problem {
         for index in 0..count {
-            let prefix = format!("/fleets/{index}");
-            let clean = !blocking.iter().any(|p| *p == prefix || p.starts_with(&format!("{prefix}/")));
-            if clean {
+            if !blocked.contains(&index) {
                 let mut local = Vec::new();
                 if let Some(fleet) = resolve_fleet(&source, &doc, index, base_dir, &mut local) {
                     fleets.push(fleet);

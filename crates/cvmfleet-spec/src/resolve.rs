@@ -2,6 +2,7 @@
 //! merged into group templates, zones and private IPs turned into a deterministic placement, and
 //! the semantic rules checked on the way.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -279,12 +280,13 @@ pub(crate) fn resolve_fleet(
     let defaults_value = raw.get("defaults").cloned().unwrap_or(Value::Null);
     let mut groups = Vec::new();
     let mut ips = Vec::new();
-    let mut names: Vec<(String, Span, String)> = Vec::new();
+    // First use of each group name: one lookup per group, so 100,000 groups stay linear.
+    let mut names: HashMap<&str, Span> = HashMap::new();
     for (g_index, group) in spec.groups.iter().enumerate() {
         let group_ptr = format!("{fleet_ptr}/groups/{g_index}");
         let name_ptr = format!("{group_ptr}/name");
         let name_span = span_of(doc, &name_ptr, false);
-        if let Some((_, first, _)) = names.iter().find(|(n, _, _)| *n == group.name) {
+        if let Some(first) = names.get(group.name.as_str()) {
             out.push(
                 Diagnostic::new(
                     source,
@@ -299,7 +301,7 @@ pub(crate) fn resolve_fleet(
                 .with_related(source, *first, "first used here"),
             );
         } else {
-            names.push((group.name.clone(), name_span, name_ptr.clone()));
+            names.insert(&group.name, name_span);
         }
         let template_value =
             raw.pointer(&format!("/groups/{g_index}/template")).cloned().unwrap_or(Value::Null);
@@ -405,6 +407,7 @@ fn resolve_group(
             at.locate("/Placement/Zone").0
         }
     };
+    let mut first_listed: HashMap<&str, usize> = HashMap::new();
     for (i, entry) in zones.iter().enumerate() {
         let zone = entry.zone();
         let ptr = zone_ptr(i);
@@ -425,7 +428,7 @@ fn resolve_group(
                 ),
             ));
         }
-        if let Some(first) = zones[..i].iter().position(|z| z.zone() == zone) {
+        if let Some(&first) = first_listed.get(zone) {
             out.push(
                 Diagnostic::new(
                     at.source,
@@ -440,6 +443,8 @@ fn resolve_group(
                     "first listed here",
                 ),
             );
+        } else {
+            first_listed.insert(zone, i);
         }
     }
 
@@ -630,7 +635,7 @@ fn resolve_group(
 
     // Deterministic even spread: zone i gets n/k plus one when i < n mod k.
     let k = u32::try_from(zones.len()).unwrap_or(u32::MAX).max(1);
-    let placements = zones
+    let placements: Vec<ZonePlacement> = zones
         .iter()
         .enumerate()
         .map(|(i, entry)| {
@@ -649,6 +654,13 @@ fn resolve_group(
             }
         })
         .collect();
+
+    // The names the API generates depend on how many instances one call creates.
+    let largest_zone = placements.iter().map(|p: &ZonePlacement| p.replicas).max().unwrap_or(0);
+    rules::check_generated_names(at, &template, largest_zone, out);
+    if out.len() > before {
+        return None;
+    }
 
     // The template proper: zone-independent, tags folded, password anchored to its file.
     if let Some(p) = template.placement.as_mut() {

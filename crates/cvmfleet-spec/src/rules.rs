@@ -121,6 +121,100 @@ pub(crate) fn host_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// Longest instance name the API accepts, in bytes, not characters: 30 × `名` (90 bytes) is
+/// refused with `InvalidInstanceName.TooLong` (RunInstances reference; issue 10).
+const MAX_INSTANCE_NAME_BYTES: usize = 60;
+/// Longest host name of a non-Windows instance, in characters (the schema's limit on the raw
+/// value, which the API applies to each generated name).
+const MAX_HOST_NAME_CHARS: usize = 60;
+/// Most instances one RunInstances call creates (`InstanceCount` 1-100): the API numbers names
+/// within a call.
+const MAX_INSTANCES_PER_CALL: u64 = 100;
+/// The longest text `{IP}` becomes in a host name (`255.255.255.255`).
+const LONGEST_IP: &str = "255.255.255.255";
+
+/// The longest name the API makes of `template` for a call creating `count` instances: each
+/// `{R:x}` / `{R:x,F:y}` becomes x + count - 1 (at least y digits), `{IP}` (host names only) the
+/// longest address, and a name without a pattern gets `1`..`count` appended when count > 1.
+fn longest_generated_name(template: &str, count: u64, allow_ip: bool) -> String {
+    let count = count.max(1);
+    let mut out = String::new();
+    let mut rest = template;
+    let mut patterned = false;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find('}').map(|e| e + 1);
+        let token = end.map(|e| &tail[..e]);
+        match token {
+            Some("{IP}") if allow_ip => out.push_str(LONGEST_IP),
+            Some(t) if is_range_pattern(t) => {
+                let inner = &t[3..t.len() - 1];
+                let (first, width) = inner.split_once(",F:").unwrap_or((inner, "0"));
+                let last = first.parse::<u64>().unwrap_or(u64::MAX).saturating_add(count - 1);
+                let width = width.parse::<usize>().unwrap_or(0);
+                out.push_str(&format!("{last:0width$}"));
+            }
+            _ => {
+                out.push('{');
+                rest = &tail[1..];
+                continue;
+            }
+        }
+        patterned = true;
+        rest = &tail[end.unwrap_or(tail.len())..];
+    }
+    out.push_str(rest);
+    if count > 1 && !patterned {
+        out.push_str(&count.to_string());
+    }
+    out
+}
+
+/// Checks the names the API will generate for a group whose largest zone has `largest_zone`
+/// instances (one call creates at most [`MAX_INSTANCES_PER_CALL`] of them): `InstanceName` in
+/// bytes, `HostName` in characters, each on its longest generated value.
+pub(crate) fn check_generated_names(
+    at: &Locator<'_>,
+    t: &Template,
+    largest_zone: u32,
+    out: &mut Vec<Diagnostic>,
+) {
+    let count = u64::from(largest_zone).clamp(1, MAX_INSTANCES_PER_CALL);
+    let per_call =
+        if count > 1 { format!(" when one call creates {count} instances") } else { String::new() };
+    if let Some(name) = &t.instance_name {
+        let longest = longest_generated_name(name, count, false);
+        if longest.len() > MAX_INSTANCE_NAME_BYTES {
+            at.push(
+                out,
+                "/InstanceName",
+                "semantic.instance-name-too-long",
+                format!(
+                    "InstanceName makes names of {} bytes (`{}`){per_call}; the API allows at most {MAX_INSTANCE_NAME_BYTES} bytes (a CJK character is 3)",
+                    longest.len(),
+                    crate::schema::show_text(&longest)
+                ),
+            );
+        }
+    }
+    if let Some(name) = &t.host_name {
+        let longest = longest_generated_name(name, count, true);
+        let chars = longest.chars().count();
+        if chars > MAX_HOST_NAME_CHARS {
+            at.push(
+                out,
+                "/HostName",
+                "semantic.host-name-too-long",
+                format!(
+                    "HostName makes host names of {chars} characters (`{}`){per_call}; at most {MAX_HOST_NAME_CHARS} are allowed",
+                    crate::schema::show_text(&longest)
+                ),
+            );
+        }
+    }
+}
+
 /// Checks a merged template; the problems are appended to `out`.
 pub(crate) fn check_template(at: &Locator<'_>, group: &str, t: &Template, out: &mut Vec<Diagnostic>) {
     if t.image_id.is_none() {
@@ -396,5 +490,18 @@ mod tests {
         assert!(host_name_problem("web-.a").is_some());
         assert!(host_name_problem("web_1").is_some());
         assert!(host_name_problem("web{R:1,F:9}").is_some());
+    }
+
+    /// Issue 10, item 18: the API numbers names within a call, so the longest name of a group is
+    /// longer than its template.
+    #[test]
+    fn issue_10_longest_generated_names() {
+        assert_eq!(longest_generated_name("web", 1, true), "web");
+        assert_eq!(longest_generated_name("web", 2, true), "web2");
+        assert_eq!(longest_generated_name("web", 100, true), "web100");
+        assert_eq!(longest_generated_name("web-{R:7}", 5, true), "web-11");
+        assert_eq!(longest_generated_name("web-{R:1,F:3}", 5, true), "web-005");
+        assert_eq!(longest_generated_name("n-{IP}", 3, true), "n-255.255.255.255");
+        assert_eq!(longest_generated_name("n-{IP}", 3, false), "n-{IP}3");
     }
 }

@@ -2,6 +2,7 @@
 //! turned into a positioned [`Diagnostic`]. `jsonschema` is wrapped here only, so that its
 //! frequent 0.x upgrades touch one file.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -74,12 +75,27 @@ pub(crate) fn validate(source: &Source, doc: &Document, skip: &[String]) -> Vec<
     for error in validator.iter_errors(&doc.value) {
         convert(source, doc, schema, &error, &mut out);
     }
-    out.retain(|d| !doc.poisoned.iter().chain(skip).any(|p| is_at_or_below(&d.pointer, p)));
+    // One set lookup per ancestor of each diagnostic, rather than a scan of every poisoned
+    // pointer per diagnostic (a file can hold tens of thousands of both).
+    let dropped: HashSet<&str> = doc.poisoned.iter().chain(skip).map(String::as_str).collect();
+    if !dropped.is_empty() {
+        out.retain(|d| !is_at_or_below_any(&d.pointer, &dropped));
+    }
     out
 }
 
-fn is_at_or_below(pointer: &str, prefix: &str) -> bool {
-    pointer == prefix || (pointer.starts_with(prefix) && pointer.as_bytes().get(prefix.len()) == Some(&b'/'))
+/// Whether `pointer` or one of its ancestors is in `prefixes`.
+fn is_at_or_below_any(pointer: &str, prefixes: &HashSet<&str>) -> bool {
+    let mut p = pointer;
+    loop {
+        if prefixes.contains(p) {
+            return true;
+        }
+        match p.rfind('/') {
+            Some(i) => p = &p[..i],
+            None => return false,
+        }
+    }
 }
 
 /// Span of the node at `pointer`, or of its closest ancestor that has one.
@@ -94,6 +110,13 @@ pub(crate) fn span_of(doc: &Document, pointer: &str, prefer_key: bool) -> Span {
             None => return Span::default(),
         }
     }
+}
+
+/// A string cut for a message (48 characters at most), without backticks.
+pub(crate) fn show_text(text: &str) -> String {
+    let mut chars = text.chars();
+    let short: String = chars.by_ref().take(48).collect();
+    if chars.next().is_some() { format!("{short}...") } else { short }
 }
 
 /// A short rendering of a value for messages: strings in backticks (cut when long), other

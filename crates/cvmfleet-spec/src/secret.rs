@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::files::{self, ReadError};
+
 /// Where a secret comes from, as written in the spec.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,19 +63,29 @@ impl SecretRef {
         }
     }
 
-    /// Reads the secret's value now.
+    /// Reads the secret's value now. This is the one reader of secrets: the executor and
+    /// `plan`'s checks call it, and it applies one rule to both sources.
+    ///
+    /// - A file must be a regular file (symbolic links followed) of at most
+    ///   [`MAX_SECRET_BYTES`]: a FIFO or a device is refused before it is opened, so it can
+    ///   neither hang the command nor fill its memory.
+    /// - One trailing line break (`\n` or `\r\n`) is dropped, from a file or a variable alike
+    ///   (`echo pw > file`, `export PW=$(cat file)` both give `pw`); nothing else is trimmed.
+    /// - The value must be UTF-8 (files) or Unicode (variables), and not empty after that.
     ///
     /// # Errors
-    /// [`SecretError`] when the variable is unset or not Unicode, or the file cannot be read or
-    /// is empty. The error names the reference, never a value.
+    /// [`SecretError`] when the variable is unset, not Unicode or empty, or the file is missing,
+    /// not a regular file, too large, not UTF-8, unreadable or empty. The error names the
+    /// reference, never a value.
     pub fn resolve(&self) -> Result<Secret, SecretError> {
-        match &self.source {
+        let value = match &self.source {
             SecretSource::FromEnv(var) => match std::env::var(var) {
-                Ok(value) if !value.is_empty() => Ok(Secret(value)),
-                Ok(_) => Err(SecretError::Empty { reference: self.describe() }),
-                Err(std::env::VarError::NotPresent) => Err(SecretError::EnvUnset { var: var.clone() }),
+                Ok(value) => value,
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(SecretError::EnvUnset { var: var.clone() });
+                }
                 Err(std::env::VarError::NotUnicode(_)) => {
-                    Err(SecretError::EnvNotUnicode { var: var.clone() })
+                    return Err(SecretError::EnvNotUnicode { var: var.clone() });
                 }
             },
             SecretSource::FromFile(path) => {
@@ -81,22 +93,28 @@ impl SecretRef {
                     Some(dir) if Path::new(path).is_relative() => dir.join(path),
                     _ => PathBuf::from(path),
                 };
-                let mut value = std::fs::read_to_string(&path)
-                    .map_err(|source| SecretError::File { path: path.clone(), source })?;
-                if value.ends_with('\n') {
-                    value.pop();
-                    if value.ends_with('\r') {
-                        value.pop();
-                    }
-                }
-                if value.is_empty() {
-                    return Err(SecretError::Empty { reference: self.describe() });
-                }
-                Ok(Secret(value))
+                let bytes = files::read_bounded(&path, MAX_SECRET_BYTES).map_err(|error| match error {
+                    ReadError::NotAFile(kind) => SecretError::NotAFile { path: path.clone(), kind },
+                    ReadError::TooLarge(_) => SecretError::TooLarge { path: path.clone() },
+                    ReadError::Io(source) => SecretError::File { path: path.clone(), source },
+                })?;
+                String::from_utf8(bytes).map_err(|_| SecretError::FileNotUtf8 { path: path.clone() })?
             }
+        };
+        let value = match value.strip_suffix('\n') {
+            Some(rest) => rest.strip_suffix('\r').unwrap_or(rest).to_owned(),
+            None => value,
+        };
+        if value.is_empty() {
+            return Err(SecretError::Empty { reference: self.describe() });
         }
+        Ok(Secret(value))
     }
 }
+
+/// Largest secret file read, in bytes. A CVM password is at most 30 characters; 64 KiB leaves
+/// room for any other secret while keeping a mistaken path (a log, `/proc/kcore`) out of memory.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
 
 impl fmt::Debug for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -172,6 +190,26 @@ pub enum SecretError {
     EnvNotUnicode {
         /// The variable.
         var: String,
+    },
+    /// The path is not a regular file (a FIFO, a device, a directory...).
+    #[error("secret file {} is {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_SECRET_BYTES`].
+    #[error("secret file {} is larger than {MAX_SECRET_BYTES} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not UTF-8 text.
+    #[error("secret file {} is not UTF-8 text", path.display())]
+    FileNotUtf8 {
+        /// The file.
+        path: PathBuf,
     },
     /// The file could not be read.
     #[error("cannot read secret file {}", path.display())]

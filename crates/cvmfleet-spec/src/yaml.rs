@@ -16,7 +16,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 use serde_json::{Map, Number, Value};
 
 use crate::diagnostic::Diagnostic;
-use crate::source::{Source, Span};
+use crate::source::{Position, Source, Span};
 
 /// Deepest nesting of collections accepted. A fleet spec needs about 8 levels
 /// (`fleets/0/groups/0/template/DataDisks/0/...`); 64 leaves room while keeping every later
@@ -38,9 +38,6 @@ pub(crate) type SpanIndex = BTreeMap<String, NodePos>;
 #[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) value: Value,
-    /// Spans of every scalar written under a `Password` key, kept or rejected: they are masked
-    /// whenever a source line is shown.
-    pub(crate) secret_spans: Vec<Span>,
     pub(crate) index: SpanIndex,
     pub(crate) poisoned: Vec<String>,
 }
@@ -358,9 +355,20 @@ impl Builder<'_> {
     }
 }
 
-/// Parses one YAML document. Errors are returned as diagnostics; the document is returned as
-/// well when the file is structurally usable (possibly with poisoned pointers).
-pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagnostic>) {
+/// What [`parse`] found.
+pub(crate) struct Parsed {
+    /// The document, when the file is structurally usable (possibly with poisoned pointers).
+    pub(crate) doc: Option<Document>,
+    pub(crate) errors: Vec<Diagnostic>,
+    /// Spans of every scalar written under a `Password` key, kept or rejected, found before the
+    /// parse ended (even when it ended in an error): they are masked whenever a source line is
+    /// shown.
+    pub(crate) secret_spans: Vec<Span>,
+}
+
+/// Parses one YAML document. Errors are returned as diagnostics built against `source` (whose
+/// password lines must be masked already).
+pub(crate) fn parse(source: &Source, text: &str) -> Parsed {
     let mut parser = Parser::new_from_str(text);
     let mut b = Builder {
         source,
@@ -379,24 +387,30 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
             Ok((event, span)) => (event, Span::from_parser(span)),
             Err(err) => {
                 let marker = err.marker();
-                let position = crate::source::Position { line: marker.line(), column: marker.col() + 1 };
                 let info = err.info();
-                // The parser also refuses a tab right after `:`; say so plainly.
-                let at_tab = crate::source::split_lines(text)
-                    .get(marker.line().saturating_sub(1))
-                    .is_some_and(|line| {
-                        let mut before = line.chars().skip(marker.col().saturating_sub(1));
-                        before.next() == Some('\t') || before.next() == Some('\t')
-                    });
-                let (code, message) = if info.contains("tab") {
+                let lines = crate::source::split_lines(text);
+                let at = Position { line: marker.line(), column: marker.col() + 1 };
+                // Words, not substrings: "unprintable" holds "tab".
+                let about_tabs =
+                    info.split(|c: char| !c.is_ascii_alphabetic()).any(|w| matches!(w, "tab" | "tabs"));
+                let tab = find_tab(&lines, at);
+                let (code, message, position) = if about_tabs {
                     (
                         "yaml.tab",
                         format!("{info}; indent with spaces, YAML does not allow tabs for indentation"),
+                        tab.unwrap_or(at),
                     )
-                } else if at_tab {
-                    ("yaml.tab", format!("invalid YAML: {info}; this is a tab, write a space instead"))
+                } else if let Some(tab) = tab.filter(|t| t.line == at.line) {
+                    // The parser also refuses a tab right after `:`; say so plainly.
+                    ("yaml.tab", format!("invalid YAML: {info}; this is a tab, write a space instead"), tab)
+                } else if let Some(c) = char_at(&lines, at).filter(|c| c.is_control()) {
+                    let message = format!(
+                        "invalid YAML: {info} U+{:04X}; spec files are text without control characters",
+                        u32::from(c)
+                    );
+                    ("yaml.syntax", message, at)
                 } else {
-                    ("yaml.syntax", format!("invalid YAML: {info}"))
+                    ("yaml.syntax", format!("invalid YAML: {info}"), at)
                 };
                 b.error(Span::at(position), "", code, message);
                 fatal = true;
@@ -463,8 +477,9 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
         }
     }
     let errors = std::mem::take(&mut b.errors);
+    let secret_spans = std::mem::take(&mut b.secret_spans);
     if fatal {
-        return (None, errors);
+        return Parsed { doc: None, errors, secret_spans };
     }
     let Some(value) = b.root.take() else {
         let d = Diagnostic::file_level(
@@ -472,9 +487,40 @@ pub(crate) fn parse(source: &Source, text: &str) -> (Option<Document>, Vec<Diagn
             "yaml.empty",
             "the file holds no YAML document; expected a mapping with a `fleets:` list",
         );
-        return (None, vec![d]);
+        return Parsed { doc: None, errors: vec![d], secret_spans };
     };
-    (Some(Document { value, secret_spans: b.secret_spans, index: b.index, poisoned: b.poisoned }), errors)
+    let doc = Document { value, index: b.index, poisoned: b.poisoned };
+    Parsed { doc: Some(doc), errors, secret_spans }
+}
+
+/// The character at a 1-based position.
+fn char_at(lines: &[&str], at: Position) -> Option<char> {
+    lines.get(at.line.checked_sub(1)?)?.chars().nth(at.column.checked_sub(1)?)
+}
+
+/// Where the tab an error is about is. The parser reports some tab errors past the tab (`a:\t1`
+/// at the `1`, a tab indenting `- b` at the `-`) and some at the start of the value before it (a
+/// tab indenting line 12 at the value of line 11): the tab is the one in the blanks just before
+/// the position, else in the indentation of the next line that is not blank.
+fn find_tab(lines: &[&str], at: Position) -> Option<Position> {
+    let line = lines.get(at.line.checked_sub(1)?)?;
+    let chars: Vec<char> = line.chars().collect();
+    let col = at.column.saturating_sub(1).min(chars.len());
+    if chars.get(col) == Some(&'\t') {
+        return Some(at);
+    }
+    let mut start = col;
+    while start > 0 && matches!(chars[start - 1], ' ' | '\t') {
+        start -= 1;
+    }
+    if let Some(i) = chars[start..col].iter().position(|c| *c == '\t') {
+        return Some(Position { line: at.line, column: start + i + 1 });
+    }
+    let (offset, next) =
+        lines.iter().enumerate().skip(at.line).find(|(_, l)| !l.chars().all(|c| matches!(c, ' ' | '\t')))?;
+    let indent = next.chars().take_while(|c| matches!(c, ' ' | '\t'));
+    let i = indent.into_iter().position(|c| c == '\t')?;
+    Some(Position { line: offset + 1, column: i + 1 })
 }
 
 #[cfg(test)]
@@ -488,7 +534,8 @@ mod tests {
 
     fn run(text: &str) -> (Option<Document>, Vec<Diagnostic>) {
         let source = Arc::new(SourceFile::new("t.yaml", text));
-        parse(&source, text)
+        let parsed = parse(&source, text);
+        (parsed.doc, parsed.errors)
     }
 
     #[test]

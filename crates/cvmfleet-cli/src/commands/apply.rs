@@ -57,6 +57,12 @@ fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Plan>> {
 /// Largest saved plan read: a plan of 10,000 creates is about 30 MB of JSON.
 const MAX_SAVED_PLAN_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The first 12 characters of a fingerprint, for messages. Characters, not bytes: a saved plan
+/// is an artifact anyone may have edited, and slicing `"aéé…"` at byte 12 panics (issue 10).
+fn short(fingerprint: &str) -> String {
+    fingerprint.chars().take(12).collect()
+}
+
 /// What an apply works from.
 enum Work {
     /// A plan saved by `plan --out`, executed exactly.
@@ -147,8 +153,8 @@ async fn apply_saved(
         bail!(
             "the saved plan is stale: the cloud changed since it was made (fingerprint {} now, {} in the plan); \
              run `cvmfleet plan --out` again",
-            &now[..12],
-            &plan.fingerprint[..plan.fingerprint.len().min(12)]
+            short(&now),
+            short(&plan.fingerprint)
         );
     }
     if !plan.refusals.is_empty() {
@@ -335,6 +341,14 @@ impl Progress for Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10, item 13: `"fingerprint": "aéééé…"` in a saved plan made `apply` panic.
+    #[test]
+    fn issue_10_fingerprints_are_cut_by_characters() {
+        assert_eq!(short(&format!("a{}", "é".repeat(20))), format!("a{}", "é".repeat(11)));
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
 
     #[test]
     fn a_spec_path_is_not_a_saved_plan() {

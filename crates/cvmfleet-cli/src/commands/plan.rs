@@ -1,11 +1,13 @@
 //! `cvmfleet plan`: observe, diff, and show what `apply` would do.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
+use cvmfleet_plan::desired::PasswordSource;
 use cvmfleet_plan::render::{RenderOptions, render_markdown, render_text};
 use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
 
@@ -102,9 +104,43 @@ pub(crate) fn run(args: PlanArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// Adds a warning to the plan for every password its creates need that cannot be read now (an
+/// unset `{fromEnv}` variable, a missing `{fromFile}`), so that a plain `plan` says what `apply`
+/// will stumble on (issue 10). The value is read through the one secret reader and dropped;
+/// only the reference and the reason are shown.
+pub(crate) fn warn_unreadable_passwords(plan: &mut Plan) {
+    let mut needed: BTreeMap<String, (PasswordSource, BTreeSet<String>)> = BTreeMap::new();
+    for fleet in &plan.fleets {
+        for group in &fleet.groups {
+            for create in &group.creates {
+                if let Some(source) = &create.password {
+                    let entry =
+                        needed.entry(source.to_string()).or_insert_with(|| (source.clone(), BTreeSet::new()));
+                    entry.1.insert(format!("{}/{}", fleet.name, group.name));
+                }
+            }
+        }
+    }
+    for (shown, (source, groups)) in needed {
+        let reference = match &source {
+            PasswordSource::FromEnv(var) => cvmfleet_spec::SecretRef::from_env(var),
+            PasswordSource::FromFile(path) => cvmfleet_spec::SecretRef::from_file(path, None),
+        };
+        if let Err(error) = reference.resolve() {
+            let groups: Vec<String> = groups.into_iter().collect();
+            plan.warnings.push(format!(
+                "the password {shown} cannot be read ({error}); apply will not create the instances of {}",
+                groups.join(", ")
+            ));
+        }
+    }
+}
+
 async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
     let mut plan = observe_and_plan(target, desired, args.flags.options()).await?;
-    // Sealed as written: `apply plan.json` refuses a plan whose content changed since.
+    warn_unreadable_passwords(&mut plan);
+    // Sealed as written (after every warning): `apply plan.json` refuses a plan whose content
+    // changed since.
     plan.seal(plan_key().as_deref());
     let mut preflight_failed = false;
     if args.preflight {

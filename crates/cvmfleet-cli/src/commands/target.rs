@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use cvmfleet_client::{ClientConfig, Credentials, CvmClient, DEFAULT_ENDPOINT};
+use cvmfleet_client::{ClientConfig, Credentials, CvmClient, DEFAULT_ENDPOINT, redact_endpoint};
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
 use cvmfleet_wire::sign::SecretKey;
 
@@ -75,11 +75,13 @@ pub(crate) async fn connect(args: &TargetArgs) -> anyhow::Result<Target> {
             Some(c) => (c, "your credentials"),
             None => (Credentials::new(DEV_SECRET_ID, DEV_SECRET_KEY), "the emulator's development key"),
         };
+        // Never shown as given: it may carry a key in its userinfo or query (issue 10).
+        let shown = redact_endpoint(endpoint);
         let client = CvmClient::new(ClientConfig::with_endpoint(endpoint.clone()), credentials)
-            .with_context(|| format!("configuring the client for {endpoint}"))?;
+            .with_context(|| format!("configuring the client for {shown}"))?;
         return Ok(Target {
             client,
-            description: format!("Target: endpoint {endpoint} (signed with {whose})"),
+            description: format!("Target: endpoint {shown} (signed with {whose})"),
             embedded: None,
         });
     }

@@ -53,14 +53,28 @@ pub(crate) fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
     Ok(if result.is_ok() { Exit::Success } else { Exit::Failure })
 }
 
-/// Prints every diagnostic, then a count, to stderr: what `validate` shows, and what `plan` and
-/// `apply` show before refusing invalid specs.
+/// Most diagnostics printed for people: past a hundred, more are noise (one mistake repeated,
+/// or a file that is not a spec), and printing tens of thousands floods a terminal or a CI log.
+/// `--format json` lists them all.
+pub(crate) const MAX_PRINTED: usize = 100;
+
+/// Prints the diagnostics (at most [`MAX_PRINTED`], then how many were left out), then a count,
+/// to stderr: what `validate` shows, and what `plan` and `apply` show before refusing invalid
+/// specs.
 pub(crate) fn print_diagnostics(diagnostics: &Diagnostics) -> std::io::Result<()> {
     let mut err = anstream::stderr().lock();
-    for d in diagnostics {
+    for d in diagnostics.iter().take(MAX_PRINTED) {
         writeln!(err, "{}\n", render(d))?;
     }
     let n = diagnostics.len();
+    if n > MAX_PRINTED {
+        let rest = n - MAX_PRINTED;
+        writeln!(
+            err,
+            "... and {rest} more problem{} not shown (`cvmfleet validate --format json` lists them all)\n",
+            if rest == 1 { "" } else { "s" }
+        )?;
+    }
     let files = diagnostics.file_count();
     writeln!(
         err,

@@ -5,6 +5,7 @@ mod common;
 mod emulator;
 mod exactly_once;
 mod help;
+mod hostile;
 mod interrupt;
 mod seed;
 mod validate;

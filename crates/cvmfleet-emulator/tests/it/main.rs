@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod describe;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod persistence;
 mod seed;

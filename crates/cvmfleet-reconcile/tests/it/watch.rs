@@ -248,6 +248,19 @@ async fn a_failing_fleet_backs_off_exponentially_while_the_others_go_on() {
     assert_eq!(attempts[last - 1], 11, "and the fleet is back to every cycle");
 }
 
+/// Issue 10, item 15: a huge interval made the backoff's `Duration` multiply overflow (a
+/// panic); it saturates.
+#[test]
+fn issue_10_backoff_saturates() {
+    let w = Watcher::new(WatchOptions {
+        interval: Duration::MAX,
+        auto_apply: false,
+        plan: PlanOptions::default(),
+    });
+    assert_eq!(w.backoff_delay(1), Duration::MAX);
+    assert_eq!(w.backoff_delay(40), Duration::MAX);
+}
+
 #[test]
 fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_ten_percent() {
     let w = watcher(false);

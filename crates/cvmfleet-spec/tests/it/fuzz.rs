@@ -189,3 +189,59 @@ fn loader_survives_mutated_specs() {
         println!("fuzz: {case} cases in {:.0?}, {accepted} accepted, no failure", start.elapsed());
     }
 }
+
+/// Issue 10: the hardened paths under mutation. A literal password line is mangled around its
+/// value (YAML punctuation, tabs, quotes, long padding) and the rest of the file mutated; the
+/// loader must not panic, and no diagnostic may show the password, whether the line parses or
+/// not. Long lines exercise the snippet window. Bounded like the fuzzer above
+/// (`CVMFLEET_FUZZ_CASES`, default 3000 / 4).
+#[test]
+fn issue_10_passwords_never_show_in_mutated_specs() {
+    const SECRET: &str = "Zq7SecretValue";
+    const JUNK: &[&str] = &[
+        ":", ": ", "[", "]", "}", "{", ",", "#", "'", "\"", "\t", " ", "&a ", "*a", "!t ", "|", ">", "- ",
+        "? ", "%", "@", "`",
+    ];
+    let cases: u64 =
+        std::env::var("CVMFLEET_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3000) / 4;
+    let mut rng = Rng(0x0155_0e10 | 1);
+    let junk = |rng: &mut Rng, n: usize| -> String { (0..n).map(|_| JUNK[rng.below(JUNK.len())]).collect() };
+    for case in 0..cases {
+        // What comes before the value must keep it the value: not open a mapping (`{pw: ...}` is
+        // shown, like any mapping keyed by a name) nor end the entry (`{Password: , pw}` makes
+        // `pw` a key of its own).
+        let (n_before, n_after) = (rng.below(2), rng.below(5));
+        let before: String = junk(&mut rng, n_before).replace(['{', ',', '?'], "");
+        let after = junk(&mut rng, n_after);
+        let pad = "x".repeat(if rng.below(4) == 0 { 300 + rng.below(3000) } else { 0 });
+        let line = match rng.below(3) {
+            0 => format!("            Password: {before}{SECRET}{after}{pad}"),
+            1 => format!("          LoginSettings: {{Password: {before}{SECRET}{after}{pad}"),
+            _ => format!("          LoginSettings: {{\"Password\": {before}{SECRET}{after}, x: {pad}}}"),
+        };
+        let spec = format!(
+            "fleets:\n  - name: web\n    region: ap-guangzhou\n    groups:\n      - name: a\n        replicas: 1\n        zones: [ap-guangzhou-3]\n        template:\n          ImageId: img-pmqg1cw7\n{}{line}\n          InstanceType: S5.MEDIUM2\n",
+            if line.starts_with("            ") { "          LoginSettings:\n" } else { "" }
+        );
+        let mut input = spec.into_bytes();
+        if rng.below(2) == 0 {
+            // Mutate, but leave the password line itself to the junk above.
+            let at = input.windows(8).position(|w| w == b"Password").unwrap_or(0);
+            let cut = input[..at].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let (head, tail) = input.split_at(cut);
+            let mut head = mutate(&mut rng, head);
+            if !head.ends_with(b"\n") {
+                head.push(b'\n');
+            }
+            head.extend_from_slice(tail);
+            input = head;
+        }
+        if let Err(problem) = check(&input) {
+            panic!("case {case}: {problem}\n{}", String::from_utf8_lossy(&input));
+        }
+        if let Err(diagnostics) = cvmfleet_spec::load_bytes("fuzz.yaml", &input) {
+            let shown = diagnostics.to_string();
+            assert!(!shown.contains(SECRET), "case {case}: the password is shown:\n{shown}");
+        }
+    }
+}

@@ -4,6 +4,7 @@ mod corpus;
 mod examples;
 mod fuzz;
 mod hashing;
+mod hostile;
 mod props;
 mod schema_file;
 mod yaml_emit;

@@ -41,7 +41,13 @@ pub(crate) enum LogFormat {
 /// `--interval 0` cannot spin against the API.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Parses `300ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+/// Longest interval accepted: one day. A watch that looks less often than daily is a cron job
+/// (`cvmfleet drift`), and the bound keeps every later sum and product of intervals (backoff up
+/// to 16 intervals, health after 3, deadlines on the clock) far from overflowing (issue 10).
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses `300ms`, `30s`, `5m`, `1h` (a bare number is seconds), between [`MIN_INTERVAL`] and
+/// [`MAX_INTERVAL`].
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
@@ -57,6 +63,9 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     };
     if duration < MIN_INTERVAL {
         return Err(format!("the interval must be at least {}ms", MIN_INTERVAL.as_millis()));
+    }
+    if duration > MAX_INTERVAL {
+        return Err(format!("the interval must be at most {}h", MAX_INTERVAL.as_secs() / 3600));
     }
     Ok(duration)
 }
@@ -326,5 +335,16 @@ mod tests {
         assert!(parse_interval("10ms").unwrap_err().contains("at least 100ms"));
         assert!(parse_interval("5 minutes").is_err());
         assert!(parse_interval("m").is_err());
+    }
+
+    /// Issue 10, item 15: `--interval 18446744073709551615s` was accepted and a `Duration`
+    /// multiply panicked after the first cycle. Intervals are bounded when parsed.
+    #[test]
+    fn issue_10_intervals_are_bounded_at_parse_time() {
+        assert_eq!(parse_interval("24h"), Ok(MAX_INTERVAL));
+        for huge in ["18446744073709551615s", "18446744073709551615", "25h", "1441m", "86400001ms"] {
+            assert!(parse_interval(huge).unwrap_err().contains("at most 24h"), "{huge}");
+        }
+        assert!(parse_interval("184467440737095516150000s").is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! broken file does not stop the others from being reconciled.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use cvmfleet_plan::DesiredFleet;
 
@@ -38,28 +38,6 @@ pub(crate) struct SpecCache {
     last_set: Option<(Texts, Vec<DesiredFleet>)>,
 }
 
-fn is_spec(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "yaml" || e == "yml")
-}
-
-/// Spec files under `path` (itself, or `*.yaml`/`*.yml` below it, recursively), sorted.
-fn files(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let Ok(entries) = std::fs::read_dir(path) else { return };
-        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() {
-                files(&entry, out);
-            } else if is_spec(&entry) {
-                out.push(entry);
-            }
-        }
-    } else {
-        out.push(path.to_owned());
-    }
-}
-
 impl SpecCache {
     /// A cache of the specs at `paths`.
     pub(crate) fn new(paths: Vec<PathBuf>) -> Self {
@@ -72,19 +50,21 @@ impl SpecCache {
     /// the last good set is used.
     pub(crate) fn load(&mut self) -> Loaded {
         let mut loaded = Loaded::default();
-        let mut found = Vec::new();
-        for path in &self.paths {
-            files(path, &mut found);
+        // The spec crate's rules for which files are specs and how they are read (regular
+        // files only, bounded, links kept in the tree; issue 10): a FIFO must not hang a cycle.
+        let (found, listing) = cvmfleet_spec::spec_files(&self.paths);
+        for d in listing.iter().filter(|d| d.code != "io.no-spec-files") {
+            self.problem(&mut loaded, &d.file, d.to_string());
         }
         let mut texts: Texts = Vec::new();
         let mut seen = Vec::new();
         for path in found {
             let name = path.display().to_string();
             seen.push(name.clone());
-            let bytes = match std::fs::read(&path) {
+            let bytes = match cvmfleet_spec::read_spec_file(&path) {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    self.problem(&mut loaded, &name, format!("cannot read {name}: {error}"));
+                    self.problem(&mut loaded, &name, error.to_string());
                     if let Some(text) = self.good.get(&name) {
                         texts.push((name, text.clone()));
                     }
@@ -171,6 +151,28 @@ mod tests {
         let fixed = cache.load();
         assert!(fixed.problems.is_empty());
         assert_eq!(fixed.fleets[0].groups[0].replicas(), 2);
+    }
+
+    /// Issue 10, items 1-3: watch read spec files on its own, so a FIFO named `f.yaml` hung a
+    /// cycle and links out of the tree were followed. It lists and reads them by the spec crate's
+    /// rules: the FIFO and the link are reported, the good file is used.
+    #[cfg(unix)]
+    #[test]
+    fn issue_10_fifos_and_links_out_of_the_tree_are_reported_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), spec("alpha", 1)).unwrap();
+        let status = std::process::Command::new("mkfifo").arg(dir.path().join("f.yaml")).status().unwrap();
+        assert!(status.success());
+        std::fs::write(outside.path().join("secret.yaml"), "secretKey: TOPSECRET\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.yaml"), dir.path().join("s.yaml")).unwrap();
+        let loaded = SpecCache::new(vec![dir.path().to_owned()]).load();
+        assert_eq!(loaded.fleets.len(), 1);
+        let mut files: Vec<&str> =
+            loaded.problems.iter().map(|p| p.file.rsplit('/').next().unwrap_or("")).collect();
+        files.sort_unstable();
+        assert_eq!(files, ["f.yaml", "s.yaml"]);
+        assert!(loaded.problems.iter().all(|p| !p.message.contains("TOPSECRET")));
     }
 
     #[test]
