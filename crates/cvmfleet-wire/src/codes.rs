@@ -149,6 +149,12 @@ pub const FAILED_OPERATION_ILLEGAL_TAG_KEY: &str = "FailedOperation.IllegalTagKe
 pub const FAILED_OPERATION_ILLEGAL_TAG_VALUE: &str = "FailedOperation.IllegalTagValue";
 /// `FailedOperation.TagKeyReserved`: 请求中指定的标签键为系统预留标签，禁止创建
 pub const FAILED_OPERATION_TAG_KEY_RESERVED: &str = "FailedOperation.TagKeyReserved";
+/// `InvalidParameterValue.BandwidthPackageIdMalformed`: 共享带宽包ID不合要求 (类似bwp-xxxxxxxx).
+pub const INVALID_PARAMETER_VALUE_BANDWIDTH_PACKAGE_ID_MALFORMED: &str =
+    "InvalidParameterValue.BandwidthPackageIdMalformed";
+/// `UnsupportedOperation.BandwidthPackageIdNotSupported`: 指定的实例付费模式或者网络付费模式不支持共享带宽包.
+pub const UNSUPPORTED_OPERATION_BANDWIDTH_PACKAGE_ID_NOT_SUPPORTED: &str =
+    "UnsupportedOperation.BandwidthPackageIdNotSupported";
 
 // ---- Instances by ID, states (Terminate/Start/Stop/Modify, Describe) ----
 /// `InvalidInstanceId.Malformed`: 无效实例`ID`。指定的实例`ID`格式错误。例如实例`ID`长度错误`ins-1122`。

@@ -276,6 +276,17 @@ pub const TAG_KEY_MAX_CHARS: usize = 127;
 /// Longest tag value, characters (`FailedOperation.IllegalTagValue`).
 pub const TAG_VALUE_MAX_CHARS: usize = 255;
 
+/// Tag key prefixes the cloud reserves for its own tags (`FailedOperation.TagKeyReserved`),
+/// compared without regard to ASCII case.
+pub const RESERVED_TAG_KEY_PREFIXES: [&str; 3] = ["qcloud", "tencent", "project"];
+
+/// Whether a tag key starts with one of [`RESERVED_TAG_KEY_PREFIXES`].
+#[must_use]
+pub fn is_reserved_tag_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    RESERVED_TAG_KEY_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
 // ---- rules ----------------------------------------------------------------------------------
 
 /// The sizes a data disk of `kind` may have, GiB.
