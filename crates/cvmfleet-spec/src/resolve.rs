@@ -630,7 +630,7 @@ fn resolve_group(
 
     // Deterministic even spread: zone i gets n/k plus one when i < n mod k.
     let k = u32::try_from(zones.len()).unwrap_or(u32::MAX).max(1);
-    let placements = zones
+    let placements: Vec<ZonePlacement> = zones
         .iter()
         .enumerate()
         .map(|(i, entry)| {
@@ -649,6 +649,13 @@ fn resolve_group(
             }
         })
         .collect();
+
+    // Names depend on how many instances one call creates: at most a zone's share.
+    let largest_call = placements.iter().map(|p| p.replicas).max().unwrap_or(0);
+    rules::check_names(at, &template, largest_call, out);
+    if out.len() > before {
+        return None;
+    }
 
     // The template proper: zone-independent, tags folded, password anchored to its file.
     if let Some(p) = template.placement.as_mut() {

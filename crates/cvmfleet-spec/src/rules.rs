@@ -1,13 +1,23 @@
 //! Semantic rules on a group's merged launch template: the constraints the RunInstances
 //! documentation states in prose (charge types, dedicated hosts, disks, bandwidth, host names,
 //! login settings, tags), each with a stable `semantic.*` code.
+//!
+//! The rules themselves (limits, disk classes, name patterns, host-name syntax) are the wire
+//! crate's (`cvmfleet_wire::vocab`, `cvmfleet_wire::names`), which the emulator applies too;
+//! this module only places their verdicts in the spec file.
 
 use std::collections::BTreeMap;
+
+use cvmfleet_wire::names::{self, InstanceTypeShape, NameTemplate};
+use cvmfleet_wire::vocab::{
+    self, DATA_DISK_DEFAULT_TYPE, DiskCountProblem, DiskSizeProblem, INSTANCE_NAME_DEFAULT,
+    INSTANCE_NAME_MAX_BYTES, UserDataProblem,
+};
 
 use crate::diagnostic::Diagnostic;
 use crate::schema::span_of;
 use crate::source::{Source, Span};
-use crate::template::{DataDiskType, InstanceChargeType, InternetChargeType, Template};
+use crate::template::{InstanceChargeType, InternetChargeType, Template};
 use crate::yaml::Document;
 
 /// Tag keys reserved for the reconciler's own bookkeeping tags.
@@ -51,74 +61,53 @@ impl Locator<'_> {
 
 /// True for `CDH_<n>C<m>G`.
 fn is_cdh_type(instance_type: &str) -> bool {
-    let Some(rest) = instance_type.strip_prefix("CDH_") else {
-        return false;
-    };
-    let Some((cpu, mem)) = rest.split_once('C') else {
-        return false;
-    };
-    let Some(mem) = mem.strip_suffix('G') else {
-        return false;
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(cpu) && digits(mem)
+    matches!(names::instance_type_shape(instance_type), Some(InstanceTypeShape::Cdh { .. }))
 }
 
-/// Replaces the API's name patterns (`{R:x}`, `{R:x,F:y}`, `{IP}`) by sample text so that the
-/// character rules can be checked on what the API will produce.
-fn expand_patterns(name: &str) -> String {
-    let mut out = String::new();
-    let mut rest = name;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail.find('}').map(|e| e + 1);
-        let token = end.map(|e| &tail[..e]);
-        match token {
-            Some("{IP}") => out.push_str("10-0-0-1"),
-            Some(t) if is_range_pattern(t) => out.push('1'),
-            _ => {
-                out.push('{');
-                rest = &tail[1..];
-                continue;
-            }
+/// The longest private IP `{IP}` can stand for, so that a host name valid here is valid for
+/// every address.
+const LONGEST_IP: &str = "255.255.255.255";
+
+/// Checks the names a group's RunInstances calls produce, for calls of 1 and of `largest`
+/// instances (the planner sends calls of any count up to the zone's share, at most
+/// `vocab::INSTANCE_COUNT_MAX`): every InstanceName at most 60 bytes, every HostName valid by
+/// the Linux rules (the spec does not know whether an image is Windows).
+pub(crate) fn check_names(at: &Locator<'_>, t: &Template, largest: u32, out: &mut Vec<Diagnostic>) {
+    let largest = u64::from(largest.clamp(1, vocab::INSTANCE_COUNT_MAX));
+    let raw = t.instance_name.as_deref().unwrap_or(INSTANCE_NAME_DEFAULT);
+    let longest = NameTemplate::parse(raw, false).longest(largest, "");
+    if longest.len() > INSTANCE_NAME_MAX_BYTES {
+        let i = at.push(
+            out,
+            "/InstanceName",
+            "semantic.instance-name-length",
+            format!(
+                "InstanceName `{raw}` gives names like `{longest}` of {} bytes; expected at most {INSTANCE_NAME_MAX_BYTES} bytes",
+                longest.len()
+            ),
+        );
+        out[i].help = Some(format!(
+            "a CJK character takes 3 bytes; the longest name is the last of a call creating {largest} instances"
+        ));
+    }
+    if let Some(raw) = &t.host_name {
+        let template = NameTemplate::parse(raw, true);
+        let samples = [
+            template.render(0, 1, LONGEST_IP),
+            template.render(0, largest, LONGEST_IP),
+            template.longest(largest, LONGEST_IP),
+        ];
+        if let Some((name, why)) =
+            samples.iter().find_map(|name| names::check_host_name(name, false).err().map(|why| (name, why)))
+        {
+            let message = if name == raw {
+                format!("host name `{raw}` is not valid: it {why}")
+            } else {
+                format!("host name `{raw}` is not valid: it gives `{name}`, which {why}")
+            };
+            at.push(out, "/HostName", "semantic.host-name", message);
         }
-        rest = &tail[end.unwrap_or(tail.len())..];
     }
-    out.push_str(rest);
-    out
-}
-
-/// True for `{R:x}` and `{R:x,F:y}` with y in 0..=8.
-fn is_range_pattern(token: &str) -> bool {
-    let Some(inner) = token.strip_prefix("{R:").and_then(|t| t.strip_suffix('}')) else {
-        return false;
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    match inner.split_once(",F:") {
-        Some((x, y)) => digits(x) && digits(y) && y.parse::<u8>().is_ok_and(|y| y <= 8),
-        None => digits(inner),
-    }
-}
-
-/// Checks the HostName rules of RunInstances for Linux and other non-Windows images: `.` and `-`
-/// are not first, last or doubled; segments between dots are letters, digits and `-`. (Length is
-/// checked by the schema: 2-60, per the current API model; the older RunInstances page says 30.)
-pub(crate) fn host_name_problem(name: &str) -> Option<String> {
-    let expanded = expand_patterns(name);
-    let first = expanded.chars().next();
-    let last = expanded.chars().last();
-    if matches!(first, Some('.' | '-')) || matches!(last, Some('.' | '-')) {
-        return Some("`.` and `-` may not start or end a host name".to_owned());
-    }
-    let bytes: Vec<char> = expanded.chars().collect();
-    if bytes.windows(2).any(|w| matches!(w[0], '.' | '-') && matches!(w[1], '.' | '-')) {
-        return Some("`.` and `-` may not be used twice in a row".to_owned());
-    }
-    if let Some(bad) = expanded.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
-        return Some(format!("`{bad}` is not allowed; use letters, digits, `-` and `.`"));
-    }
-    None
 }
 
 /// Checks a merged template; the problems are appended to `out`.
@@ -134,16 +123,6 @@ pub(crate) fn check_template(at: &Locator<'_>, group: &str, t: &Template, out: &
     check_charge(at, t, out);
     check_disks(at, t, out);
     check_network(at, t, out);
-    if let Some(name) = &t.host_name
-        && let Some(problem) = host_name_problem(name)
-    {
-        at.push(
-            out,
-            "/HostName",
-            "semantic.host-name",
-            format!("host name `{name}` is not valid: {problem}"),
-        );
-    }
     if let Some(login) = &t.login_settings {
         let mut set = Vec::new();
         if login.password.is_some() {
@@ -169,14 +148,19 @@ pub(crate) fn check_template(at: &Locator<'_>, group: &str, t: &Template, out: &
     }
     check_tags(at, t, out);
     if let Some(data) = &t.user_data
-        && data.len() % 4 != 0
+        && let Err(problem) = vocab::check_user_data(data)
     {
-        at.push(
-                out,
-                "/UserData",
-                "semantic.user-data",
-                format!("UserData is {} characters long, which is not valid base64 (a multiple of 4); expected base64-encoded text", data.len()),
-            );
+        let message = match problem {
+            UserDataProblem::NotBase64 => format!(
+                "UserData ({} characters) is not valid base64 (padded, a multiple of 4 long); expected base64-encoded text",
+                data.len()
+            ),
+            UserDataProblem::TooLarge(n) => format!(
+                "UserData decodes to {n} bytes; expected at most {} (16 KiB)",
+                vocab::USER_DATA_MAX_BYTES
+            ),
+        };
+        at.push(out, "/UserData", "semantic.user-data", message);
     }
 }
 
@@ -249,42 +233,49 @@ fn check_disks(at: &Locator<'_>, t: &Template, out: &mut Vec<Diagnostic>) {
     let Some(disks) = &t.data_disks else {
         return;
     };
-    let types: Vec<DataDiskType> =
-        disks.iter().map(|d| d.disk_type.unwrap_or(DataDiskType::LocalBasic)).collect();
-    let local = types.iter().filter(|t| t.is_local()).count();
-    let cloud = types.len() - local;
-    if local > 1 {
-        at.push(
-            out,
-            "/DataDisks",
-            "semantic.data-disk-local-count",
-            format!("{local} local data disks (LOCAL_BASIC/LOCAL_SSD, the default type) are listed; at most 1 is allowed"),
-        );
-    }
-    if cloud > 20 {
-        at.push(
-            out,
-            "/DataDisks",
-            "semantic.data-disk-cloud-count",
-            format!("{cloud} cloud data disks are listed; at most 20 are allowed"),
-        );
+    let types: Vec<vocab::DiskType> =
+        disks.iter().map(|d| d.disk_type.map_or(DATA_DISK_DEFAULT_TYPE, |t| t.wire())).collect();
+    match vocab::data_disk_count_problem(&types) {
+        // More than 21 disks in all is the schema's `maxItems`.
+        None | Some(DiskCountProblem::TooMany(_)) => {}
+        Some(DiskCountProblem::TooManyLocal(local)) => {
+            at.push(
+                out,
+                "/DataDisks",
+                "semantic.data-disk-local-count",
+                format!(
+                    "{local} local data disks (LOCAL_BASIC/LOCAL_SSD, the default type) are listed; at most {} is allowed",
+                    vocab::MAX_LOCAL_DATA_DISKS
+                ),
+            );
+        }
+        Some(DiskCountProblem::TooManyCloud(cloud)) => {
+            at.push(
+                out,
+                "/DataDisks",
+                "semantic.data-disk-cloud-count",
+                format!(
+                    "{cloud} cloud data disks are listed; at most {} are allowed",
+                    vocab::MAX_CLOUD_DATA_DISKS
+                ),
+            );
+        }
     }
     for (i, (disk, kind)) in disks.iter().zip(&types).enumerate() {
-        let ssd_class = matches!(
-            kind,
-            DataDiskType::CloudSsd
-                | DataDiskType::CloudHssd
-                | DataDiskType::CloudTssd
-                | DataDiskType::CloudBssd
-        );
-        if ssd_class && disk.disk_size < 20 {
+        // The general range and the 10 GiB step are the schema's; a type's larger minimum is not.
+        let general = vocab::data_disk_size_problem(vocab::DiskType::CloudPremium, i64::from(disk.disk_size));
+        if general.is_some() {
+            continue;
+        }
+        if let Some(DiskSizeProblem::TooSmall(min)) =
+            vocab::data_disk_size_problem(*kind, i64::from(disk.disk_size))
+        {
             at.push(
                 out,
                 &format!("/DataDisks/{i}/DiskSize"),
                 "semantic.data-disk-size",
                 format!(
-                    "a {} data disk of {} GiB is too small; expected at least 20 GiB",
-                    kind.as_str(),
+                    "a {kind} data disk of {} GiB is too small; expected at least {min} GiB",
                     disk.disk_size
                 ),
             );
@@ -349,6 +340,17 @@ fn check_tags(at: &Locator<'_>, t: &Template, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_tag_key(at: &Locator<'_>, key: &str, field: &str, out: &mut Vec<Diagnostic>) {
+    if vocab::is_reserved_tag_key(key) {
+        at.push(
+            out,
+            field,
+            "semantic.reserved-tag",
+            format!(
+                "tag key `{key}` starts with a prefix the cloud reserves for its own tags ({})",
+                vocab::RESERVED_TAG_KEY_PREFIXES.join(", ")
+            ),
+        );
+    }
     if key.starts_with(RESERVED_TAG_PREFIX) {
         at.push(
             out,
@@ -385,16 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn host_names() {
-        assert_eq!(host_name_problem("web-1.example"), None);
-        assert_eq!(host_name_problem("web-{R:1}"), None);
-        assert_eq!(host_name_problem("node-{IP}"), None);
-        assert_eq!(host_name_problem("web-{R:3,F:3}.prod"), None);
-        assert!(host_name_problem("-web").is_some());
-        assert!(host_name_problem("web.").is_some());
-        assert!(host_name_problem("web..a").is_some());
-        assert!(host_name_problem("web-.a").is_some());
-        assert!(host_name_problem("web_1").is_some());
-        assert!(host_name_problem("web{R:1,F:9}").is_some());
+    fn cdh_shape_is_the_wire_crate_s() {
+        assert!(!is_cdh_type("CDH_0C1G"));
     }
 }
