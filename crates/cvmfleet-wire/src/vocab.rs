@@ -384,6 +384,31 @@ pub fn check_user_data(data: &str) -> Result<(), UserDataProblem> {
 
 // ---- instance states ------------------------------------------------------------------------
 
+/// The instance states' spellings as constants, usable in `match` patterns on raw strings
+/// (prefer [`InstanceState`] and its predicates).
+pub mod state {
+    /// 创建中.
+    pub const PENDING: &str = "PENDING";
+    /// 创建失败.
+    pub const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
+    /// 运行中.
+    pub const RUNNING: &str = "RUNNING";
+    /// 关机.
+    pub const STOPPED: &str = "STOPPED";
+    /// 开机中.
+    pub const STARTING: &str = "STARTING";
+    /// 关机中.
+    pub const STOPPING: &str = "STOPPING";
+    /// 重启中.
+    pub const REBOOTING: &str = "REBOOTING";
+    /// 停止待销毁.
+    pub const SHUTDOWN: &str = "SHUTDOWN";
+    /// 销毁中.
+    pub const TERMINATING: &str = "TERMINATING";
+    /// 已销毁.
+    pub const TERMINATED: &str = "TERMINATED";
+}
+
 /// An instance's state (`Instance.InstanceState`, `InstanceStatus.InstanceState`), as the
 /// instance state table (api.json links "实例状态表") spells it. States added later read as
 /// [`InstanceState::Unknown`], so an old client keeps working.
@@ -432,16 +457,16 @@ impl InstanceState {
     #[must_use]
     pub fn as_str(&self) -> &str {
         match self {
-            InstanceState::Pending => "PENDING",
-            InstanceState::LaunchFailed => "LAUNCH_FAILED",
-            InstanceState::Running => "RUNNING",
-            InstanceState::Stopped => "STOPPED",
-            InstanceState::Starting => "STARTING",
-            InstanceState::Stopping => "STOPPING",
-            InstanceState::Rebooting => "REBOOTING",
-            InstanceState::Shutdown => "SHUTDOWN",
-            InstanceState::Terminating => "TERMINATING",
-            InstanceState::Terminated => "TERMINATED",
+            InstanceState::Pending => state::PENDING,
+            InstanceState::LaunchFailed => state::LAUNCH_FAILED,
+            InstanceState::Running => state::RUNNING,
+            InstanceState::Stopped => state::STOPPED,
+            InstanceState::Starting => state::STARTING,
+            InstanceState::Stopping => state::STOPPING,
+            InstanceState::Rebooting => state::REBOOTING,
+            InstanceState::Shutdown => state::SHUTDOWN,
+            InstanceState::Terminating => state::TERMINATING,
+            InstanceState::Terminated => state::TERMINATED,
             InstanceState::Unknown(s) => s,
         }
     }
