@@ -262,14 +262,15 @@ fn check_disks(at: &Locator<'_>, t: &Template, out: &mut Vec<Diagnostic>) {
         }
     }
     for (i, (disk, kind)) in disks.iter().zip(&types).enumerate() {
-        // The general range and the 10 GiB step are the schema's; a type's larger minimum is not.
-        let general = vocab::data_disk_size_problem(vocab::DiskType::CloudPremium, i64::from(disk.disk_size));
-        if general.is_some() {
+        // The general range and the 10 GiB step are the schema's (`minimum`, `maximum`,
+        // `multipleOf`); only a type's larger minimum is left to this rule.
+        let size = disk.disk_size;
+        let schema_reports = !(vocab::DATA_DISK_SIZE_MIN..=vocab::DATA_DISK_SIZE_MAX).contains(&size)
+            || size % vocab::DATA_DISK_SIZE_STEP != 0;
+        if schema_reports {
             continue;
         }
-        if let Some(DiskSizeProblem::TooSmall(min)) =
-            vocab::data_disk_size_problem(*kind, i64::from(disk.disk_size))
-        {
+        if let Some(DiskSizeProblem::TooSmall(min)) = vocab::data_disk_size_problem(*kind, i64::from(size)) {
             at.push(
                 out,
                 &format!("/DataDisks/{i}/DiskSize"),
