@@ -46,7 +46,7 @@
 
 use std::time::Duration;
 
-use cvmfleet_wire::Action;
+use cvmfleet_wire::{Action, codes};
 
 use crate::error::Error;
 
@@ -147,19 +147,17 @@ pub enum FailureClass {
     Permanent,
 }
 
-/// Whether a service error code is a throttling answer.
+/// Whether a service error code is a throttling answer ([`codes::is_throttling`]).
 #[must_use]
 pub fn is_throttling_code(code: &str) -> bool {
-    code == "RequestLimitExceeded" || code.starts_with("RequestLimitExceeded.")
+    codes::is_throttling(code)
 }
 
-/// Whether a service error code reports a fault of the service itself.
+/// Whether a service error code reports a fault of the service itself
+/// ([`codes::is_server_fault`]).
 #[must_use]
 pub fn is_server_fault_code(code: &str) -> bool {
-    code == "InternalError"
-        || code.starts_with("InternalError.")
-        || code == "InternalServerError"
-        || code == "ServiceUnavailable"
+    codes::is_server_fault(code)
 }
 
 /// Sorts a failure into its [`FailureClass`].
@@ -213,22 +211,22 @@ mod tests {
     fn failures_are_classified() {
         let a = Action::DescribeInstances;
         let cases = [
-            (api("RequestLimitExceeded"), FailureClass::NotProcessed),
-            (api("RequestLimitExceeded.UinLimitExceeded"), FailureClass::NotProcessed),
-            (api("RequestLimitExceeded.IPLimitExceeded"), FailureClass::NotProcessed),
-            (api("RequestLimitExceeded.GlobalRegionUinLimitExceeded"), FailureClass::NotProcessed),
+            (api(codes::REQUEST_LIMIT_EXCEEDED), FailureClass::NotProcessed),
+            (api(codes::REQUEST_LIMIT_EXCEEDED_UIN_LIMIT_EXCEEDED), FailureClass::NotProcessed),
+            (api(codes::REQUEST_LIMIT_EXCEEDED_IP_LIMIT_EXCEEDED), FailureClass::NotProcessed),
+            (api(codes::REQUEST_LIMIT_EXCEEDED_GLOBAL_REGION_UIN_LIMIT_EXCEEDED), FailureClass::NotProcessed),
             (Error::Connect { action: a, source: io_error() }, FailureClass::NotProcessed),
-            (api("InternalError"), FailureClass::Ambiguous),
-            (api("InternalError.TradeUnknownError"), FailureClass::Ambiguous),
-            (api("InternalServerError"), FailureClass::Ambiguous),
-            (api("ServiceUnavailable"), FailureClass::Ambiguous),
+            (api(codes::INTERNAL_ERROR), FailureClass::Ambiguous),
+            (api(codes::INTERNAL_ERROR_TRADE_UNKNOWN_ERROR), FailureClass::Ambiguous),
+            (api(codes::INTERNAL_SERVER_ERROR), FailureClass::Ambiguous),
+            (api(codes::SERVICE_UNAVAILABLE), FailureClass::Ambiguous),
             (Error::Transport { action: a, source: io_error() }, FailureClass::Ambiguous),
             (Error::Timeout { action: a, after: Duration::from_secs(1) }, FailureClass::Ambiguous),
             (Error::HttpStatus { action: a, status: 502, body: String::new() }, FailureClass::Ambiguous),
             (Error::HttpStatus { action: a, status: 429, body: String::new() }, FailureClass::Ambiguous),
             (Error::HttpStatus { action: a, status: 404, body: String::new() }, FailureClass::Permanent),
-            (api("InvalidParameterValue.Range"), FailureClass::Permanent),
-            (api("AuthFailure.SignatureExpire"), FailureClass::Permanent),
+            (api(codes::INVALID_PARAMETER_VALUE_RANGE), FailureClass::Permanent),
+            (api(codes::AUTH_FAILURE_SIGNATURE_EXPIRE), FailureClass::Permanent),
             (api("RequestLimitExceededButNotReally"), FailureClass::Permanent),
             (api("InternalErrorish"), FailureClass::Permanent),
             (
@@ -292,7 +290,7 @@ mod tests {
     #[test]
     fn decide_combines_class_and_budget() {
         let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
-        let throttled = api("RequestLimitExceeded");
+        let throttled = api(codes::REQUEST_LIMIT_EXCEEDED);
         let run = Action::RunInstances;
         assert_eq!(
             policy.decide(run, false, &throttled, 1, 0.0),
@@ -302,7 +300,7 @@ mod tests {
             policy.decide(run, false, &throttled, 3, 0.0),
             Decision::GiveUp(GiveUpReason::AttemptsExhausted)
         );
-        let internal = api("InternalError");
+        let internal = api(codes::INTERNAL_ERROR);
         assert_eq!(
             policy.decide(run, false, &internal, 1, 0.0),
             Decision::GiveUp(GiveUpReason::NotRetryable(FailureClass::Ambiguous))

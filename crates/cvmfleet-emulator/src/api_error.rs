@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use cvmfleet_wire::codes;
+
 /// An error answer of the API: a code from the CVM or common error tables and a message.
 ///
 /// The message text is not a contract (Tencent says so too); the code is.
@@ -23,37 +25,37 @@ impl ApiError {
     /// `MissingParameter` naming the parameter.
     pub(crate) fn missing(parameter: &str) -> Self {
         ApiError::new(
-            "MissingParameter",
+            codes::MISSING_PARAMETER,
             format!("The request is missing a required parameter `{parameter}`."),
         )
     }
 
     /// `InvalidParameter`: a parameter of the wrong type or format.
     pub(crate) fn invalid_parameter(message: impl Into<String>) -> Self {
-        ApiError::new("InvalidParameter", message)
+        ApiError::new(codes::INVALID_PARAMETER, message)
     }
 
     /// `InvalidParameterValue`: a well-formed parameter with an unsupported value.
     pub(crate) fn invalid_value(message: impl Into<String>) -> Self {
-        ApiError::new("InvalidParameterValue", message)
+        ApiError::new(codes::INVALID_PARAMETER_VALUE, message)
     }
 
     /// `InvalidParameterValue.Range`: a number out of its range.
     pub(crate) fn out_of_range(parameter: &str, value: impl fmt::Display, range: &str) -> Self {
         ApiError::new(
-            "InvalidParameterValue.Range",
+            codes::INVALID_PARAMETER_VALUE_RANGE,
             format!("The value `{value}` of parameter `{parameter}` is out of range; allowed: {range}."),
         )
     }
 
     /// `InvalidParameterCombination`: two parameters that do not go together.
     pub(crate) fn combination(message: impl Into<String>) -> Self {
-        ApiError::new("InvalidParameterCombination", message)
+        ApiError::new(codes::INVALID_PARAMETER_COMBINATION, message)
     }
 
     /// `InternalError`.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
-        ApiError::new("InternalError", message)
+        ApiError::new(codes::INTERNAL_ERROR, message)
     }
 }
 

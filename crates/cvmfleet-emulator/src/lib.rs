@@ -39,7 +39,7 @@ pub mod catalog;
 mod config;
 mod faults;
 mod ids;
-mod names;
+use cvmfleet_wire::names;
 mod net;
 mod ratelimit;
 mod server;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use cvmfleet_wire::Action;
+use cvmfleet_wire::codes;
 
 /// Rates of random faults, as probabilities in `0.0..=1.0` per call (per created instance for
 /// `launch_failure_rate`). The default injects nothing.
@@ -122,9 +123,9 @@ pub(crate) fn decide(
     let pre = if reset < config.reset_rate {
         Some(Pre::Reset)
     } else if error < config.error_rate {
-        Some(Pre::Error("InternalError".into()))
+        Some(Pre::Error(codes::INTERNAL_ERROR.into()))
     } else if throttle < config.throttle_rate {
-        Some(Pre::Error("RequestLimitExceeded".into()))
+        Some(Pre::Error(codes::REQUEST_LIMIT_EXCEEDED.into()))
     } else {
         None
     };
@@ -143,7 +144,7 @@ pub(crate) fn decide(
     }
     if let Some(i) = fired {
         match rules.remove(i).kind {
-            RuleKind::Throttle => decision.pre = Some(Pre::Error("RequestLimitExceeded".into())),
+            RuleKind::Throttle => decision.pre = Some(Pre::Error(codes::REQUEST_LIMIT_EXCEEDED.into())),
             RuleKind::Error(code) => decision.pre = Some(Pre::Error(code)),
             RuleKind::Reset => decision.pre = Some(Pre::Reset),
             RuleKind::LoseResponse => decision.lose_response = true,

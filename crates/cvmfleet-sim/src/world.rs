@@ -16,6 +16,7 @@ use cvmfleet_wire::api::{
     EmptyResponse, ModifyInstancesAttributeRequest, StartInstancesRequest, StopInstancesRequest,
     TerminateInstancesRequest,
 };
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::Instance;
 use cvmfleet_wire::{Action, MAX_BATCH};
 use serde::Serialize;
@@ -26,20 +27,11 @@ use tokio::time::Instant;
 use crate::faults::{self, Decision, Pre, Rule};
 use crate::{CallCount, CreatedInstance, LostInstance, SimConfig};
 
-/// Instance states, as the API spells them.
-pub(crate) mod state {
-    pub(crate) const PENDING: &str = "PENDING";
-    pub(crate) const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
-    pub(crate) const RUNNING: &str = "RUNNING";
-    pub(crate) const STOPPED: &str = "STOPPED";
-    pub(crate) const STARTING: &str = "STARTING";
-    pub(crate) const STOPPING: &str = "STOPPING";
-    pub(crate) const SHUTDOWN: &str = "SHUTDOWN";
-    pub(crate) const TERMINATING: &str = "TERMINATING";
-}
+/// Instance states, as the API spells them (the wire crate's constants).
+pub(crate) use cvmfleet_wire::vocab::state;
 
 /// Longest resulting instance name, in bytes (`InvalidInstanceName.TooLong`).
-const MAX_NAME_BYTES: usize = 60;
+const MAX_NAME_BYTES: usize = cvmfleet_wire::vocab::INSTANCE_NAME_MAX_BYTES;
 /// An error answer: a code of the CVM or common error tables and a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
@@ -54,7 +46,7 @@ impl ApiError {
 
     fn missing(parameter: &str) -> Self {
         ApiError::new(
-            "MissingParameter",
+            codes::MISSING_PARAMETER,
             format!("The request is missing a required parameter `{parameter}`."),
         )
     }
@@ -205,7 +197,7 @@ impl World {
             }
             Some(Pre::Error(code)) => {
                 count.faulted += 1;
-                let message = if code == "RequestLimitExceeded" {
+                let message = if code == codes::REQUEST_LIMIT_EXCEEDED {
                     "Your current request rate has exceeded the limit (simulated fault)."
                 } else {
                     "An internal error occurred (simulated fault)."
@@ -236,7 +228,7 @@ impl World {
     ) -> Result<Value, ApiError> {
         if !self.config.regions.is_empty() && !self.config.regions.contains(region) {
             return Err(ApiError::new(
-                "UnsupportedRegion",
+                codes::UNSUPPORTED_REGION,
                 format!("The region `{region}` is not supported."),
             ));
         }
@@ -249,7 +241,7 @@ impl World {
             Action::StartInstances => self.start(region, &decode(params)?, rid),
             Action::StopInstances => self.stop(region, &decode(params)?, rid),
             other => Err(ApiError::new(
-                "InvalidAction",
+                codes::INVALID_ACTION,
                 format!("The action `{other}` is not supported by the simulation."),
             )),
         }
@@ -272,7 +264,7 @@ impl World {
         }
         if !missing.is_empty() {
             return Err(ApiError::new(
-                "InvalidInstanceId.NotFound",
+                codes::INVALID_INSTANCE_ID_NOT_FOUND,
                 format!("The instances {} do not exist in region `{region}`.", missing.join(", ")),
             ));
         }
@@ -312,7 +304,7 @@ impl World {
         self.check_states(&seqs, &[state::RUNNING, state::STOPPED, state::SHUTDOWN])?;
         if let Some(i) = seqs.iter().map(|s| &self.records[s].instance).find(|i| i.disable_api_termination) {
             return Err(ApiError::new(
-                "UnsupportedOperation.InstancesProtected",
+                codes::UNSUPPORTED_OPERATION_INSTANCES_PROTECTED,
                 format!(
                     "The instance `{}` has termination protection; turn DisableApiTermination off first.",
                     i.instance_id
@@ -350,7 +342,7 @@ impl World {
         match set.len() {
             0 => {
                 return Err(ApiError::new(
-                    "MissingParameter",
+                    codes::MISSING_PARAMETER,
                     "The request must set one attribute: InstanceName, UserData, SecurityGroups, HostName or \
                      DisableApiTermination.",
                 ));
@@ -358,7 +350,7 @@ impl World {
             1 => {}
             _ => {
                 return Err(ApiError::new(
-                    "InvalidParameterCombination",
+                    codes::INVALID_PARAMETER_COMBINATION,
                     format!(
                         "Only one attribute can be changed per request; this one sets {}.",
                         set.join(", ")
@@ -464,20 +456,9 @@ impl World {
 
 /// The error for an instance whose state forbids the operation (the emulator's `state_error`).
 fn state_error(i: &Instance) -> ApiError {
-    let st = i.instance_state.as_str();
-    let code = match st {
-        state::PENDING => "UnsupportedOperation.InstanceStatePending",
-        state::LAUNCH_FAILED => "UnsupportedOperation.InstanceStateLaunchFailed",
-        state::RUNNING => "UnsupportedOperation.InstanceStateRunning",
-        state::STOPPED => "UnsupportedOperation.InstanceStateStopped",
-        state::STARTING => "UnsupportedOperation.InstanceStateStarting",
-        state::STOPPING => "UnsupportedOperation.InstanceStateStopping",
-        state::SHUTDOWN => "UnsupportedOperation.InstanceStateShutdown",
-        state::TERMINATING => "UnsupportedOperation.InstanceStateTerminating",
-        _ => "UnsupportedOperation",
-    };
+    let st = i.state();
     ApiError::new(
-        code,
+        st.unsupported_code(),
         format!("The instance `{}` is {st}, which does not allow this operation.", i.instance_id),
     )
 }
@@ -492,7 +473,7 @@ fn set_operation(i: &mut Instance, operation: &str, op_state: &str, request_id: 
 fn check_ids(ids: &[String]) -> Result<(), ApiError> {
     if ids.len() > MAX_BATCH {
         return Err(ApiError::new(
-            "InvalidParameterValue.LimitExceeded",
+            codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
             format!("{} instance IDs were given; at most {MAX_BATCH} are allowed per request.", ids.len()),
         ));
     }
@@ -502,7 +483,7 @@ fn check_ids(ids: &[String]) -> Result<(), ApiError> {
     };
     match ids.iter().find(|id| !well_formed(id)) {
         Some(bad) => Err(ApiError::new(
-            "InvalidInstanceId.Malformed",
+            codes::INVALID_INSTANCE_ID_MALFORMED,
             format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
         )),
         None => Ok(()),
@@ -511,11 +492,11 @@ fn check_ids(ids: &[String]) -> Result<(), ApiError> {
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() {
-        return Err(ApiError::new("InvalidParameterValue", "`InstanceName` must not be empty."));
+        return Err(ApiError::new(codes::INVALID_PARAMETER_VALUE, "`InstanceName` must not be empty."));
     }
     if name.len() > MAX_NAME_BYTES {
         return Err(ApiError::new(
-            "InvalidInstanceName.TooLong",
+            codes::INVALID_INSTANCE_NAME_TOO_LONG,
             format!("The InstanceName `{name}` is longer than {MAX_NAME_BYTES} bytes."),
         ));
     }
@@ -527,13 +508,13 @@ fn decode<T: DeserializeOwned>(params: &Value) -> Result<T, ApiError> {
         let text = e.to_string();
         match text.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
             Some(field) => {
-                ApiError::new("UnknownParameter", format!("The parameter `{field}` is not recognized."))
+                ApiError::new(codes::UNKNOWN_PARAMETER, format!("The parameter `{field}` is not recognized."))
             }
-            None => ApiError::new("InvalidParameter", format!("The parameters are malformed: {text}.")),
+            None => ApiError::new(codes::INVALID_PARAMETER, format!("The parameters are malformed: {text}.")),
         }
     })
 }
 
 fn encode<T: Serialize>(response: &T) -> Result<Value, ApiError> {
-    serde_json::to_value(response).map_err(|e| ApiError::new("InternalError", e.to_string()))
+    serde_json::to_value(response).map_err(|e| ApiError::new(codes::INTERNAL_ERROR, e.to_string()))
 }

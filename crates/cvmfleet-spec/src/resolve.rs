@@ -655,9 +655,9 @@ fn resolve_group(
         })
         .collect();
 
-    // The names the API generates depend on how many instances one call creates.
-    let largest_zone = placements.iter().map(|p: &ZonePlacement| p.replicas).max().unwrap_or(0);
-    rules::check_generated_names(at, &template, largest_zone, out);
+    // Names depend on how many instances one call creates: at most a zone's share.
+    let largest_call = placements.iter().map(|p| p.replicas).max().unwrap_or(0);
+    rules::check_names(at, &template, largest_call, out);
     if out.len() > before {
         return None;
     }

@@ -1,13 +1,23 @@
 //! Semantic rules on a group's merged launch template: the constraints the RunInstances
 //! documentation states in prose (charge types, dedicated hosts, disks, bandwidth, host names,
 //! login settings, tags), each with a stable `semantic.*` code.
+//!
+//! The rules themselves (limits, disk classes, name patterns, host-name syntax) are the wire
+//! crate's (`cvmfleet_wire::vocab`, `cvmfleet_wire::names`), which the emulator applies too;
+//! this module only places their verdicts in the spec file.
 
 use std::collections::BTreeMap;
+
+use cvmfleet_wire::names::{self, InstanceTypeShape, NameTemplate};
+use cvmfleet_wire::vocab::{
+    self, DATA_DISK_DEFAULT_TYPE, DiskCountProblem, DiskSizeProblem, INSTANCE_NAME_DEFAULT,
+    INSTANCE_NAME_MAX_BYTES, UserDataProblem,
+};
 
 use crate::diagnostic::Diagnostic;
 use crate::schema::span_of;
 use crate::source::{Source, Span};
-use crate::template::{DataDiskType, InstanceChargeType, InternetChargeType, Template};
+use crate::template::{InstanceChargeType, InternetChargeType, Template};
 use crate::yaml::Document;
 
 /// Tag keys reserved for the reconciler's own bookkeeping tags.
@@ -51,166 +61,51 @@ impl Locator<'_> {
 
 /// True for `CDH_<n>C<m>G`.
 fn is_cdh_type(instance_type: &str) -> bool {
-    let Some(rest) = instance_type.strip_prefix("CDH_") else {
-        return false;
-    };
-    let Some((cpu, mem)) = rest.split_once('C') else {
-        return false;
-    };
-    let Some(mem) = mem.strip_suffix('G') else {
-        return false;
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    digits(cpu) && digits(mem)
+    matches!(names::instance_type_shape(instance_type), Some(InstanceTypeShape::Cdh { .. }))
 }
 
-/// Replaces the API's name patterns (`{R:x}`, `{R:x,F:y}`, `{IP}`) by sample text so that the
-/// character rules can be checked on what the API will produce.
-fn expand_patterns(name: &str) -> String {
-    let mut out = String::new();
-    let mut rest = name;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail.find('}').map(|e| e + 1);
-        let token = end.map(|e| &tail[..e]);
-        match token {
-            Some("{IP}") => out.push_str("10-0-0-1"),
-            Some(t) if is_range_pattern(t) => out.push('1'),
-            _ => {
-                out.push('{');
-                rest = &tail[1..];
-                continue;
-            }
-        }
-        rest = &tail[end.unwrap_or(tail.len())..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// True for `{R:x}` and `{R:x,F:y}` with y in 0..=8.
-fn is_range_pattern(token: &str) -> bool {
-    let Some(inner) = token.strip_prefix("{R:").and_then(|t| t.strip_suffix('}')) else {
-        return false;
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    match inner.split_once(",F:") {
-        Some((x, y)) => digits(x) && digits(y) && y.parse::<u8>().is_ok_and(|y| y <= 8),
-        None => digits(inner),
-    }
-}
-
-/// Checks the HostName rules of RunInstances for Linux and other non-Windows images: `.` and `-`
-/// are not first, last or doubled; segments between dots are letters, digits and `-`. (Length is
-/// checked by the schema: 2-60, per the current API model; the older RunInstances page says 30.)
-pub(crate) fn host_name_problem(name: &str) -> Option<String> {
-    let expanded = expand_patterns(name);
-    let first = expanded.chars().next();
-    let last = expanded.chars().last();
-    if matches!(first, Some('.' | '-')) || matches!(last, Some('.' | '-')) {
-        return Some("`.` and `-` may not start or end a host name".to_owned());
-    }
-    let bytes: Vec<char> = expanded.chars().collect();
-    if bytes.windows(2).any(|w| matches!(w[0], '.' | '-') && matches!(w[1], '.' | '-')) {
-        return Some("`.` and `-` may not be used twice in a row".to_owned());
-    }
-    if let Some(bad) = expanded.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.')) {
-        return Some(format!("`{bad}` is not allowed; use letters, digits, `-` and `.`"));
-    }
-    None
-}
-
-/// Longest instance name the API accepts, in bytes, not characters: 30 × `名` (90 bytes) is
-/// refused with `InvalidInstanceName.TooLong` (RunInstances reference; issue 10).
-const MAX_INSTANCE_NAME_BYTES: usize = 60;
-/// Longest host name of a non-Windows instance, in characters (the schema's limit on the raw
-/// value, which the API applies to each generated name).
-const MAX_HOST_NAME_CHARS: usize = 60;
-/// Most instances one RunInstances call creates (`InstanceCount` 1-100): the API numbers names
-/// within a call.
-const MAX_INSTANCES_PER_CALL: u64 = 100;
-/// The longest text `{IP}` becomes in a host name (`255.255.255.255`).
+/// The longest private IP `{IP}` can stand for, so that a host name valid here is valid for
+/// every address.
 const LONGEST_IP: &str = "255.255.255.255";
 
-/// The longest name the API makes of `template` for a call creating `count` instances: each
-/// `{R:x}` / `{R:x,F:y}` becomes x + count - 1 (at least y digits), `{IP}` (host names only) the
-/// longest address, and a name without a pattern gets `1`..`count` appended when count > 1.
-fn longest_generated_name(template: &str, count: u64, allow_ip: bool) -> String {
-    let count = count.max(1);
-    let mut out = String::new();
-    let mut rest = template;
-    let mut patterned = false;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let tail = &rest[start..];
-        let end = tail.find('}').map(|e| e + 1);
-        let token = end.map(|e| &tail[..e]);
-        match token {
-            Some("{IP}") if allow_ip => out.push_str(LONGEST_IP),
-            Some(t) if is_range_pattern(t) => {
-                let inner = &t[3..t.len() - 1];
-                let (first, width) = inner.split_once(",F:").unwrap_or((inner, "0"));
-                let last = first.parse::<u64>().unwrap_or(u64::MAX).saturating_add(count - 1);
-                let width = width.parse::<usize>().unwrap_or(0);
-                out.push_str(&format!("{last:0width$}"));
-            }
-            _ => {
-                out.push('{');
-                rest = &tail[1..];
-                continue;
-            }
-        }
-        patterned = true;
-        rest = &tail[end.unwrap_or(tail.len())..];
+/// Checks the names a group's RunInstances calls produce, for calls of 1 and of `largest`
+/// instances (the planner sends calls of any count up to the zone's share, at most
+/// `vocab::INSTANCE_COUNT_MAX`): every InstanceName at most 60 bytes, every HostName valid by
+/// the Linux rules (the spec does not know whether an image is Windows).
+pub(crate) fn check_names(at: &Locator<'_>, t: &Template, largest: u32, out: &mut Vec<Diagnostic>) {
+    let largest = u64::from(largest.clamp(1, vocab::INSTANCE_COUNT_MAX));
+    let raw = t.instance_name.as_deref().unwrap_or(INSTANCE_NAME_DEFAULT);
+    let longest = NameTemplate::parse(raw, false).longest(largest, "");
+    if longest.len() > INSTANCE_NAME_MAX_BYTES {
+        let i = at.push(
+            out,
+            "/InstanceName",
+            "semantic.instance-name-length",
+            format!(
+                "InstanceName `{raw}` gives names like `{longest}` of {} bytes; expected at most {INSTANCE_NAME_MAX_BYTES} bytes",
+                longest.len()
+            ),
+        );
+        out[i].help = Some(format!(
+            "a CJK character takes 3 bytes; the longest name is the last of a call creating {largest} instances"
+        ));
     }
-    out.push_str(rest);
-    if count > 1 && !patterned {
-        out.push_str(&count.to_string());
-    }
-    out
-}
-
-/// Checks the names the API will generate for a group whose largest zone has `largest_zone`
-/// instances (one call creates at most [`MAX_INSTANCES_PER_CALL`] of them): `InstanceName` in
-/// bytes, `HostName` in characters, each on its longest generated value.
-pub(crate) fn check_generated_names(
-    at: &Locator<'_>,
-    t: &Template,
-    largest_zone: u32,
-    out: &mut Vec<Diagnostic>,
-) {
-    let count = u64::from(largest_zone).clamp(1, MAX_INSTANCES_PER_CALL);
-    let per_call =
-        if count > 1 { format!(" when one call creates {count} instances") } else { String::new() };
-    if let Some(name) = &t.instance_name {
-        let longest = longest_generated_name(name, count, false);
-        if longest.len() > MAX_INSTANCE_NAME_BYTES {
-            at.push(
-                out,
-                "/InstanceName",
-                "semantic.instance-name-too-long",
-                format!(
-                    "InstanceName makes names of {} bytes (`{}`){per_call}; the API allows at most {MAX_INSTANCE_NAME_BYTES} bytes (a CJK character is 3)",
-                    longest.len(),
-                    crate::schema::show_text(&longest)
-                ),
-            );
-        }
-    }
-    if let Some(name) = &t.host_name {
-        let longest = longest_generated_name(name, count, true);
-        let chars = longest.chars().count();
-        if chars > MAX_HOST_NAME_CHARS {
-            at.push(
-                out,
-                "/HostName",
-                "semantic.host-name-too-long",
-                format!(
-                    "HostName makes host names of {chars} characters (`{}`){per_call}; at most {MAX_HOST_NAME_CHARS} are allowed",
-                    crate::schema::show_text(&longest)
-                ),
-            );
+    if let Some(raw) = &t.host_name {
+        let template = NameTemplate::parse(raw, true);
+        let samples = [
+            template.render(0, 1, LONGEST_IP),
+            template.render(0, largest, LONGEST_IP),
+            template.longest(largest, LONGEST_IP),
+        ];
+        if let Some((name, why)) =
+            samples.iter().find_map(|name| names::check_host_name(name, false).err().map(|why| (name, why)))
+        {
+            let message = if name == raw {
+                format!("host name `{raw}` is not valid: it {why}")
+            } else {
+                format!("host name `{raw}` is not valid: it gives `{name}`, which {why}")
+            };
+            at.push(out, "/HostName", "semantic.host-name", message);
         }
     }
 }
@@ -228,16 +123,6 @@ pub(crate) fn check_template(at: &Locator<'_>, group: &str, t: &Template, out: &
     check_charge(at, t, out);
     check_disks(at, t, out);
     check_network(at, t, out);
-    if let Some(name) = &t.host_name
-        && let Some(problem) = host_name_problem(name)
-    {
-        at.push(
-            out,
-            "/HostName",
-            "semantic.host-name",
-            format!("host name `{name}` is not valid: {problem}"),
-        );
-    }
     if let Some(login) = &t.login_settings {
         let mut set = Vec::new();
         if login.password.is_some() {
@@ -263,14 +148,19 @@ pub(crate) fn check_template(at: &Locator<'_>, group: &str, t: &Template, out: &
     }
     check_tags(at, t, out);
     if let Some(data) = &t.user_data
-        && data.len() % 4 != 0
+        && let Err(problem) = vocab::check_user_data(data)
     {
-        at.push(
-                out,
-                "/UserData",
-                "semantic.user-data",
-                format!("UserData is {} characters long, which is not valid base64 (a multiple of 4); expected base64-encoded text", data.len()),
-            );
+        let message = match problem {
+            UserDataProblem::NotBase64 => format!(
+                "UserData ({} characters) is not valid base64 (padded, a multiple of 4 long); expected base64-encoded text",
+                data.len()
+            ),
+            UserDataProblem::TooLarge(n) => format!(
+                "UserData decodes to {n} bytes; expected at most {} (16 KiB)",
+                vocab::USER_DATA_MAX_BYTES
+            ),
+        };
+        at.push(out, "/UserData", "semantic.user-data", message);
     }
 }
 
@@ -343,42 +233,50 @@ fn check_disks(at: &Locator<'_>, t: &Template, out: &mut Vec<Diagnostic>) {
     let Some(disks) = &t.data_disks else {
         return;
     };
-    let types: Vec<DataDiskType> =
-        disks.iter().map(|d| d.disk_type.unwrap_or(DataDiskType::LocalBasic)).collect();
-    let local = types.iter().filter(|t| t.is_local()).count();
-    let cloud = types.len() - local;
-    if local > 1 {
-        at.push(
-            out,
-            "/DataDisks",
-            "semantic.data-disk-local-count",
-            format!("{local} local data disks (LOCAL_BASIC/LOCAL_SSD, the default type) are listed; at most 1 is allowed"),
-        );
-    }
-    if cloud > 20 {
-        at.push(
-            out,
-            "/DataDisks",
-            "semantic.data-disk-cloud-count",
-            format!("{cloud} cloud data disks are listed; at most 20 are allowed"),
-        );
+    let types: Vec<vocab::DiskType> =
+        disks.iter().map(|d| d.disk_type.map_or(DATA_DISK_DEFAULT_TYPE, |t| t.wire())).collect();
+    match vocab::data_disk_count_problem(&types) {
+        // More than 21 disks in all is the schema's `maxItems`.
+        None | Some(DiskCountProblem::TooMany(_)) => {}
+        Some(DiskCountProblem::TooManyLocal(local)) => {
+            at.push(
+                out,
+                "/DataDisks",
+                "semantic.data-disk-local-count",
+                format!(
+                    "{local} local data disks (LOCAL_BASIC/LOCAL_SSD, the default type) are listed; at most {} is allowed",
+                    vocab::MAX_LOCAL_DATA_DISKS
+                ),
+            );
+        }
+        Some(DiskCountProblem::TooManyCloud(cloud)) => {
+            at.push(
+                out,
+                "/DataDisks",
+                "semantic.data-disk-cloud-count",
+                format!(
+                    "{cloud} cloud data disks are listed; at most {} are allowed",
+                    vocab::MAX_CLOUD_DATA_DISKS
+                ),
+            );
+        }
     }
     for (i, (disk, kind)) in disks.iter().zip(&types).enumerate() {
-        let ssd_class = matches!(
-            kind,
-            DataDiskType::CloudSsd
-                | DataDiskType::CloudHssd
-                | DataDiskType::CloudTssd
-                | DataDiskType::CloudBssd
-        );
-        if ssd_class && disk.disk_size < 20 {
+        // The general range and the 10 GiB step are the schema's (`minimum`, `maximum`,
+        // `multipleOf`); only a type's larger minimum is left to this rule.
+        let size = disk.disk_size;
+        let schema_reports = !(vocab::DATA_DISK_SIZE_MIN..=vocab::DATA_DISK_SIZE_MAX).contains(&size)
+            || size % vocab::DATA_DISK_SIZE_STEP != 0;
+        if schema_reports {
+            continue;
+        }
+        if let Some(DiskSizeProblem::TooSmall(min)) = vocab::data_disk_size_problem(*kind, i64::from(size)) {
             at.push(
                 out,
                 &format!("/DataDisks/{i}/DiskSize"),
                 "semantic.data-disk-size",
                 format!(
-                    "a {} data disk of {} GiB is too small; expected at least 20 GiB",
-                    kind.as_str(),
+                    "a {kind} data disk of {} GiB is too small; expected at least {min} GiB",
                     disk.disk_size
                 ),
             );
@@ -443,6 +341,17 @@ fn check_tags(at: &Locator<'_>, t: &Template, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_tag_key(at: &Locator<'_>, key: &str, field: &str, out: &mut Vec<Diagnostic>) {
+    if vocab::is_reserved_tag_key(key) {
+        at.push(
+            out,
+            field,
+            "semantic.reserved-tag",
+            format!(
+                "tag key `{key}` starts with a prefix the cloud reserves for its own tags ({})",
+                vocab::RESERVED_TAG_KEY_PREFIXES.join(", ")
+            ),
+        );
+    }
     if key.starts_with(RESERVED_TAG_PREFIX) {
         at.push(
             out,
@@ -479,29 +388,20 @@ mod tests {
     }
 
     #[test]
-    fn host_names() {
-        assert_eq!(host_name_problem("web-1.example"), None);
-        assert_eq!(host_name_problem("web-{R:1}"), None);
-        assert_eq!(host_name_problem("node-{IP}"), None);
-        assert_eq!(host_name_problem("web-{R:3,F:3}.prod"), None);
-        assert!(host_name_problem("-web").is_some());
-        assert!(host_name_problem("web.").is_some());
-        assert!(host_name_problem("web..a").is_some());
-        assert!(host_name_problem("web-.a").is_some());
-        assert!(host_name_problem("web_1").is_some());
-        assert!(host_name_problem("web{R:1,F:9}").is_some());
+    fn cdh_shape_is_the_wire_crate_s() {
+        assert!(!is_cdh_type("CDH_0C1G"));
     }
 
     /// Issue 10, item 18: the API numbers names within a call, so the longest name of a group is
-    /// longer than its template.
+    /// longer than its template (one implementation, `cvmfleet_wire::names`).
     #[test]
     fn issue_10_longest_generated_names() {
-        assert_eq!(longest_generated_name("web", 1, true), "web");
-        assert_eq!(longest_generated_name("web", 2, true), "web2");
-        assert_eq!(longest_generated_name("web", 100, true), "web100");
-        assert_eq!(longest_generated_name("web-{R:7}", 5, true), "web-11");
-        assert_eq!(longest_generated_name("web-{R:1,F:3}", 5, true), "web-005");
-        assert_eq!(longest_generated_name("n-{IP}", 3, true), "n-255.255.255.255");
-        assert_eq!(longest_generated_name("n-{IP}", 3, false), "n-{IP}3");
+        let longest = |t: &str, count: u64, ip: bool| NameTemplate::parse(t, ip).longest(count, LONGEST_IP);
+        assert_eq!(longest("web", 1, true), "web");
+        assert_eq!(longest("web", 2, true), "web2");
+        assert_eq!(longest("web", 100, true), "web100");
+        assert_eq!(longest("web-{R:7}", 5, true), "web-11");
+        assert_eq!(longest("web-{R:1,F:3}", 5, true), "web-005");
+        assert_eq!(longest("n-{IP}", 3, true), "n-255.255.255.255");
     }
 }

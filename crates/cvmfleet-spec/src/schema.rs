@@ -112,13 +112,6 @@ pub(crate) fn span_of(doc: &Document, pointer: &str, prefer_key: bool) -> Span {
     }
 }
 
-/// A string cut for a message (48 characters at most), without backticks.
-pub(crate) fn show_text(text: &str) -> String {
-    let mut chars = text.chars();
-    let short: String = chars.by_ref().take(48).collect();
-    if chars.next().is_some() { format!("{short}...") } else { short }
-}
-
 /// A short rendering of a value for messages: strings in backticks (cut when long), other
 /// scalars as JSON, collections by kind.
 pub(crate) fn show(value: &Value) -> String {

@@ -9,6 +9,13 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use cvmfleet_wire::vocab::{
+    self, DATA_DISK_SIZE_MAX, DATA_DISK_SIZE_MIN, DATA_DISK_SIZE_STEP, HOST_NAME_MIN_CHARS,
+    INSTANCE_NAME_MAX_CHARS, INTERNET_MAX_BANDWIDTH_OUT_MAX, MAX_DATA_DISKS, PREPAID_PERIODS,
+    SYSTEM_DISK_SIZE_MAX, SYSTEM_DISK_SIZE_MIN, TAG_KEY_MAX_CHARS, TAG_VALUE_MAX_CHARS,
+    USER_DATA_MAX_BASE64_CHARS,
+};
+
 use crate::secret::SecretRef;
 
 /// RunInstances parameters for the instances of a group. Every field is optional here because
@@ -45,7 +52,7 @@ pub struct Template {
     /// Data disks. Default: none. At most 21: at most 1 local disk (LOCAL_BASIC or LOCAL_SSD) and
     /// at most 20 cloud disks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 21))]
+    #[schemars(length(max = MAX_DATA_DISKS))]
     pub data_disks: Option<Vec<DataDisk>>,
     /// VPC settings. Default: the classic network. Private IPs listed here give one instance
     /// each; with several zones, list them per zone in `zones` instead.
@@ -55,9 +62,10 @@ pub struct Template {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub internet_accessible: Option<InternetAccessible>,
     /// Display name. Default: "未命名" (unnamed). At most 128 characters including the
-    /// `{R:x}`/`{R:x,F:y}` patterns (ModifyInstancesAttribute documents 60).
+    /// `{R:x}`/`{R:x,F:y}` patterns, and every resulting name at most 60 bytes (a CJK character
+    /// takes 3). Without a pattern, several instances get the suffixes 1, 2, ….
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(length(min = 1, max = INSTANCE_NAME_MAX_CHARS))]
     pub instance_name: Option<String>,
     /// Login settings: a password reference, key pairs, or keep the image's login settings.
     /// Default: a random password is generated and sent to the account's message center.
@@ -75,9 +83,10 @@ pub struct Template {
     /// Host name. `.` and `-` may not be first, last or doubled. Linux and others: 2-60
     /// characters, segments between dots of letters, digits and `-`. Windows: 2-15 characters of
     /// letters, digits and `-`, no dot, not all digits. `{R:x}`, `{R:x,F:y}` and `{IP}` patterns
-    /// are substituted by the API.
+    /// are substituted by the API, and the lengths apply to the resulting names; without a
+    /// pattern, several instances get the suffixes 1, 2, ….
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 60))]
+    #[schemars(length(min = HOST_NAME_MIN_CHARS))]
     pub host_name: Option<String>,
     /// Scheduled action; only timed termination is supported.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,11 +97,12 @@ pub struct Template {
     /// Instance tags as a map (key: value): shorthand for a TagSpecification with ResourceType
     /// `instance`. Keys starting with `cvmfleet:` are reserved for the reconciler.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("propertyNames" = {"minLength": 1, "maxLength": 127}, "additionalProperties" = {"type": "string", "maxLength": 255}))]
+    #[schemars(extend("propertyNames" = {"minLength": 1, "maxLength": TAG_KEY_MAX_CHARS}, "additionalProperties" = {"type": "string", "maxLength": TAG_VALUE_MAX_CHARS}))]
     pub tags: Option<BTreeMap<String, String>>,
-    /// User data for the instance, base64 encoded, at most 16 KiB.
+    /// User data for the instance, base64 encoded, at most 16 KiB of data (21,848 characters
+    /// of base64).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+/]*={0,2}$"), length(max = 21848))]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+/]*={0,2}$"), length(max = USER_DATA_MAX_BASE64_CHARS))]
     pub user_data: Option<String>,
     /// Termination protection: when true the instance cannot be terminated through the API.
     /// Default: false.
@@ -113,14 +123,21 @@ pub enum InstanceChargeType {
 }
 
 impl InstanceChargeType {
+    /// The wire value. The spec offers the charge types the reconciler manages; the API's
+    /// SPOTPAID and CDCPAID (`vocab::InstanceChargeType`) are not offered.
+    #[must_use]
+    pub fn wire(self) -> vocab::InstanceChargeType {
+        match self {
+            InstanceChargeType::Prepaid => vocab::InstanceChargeType::Prepaid,
+            InstanceChargeType::PostpaidByHour => vocab::InstanceChargeType::PostpaidByHour,
+            InstanceChargeType::Cdhpaid => vocab::InstanceChargeType::Cdhpaid,
+        }
+    }
+
     /// The API's name for the value.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceChargeType::Prepaid => "PREPAID",
-            InstanceChargeType::PostpaidByHour => "POSTPAID_BY_HOUR",
-            InstanceChargeType::Cdhpaid => "CDHPAID",
-        }
+        self.wire().as_str()
     }
 }
 
@@ -129,7 +146,7 @@ impl InstanceChargeType {
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct InstanceChargePrepaid {
     /// Subscription length in months: 1-12, 24 or 36.
-    #[schemars(extend("enum" = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 24, 36]))]
+    #[schemars(extend("enum" = PREPAID_PERIODS))]
     pub period: u32,
     /// Auto-renewal: NOTIFY_AND_AUTO_RENEW (notify and renew monthly while the balance allows),
     /// NOTIFY_AND_MANUAL_RENEW (notify, do not renew) or DISABLE_NOTIFY_AND_MANUAL_RENEW (neither).
@@ -148,6 +165,18 @@ pub enum RenewFlag {
     NotifyAndManualRenew,
     /// Do not notify, renew manually.
     DisableNotifyAndManualRenew,
+}
+
+impl RenewFlag {
+    /// The wire value.
+    #[must_use]
+    pub fn wire(self) -> vocab::RenewFlag {
+        match self {
+            RenewFlag::NotifyAndAutoRenew => vocab::RenewFlag::NotifyAndAutoRenew,
+            RenewFlag::NotifyAndManualRenew => vocab::RenewFlag::NotifyAndManualRenew,
+            RenewFlag::DisableNotifyAndManualRenew => vocab::RenewFlag::DisableNotifyAndManualRenew,
+        }
+    }
 }
 
 /// Where instances live.
@@ -200,6 +229,23 @@ pub enum SystemDiskType {
     CloudTssd,
 }
 
+impl SystemDiskType {
+    /// The wire value.
+    #[must_use]
+    pub fn wire(self) -> vocab::DiskType {
+        match self {
+            SystemDiskType::LocalBasic => vocab::DiskType::LocalBasic,
+            SystemDiskType::LocalSsd => vocab::DiskType::LocalSsd,
+            SystemDiskType::CloudBasic => vocab::DiskType::CloudBasic,
+            SystemDiskType::CloudSsd => vocab::DiskType::CloudSsd,
+            SystemDiskType::CloudPremium => vocab::DiskType::CloudPremium,
+            SystemDiskType::CloudBssd => vocab::DiskType::CloudBssd,
+            SystemDiskType::CloudHssd => vocab::DiskType::CloudHssd,
+            SystemDiskType::CloudTssd => vocab::DiskType::CloudTssd,
+        }
+    }
+}
+
 /// The system disk.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -209,7 +255,7 @@ pub struct SystemDisk {
     pub disk_type: Option<SystemDiskType>,
     /// Size in GiB. Default: 50.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 20, max = 2048))]
+    #[schemars(range(min = SYSTEM_DISK_SIZE_MIN, max = SYSTEM_DISK_SIZE_MAX))]
     pub disk_size: Option<u32>,
 }
 
@@ -243,25 +289,31 @@ pub enum DataDiskType {
 }
 
 impl DataDiskType {
+    /// The wire value.
+    #[must_use]
+    pub fn wire(self) -> vocab::DiskType {
+        match self {
+            DataDiskType::LocalBasic => vocab::DiskType::LocalBasic,
+            DataDiskType::LocalSsd => vocab::DiskType::LocalSsd,
+            DataDiskType::CloudBasic => vocab::DiskType::CloudBasic,
+            DataDiskType::CloudPremium => vocab::DiskType::CloudPremium,
+            DataDiskType::CloudSsd => vocab::DiskType::CloudSsd,
+            DataDiskType::CloudHssd => vocab::DiskType::CloudHssd,
+            DataDiskType::CloudTssd => vocab::DiskType::CloudTssd,
+            DataDiskType::CloudBssd => vocab::DiskType::CloudBssd,
+        }
+    }
+
     /// True for disks local to the host.
     #[must_use]
     pub fn is_local(self) -> bool {
-        matches!(self, DataDiskType::LocalBasic | DataDiskType::LocalSsd)
+        self.wire().is_local()
     }
 
     /// The API's name for the value.
     #[must_use]
     pub fn as_str(self) -> &'static str {
-        match self {
-            DataDiskType::LocalBasic => "LOCAL_BASIC",
-            DataDiskType::LocalSsd => "LOCAL_SSD",
-            DataDiskType::CloudBasic => "CLOUD_BASIC",
-            DataDiskType::CloudPremium => "CLOUD_PREMIUM",
-            DataDiskType::CloudSsd => "CLOUD_SSD",
-            DataDiskType::CloudHssd => "CLOUD_HSSD",
-            DataDiskType::CloudTssd => "CLOUD_TSSD",
-            DataDiskType::CloudBssd => "CLOUD_BSSD",
-        }
+        self.wire().as_str()
     }
 }
 
@@ -271,9 +323,9 @@ impl DataDiskType {
 pub struct DataDisk {
     /// Size in GiB, in steps of 10 GiB; the range depends on the disk type (SSD-class cloud disks
     /// start at 20 GiB).
-    #[schemars(range(min = 10, max = 32000), extend("multipleOf" = 10))]
+    #[schemars(range(min = DATA_DISK_SIZE_MIN, max = DATA_DISK_SIZE_MAX), extend("multipleOf" = DATA_DISK_SIZE_STEP))]
     pub disk_size: u32,
-    /// Data disk type. Default: LOCAL_BASIC.
+    /// Data disk type. Default: LOCAL_BASIC (a local disk; at most one per instance).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_type: Option<DataDiskType>,
     /// Whether the disk is destroyed with the instance (only pay-as-you-go cloud disks).
@@ -331,6 +383,19 @@ pub enum InternetChargeType {
     BandwidthPackage,
 }
 
+impl InternetChargeType {
+    /// The wire value.
+    #[must_use]
+    pub fn wire(self) -> vocab::InternetChargeType {
+        match self {
+            InternetChargeType::BandwidthPrepaid => vocab::InternetChargeType::BandwidthPrepaid,
+            InternetChargeType::TrafficPostpaidByHour => vocab::InternetChargeType::TrafficPostpaidByHour,
+            InternetChargeType::BandwidthPostpaidByHour => vocab::InternetChargeType::BandwidthPostpaidByHour,
+            InternetChargeType::BandwidthPackage => vocab::InternetChargeType::BandwidthPackage,
+        }
+    }
+}
+
 /// Public network settings of the primary network interface.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -338,10 +403,10 @@ pub struct InternetAccessible {
     /// Network billing mode. Default: follows the instance's billing mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub internet_charge_type: Option<InternetChargeType>,
-    /// Maximum outbound public bandwidth in Mbps. Default: 0. Upper limits depend on the
-    /// instance type and billing mode.
+    /// Maximum outbound public bandwidth in Mbps: 0-2000 (the bandwidth package's cap). Default:
+    /// 0. Lower caps apply per billing mode and region (100 or 200 Mbps), checked by the cloud.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 65535))]
+    #[schemars(range(min = 0, max = INTERNET_MAX_BANDWIDTH_OUT_MAX))]
     pub internet_max_bandwidth_out: Option<u32>,
     /// Whether to assign a public IP. Only possible with bandwidth above 0 Mbps, where it
     /// defaults to true.
@@ -494,9 +559,54 @@ pub struct TagSpecification {
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct Tag {
     /// Tag key.
-    #[schemars(length(min = 1, max = 127))]
+    #[schemars(length(min = 1, max = TAG_KEY_MAX_CHARS))]
     pub key: String,
     /// Tag value.
-    #[schemars(length(max = 255))]
+    #[schemars(length(max = TAG_VALUE_MAX_CHARS))]
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The spec's enums carry the schema's descriptions; their values are the wire crate's
+    //! (issue 11): every spec value serializes to its wire spelling, and the spec offers every
+    //! wire value except the charge types it does not manage.
+    use super::*;
+
+    fn spelled<T: Serialize>(value: T) -> String {
+        serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    }
+
+    fn all<T: for<'de> Deserialize<'de>>(names: &[&str]) -> Vec<T> {
+        names.iter().filter_map(|n| serde_json::from_value(serde_json::Value::from(*n)).ok()).collect()
+    }
+
+    #[test]
+    fn enums_are_the_wire_vocabulary() {
+        let disks: Vec<&str> = vocab::DiskType::ALL.iter().map(|d| d.as_str()).collect();
+        let system: Vec<SystemDiskType> = all(&disks);
+        let data: Vec<DataDiskType> = all(&disks);
+        assert_eq!((system.len(), data.len()), (disks.len(), disks.len()));
+        for d in system {
+            assert_eq!(spelled(d), d.wire().as_str());
+        }
+        for d in data {
+            assert_eq!(spelled(d), d.wire().as_str());
+        }
+        let internet: Vec<&str> = vocab::InternetChargeType::ALL.iter().map(|d| d.as_str()).collect();
+        let spec: Vec<InternetChargeType> = all(&internet);
+        assert_eq!(spec.len(), internet.len());
+        assert!(spec.iter().all(|t| spelled(t) == t.wire().as_str()));
+        let flags: Vec<&str> = vocab::RenewFlag::ALL.iter().map(|d| d.as_str()).collect();
+        let spec: Vec<RenewFlag> = all(&flags);
+        assert_eq!(spec.len(), flags.len());
+        assert!(spec.iter().all(|t| spelled(t) == t.wire().as_str()));
+        let charges: Vec<&str> = vocab::InstanceChargeType::ALL.iter().map(|d| d.as_str()).collect();
+        let spec: Vec<InstanceChargeType> = all(&charges);
+        assert_eq!(
+            spec.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            ["PREPAID", "POSTPAID_BY_HOUR", "CDHPAID"]
+        );
+        assert!(spec.iter().all(|t| spelled(t) == t.as_str()));
+    }
 }

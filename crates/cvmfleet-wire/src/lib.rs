@@ -6,6 +6,9 @@
 //! - [`envelope`]: the `{"Response": …}` envelope, success and error.
 //! - [`flat`]: the flattened `Placement.Zone=…` parameter form of GET and v1 requests.
 //! - [`sign`]: TC3-HMAC-SHA256 and v1 signatures, pinned by the official test vectors.
+//! - [`vocab`]: the API's rules, once: enums of values, numeric limits, instance states.
+//! - [`codes`]: error codes as constants.
+//! - [`names`]: name patterns, host names, passwords, ID shapes.
 //!
 //! ```
 //! use cvmfleet_wire::{api::RunInstancesRequest, flat, model::Placement};
@@ -25,10 +28,13 @@
 
 pub mod action;
 pub mod api;
+pub mod codes;
 pub mod envelope;
 pub mod flat;
 pub mod model;
+pub mod names;
 pub mod sign;
+pub mod vocab;
 
 pub use action::Action;
 pub use api::ApiRequest;
@@ -43,7 +49,7 @@ pub const SERVICE: &str = "cvm";
 pub const DEFAULT_HOST: &str = "cvm.tencentcloudapi.com";
 
 /// Most items one page or one batch may hold: DescribeInstances `Limit`, `InstanceIds` lists,
-/// and the reference's `InstanceCount` range of RunInstances.
+/// and the seed's `InstanceCount` range of RunInstances ([`vocab::INSTANCE_COUNT_MAX`]).
 pub const MAX_BATCH: usize = 100;
 
 /// Largest allowed clock skew between a request's timestamp and the server, in seconds.

@@ -372,6 +372,12 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The instance's state, typed (`instance_state` stays the API's string on the wire).
+    #[must_use]
+    pub fn state(&self) -> crate::vocab::InstanceState {
+        crate::vocab::InstanceState::from(self.instance_state.as_str())
+    }
+
     /// The value of a tag, if the instance carries it.
     #[must_use]
     pub fn tag(&self, key: &str) -> Option<&str> {
@@ -389,6 +395,14 @@ pub struct InstanceStatus {
     /// Instance state.
     #[serde(default, deserialize_with = "null_as_default")]
     pub instance_state: String,
+}
+
+impl InstanceStatus {
+    /// The instance's state, typed.
+    #[must_use]
+    pub fn state(&self) -> crate::vocab::InstanceState {
+        crate::vocab::InstanceState::from(self.instance_state.as_str())
+    }
 }
 
 /// A zone of a region (DescribeZones).

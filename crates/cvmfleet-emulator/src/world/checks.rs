@@ -1,86 +1,90 @@
 //! The self-contained checks of RunInstances parameters (disks, public network, tags, user
 //! data, timers) and the values derived without the state (default names, times).
 
-use base64::Engine as _;
 use cvmfleet_wire::api::RunInstancesRequest;
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{ActionTimer, DataDisk, InternetAccessible, SystemDisk, Tag};
+use cvmfleet_wire::vocab::{
+    self, DATA_DISK_DEFAULT_TYPE, DiskCountProblem, DiskSizeProblem, DiskType, INTERNET_CHARGE_TYPE_DEFAULT,
+    INTERNET_MAX_BANDWIDTH_OUT_MAX, InternetChargeType, MAX_TAGS, SYSTEM_DISK_DEFAULT_TYPE,
+    SYSTEM_DISK_SIZE_DEFAULT, SYSTEM_DISK_SIZE_MAX, SYSTEM_DISK_SIZE_MIN, TAG_KEY_MAX_CHARS,
+    TAG_VALUE_MAX_CHARS, UserDataProblem,
+};
 
 use crate::api_error::ApiError;
 use crate::catalog::ImageSpec;
-
-const DISK_TYPES: [&str; 8] = [
-    "LOCAL_BASIC",
-    "LOCAL_SSD",
-    "CLOUD_BASIC",
-    "CLOUD_SSD",
-    "CLOUD_PREMIUM",
-    "CLOUD_BSSD",
-    "CLOUD_HSSD",
-    "CLOUD_TSSD",
-];
-const INTERNET_CHARGE_TYPES: [&str; 4] =
-    ["BANDWIDTH_PREPAID", "TRAFFIC_POSTPAID_BY_HOUR", "BANDWIDTH_POSTPAID_BY_HOUR", "BANDWIDTH_PACKAGE"];
-/// System disk sizes in GiB.
-const SYSTEM_DISK_RANGE: (i64, i64) = (20, 1024);
-/// Data disk sizes in GiB.
-const DATA_DISK_RANGE: (i64, i64) = (10, 32_000);
-/// Most data disks per instance.
-const MAX_DATA_DISKS: usize = 21;
-/// Outbound bandwidth cap range in Mbps.
-const BANDWIDTH_RANGE: (i64, i64) = (0, 1000);
-/// Most tags per instance.
-const MAX_TAGS: usize = 50;
-/// Largest UserData, in bytes of its base64 text.
-const MAX_USER_DATA: usize = 16 * 1024;
+use crate::names;
 
 pub(super) fn check_system_disk(
     disk: Option<&SystemDisk>,
     image: &ImageSpec,
 ) -> Result<(String, i64), ApiError> {
-    let disk_type = disk.and_then(|d| d.disk_type.clone()).unwrap_or_else(|| "CLOUD_PREMIUM".into());
-    if !DISK_TYPES.contains(&disk_type.as_str()) {
+    let disk_type =
+        disk.and_then(|d| d.disk_type.clone()).unwrap_or_else(|| SYSTEM_DISK_DEFAULT_TYPE.to_string());
+    if DiskType::parse(&disk_type).is_none() {
         return Err(ApiError::invalid_value(format!(
             "`SystemDisk.DiskType` `{disk_type}` is not one of {}.",
-            DISK_TYPES.join(", ")
+            DiskType::names()
         )));
     }
-    let size = disk.and_then(|d| d.disk_size).unwrap_or(50);
-    let min = SYSTEM_DISK_RANGE.0.max(image.image_size);
-    if !(min..=SYSTEM_DISK_RANGE.1).contains(&size) {
-        return Err(ApiError::out_of_range(
-            "SystemDisk.DiskSize",
-            size,
-            &format!("{min} to {} GiB", SYSTEM_DISK_RANGE.1),
-        ));
+    let size = disk.and_then(|d| d.disk_size).unwrap_or(i64::from(SYSTEM_DISK_SIZE_DEFAULT));
+    let min = i64::from(SYSTEM_DISK_SIZE_MIN).max(image.image_size);
+    let max = i64::from(SYSTEM_DISK_SIZE_MAX);
+    if !(min..=max).contains(&size) {
+        return Err(ApiError::out_of_range("SystemDisk.DiskSize", size, &format!("{min} to {max} GiB")));
     }
     Ok((disk_type, size))
 }
 
 pub(super) fn check_data_disks(disks: &[DataDisk]) -> Result<Vec<DataDisk>, ApiError> {
-    if disks.len() > MAX_DATA_DISKS {
-        return Err(ApiError::new(
-            "InvalidParameterValue.LimitExceeded",
-            format!("{} data disks were asked for; at most {MAX_DATA_DISKS} are allowed.", disks.len()),
-        ));
+    let mut types = Vec::with_capacity(disks.len());
+    for (i, disk) in disks.iter().enumerate() {
+        let kind = match &disk.disk_type {
+            None => DATA_DISK_DEFAULT_TYPE,
+            Some(text) => DiskType::parse(text).ok_or_else(|| {
+                ApiError::invalid_value(format!("`DataDisks.{i}.DiskType` `{text}` is not a disk type."))
+            })?,
+        };
+        types.push(kind);
+    }
+    if let Some(problem) = vocab::data_disk_count_problem(&types) {
+        let message = match problem {
+            DiskCountProblem::TooMany(n) => {
+                format!("{n} data disks were asked for; at most {} are allowed.", vocab::MAX_DATA_DISKS)
+            }
+            DiskCountProblem::TooManyLocal(n) => format!(
+                "{n} local data disks (LOCAL_BASIC, the default type, or LOCAL_SSD) were asked for; at most {} is allowed.",
+                vocab::MAX_LOCAL_DATA_DISKS
+            ),
+            DiskCountProblem::TooManyCloud(n) => {
+                format!(
+                    "{n} cloud data disks were asked for; at most {} are allowed.",
+                    vocab::MAX_CLOUD_DATA_DISKS
+                )
+            }
+        };
+        return Err(ApiError::new(codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED, message));
     }
     let mut out = Vec::with_capacity(disks.len());
-    for (i, disk) in disks.iter().enumerate() {
-        let disk_type = disk.disk_type.clone().unwrap_or_else(|| "CLOUD_PREMIUM".into());
-        if !DISK_TYPES.contains(&disk_type.as_str()) {
-            return Err(ApiError::invalid_value(format!(
-                "`DataDisks.{i}.DiskType` `{disk_type}` is not a disk type."
-            )));
-        }
-        if !(DATA_DISK_RANGE.0..=DATA_DISK_RANGE.1).contains(&disk.disk_size) {
-            return Err(ApiError::out_of_range(
-                &format!("DataDisks.{i}.DiskSize"),
-                disk.disk_size,
-                &format!("{} to {} GiB", DATA_DISK_RANGE.0, DATA_DISK_RANGE.1),
-            ));
+    for (i, (disk, kind)) in disks.iter().zip(types).enumerate() {
+        if let Some(problem) = vocab::data_disk_size_problem(kind, disk.disk_size) {
+            let (min, max) = vocab::data_disk_size_range(kind);
+            let message = match problem {
+                DiskSizeProblem::NotAStep => format!(
+                    "The value `{}` of parameter `DataDisks.{i}.DiskSize` is not a multiple of {} GiB.",
+                    disk.disk_size,
+                    vocab::DATA_DISK_SIZE_STEP
+                ),
+                DiskSizeProblem::TooSmall(_) | DiskSizeProblem::TooLarge(_) => format!(
+                    "The value `{}` of parameter `DataDisks.{i}.DiskSize` is out of range; allowed for {kind}: {min} to {max} GiB.",
+                    disk.disk_size
+                ),
+            };
+            return Err(ApiError::new(problem.code(kind), message));
         }
         out.push(DataDisk {
             disk_size: disk.disk_size,
-            disk_type: Some(disk_type),
+            disk_type: Some(kind.to_string()),
             disk_id: None,
             delete_with_instance: Some(disk.delete_with_instance.unwrap_or(true)),
             snapshot_id: disk.snapshot_id.clone(),
@@ -95,35 +99,59 @@ pub(super) fn check_internet(
 ) -> Result<(InternetAccessible, bool), ApiError> {
     let charge = internet
         .and_then(|i| i.internet_charge_type.clone())
-        .unwrap_or_else(|| "TRAFFIC_POSTPAID_BY_HOUR".into());
-    if !INTERNET_CHARGE_TYPES.contains(&charge.as_str()) {
+        .unwrap_or_else(|| INTERNET_CHARGE_TYPE_DEFAULT.to_string());
+    let Some(kind) = InternetChargeType::parse(&charge) else {
         return Err(ApiError::invalid_value(format!(
             "`InternetAccessible.InternetChargeType` `{charge}` is not one of {}.",
-            INTERNET_CHARGE_TYPES.join(", ")
+            InternetChargeType::names()
         )));
-    }
+    };
     let bandwidth = internet.and_then(|i| i.internet_max_bandwidth_out).unwrap_or(0);
-    if !(BANDWIDTH_RANGE.0..=BANDWIDTH_RANGE.1).contains(&bandwidth) {
+    let max = i64::from(INTERNET_MAX_BANDWIDTH_OUT_MAX);
+    if !(0..=max).contains(&bandwidth) {
         return Err(ApiError::out_of_range(
             "InternetAccessible.InternetMaxBandwidthOut",
             bandwidth,
-            &format!("{} to {} Mbps", BANDWIDTH_RANGE.0, BANDWIDTH_RANGE.1),
+            &format!("0 to {max} Mbps"),
         ));
     }
-    let public = internet.and_then(|i| i.public_ip_assigned).unwrap_or(bandwidth > 0);
+    let asked = internet.and_then(|i| i.public_ip_assigned);
+    if asked == Some(true) && bandwidth == 0 {
+        // api.json, PublicIpAssigned: "当公网带宽为0，则不允许分配公网IP".
+        return Err(ApiError::combination(
+            "`InternetAccessible.PublicIpAssigned` is true but `InternetMaxBandwidthOut` is 0; a public IP needs bandwidth.",
+        ));
+    }
+    let package = internet.and_then(|i| i.bandwidth_package_id.clone());
+    match (&package, kind == InternetChargeType::BandwidthPackage) {
+        (None, true) => return Err(ApiError::missing("InternetAccessible.BandwidthPackageId")),
+        (Some(id), false) => {
+            return Err(ApiError::new(
+                codes::UNSUPPORTED_OPERATION_BANDWIDTH_PACKAGE_ID_NOT_SUPPORTED,
+                format!(
+                    "The bandwidth package `{id}` needs InternetChargeType BANDWIDTH_PACKAGE, not {charge}."
+                ),
+            ));
+        }
+        (Some(id), true) if !names::is_resource_id(id, "bwp") => {
+            return Err(ApiError::new(
+                codes::INVALID_PARAMETER_VALUE_BANDWIDTH_PACKAGE_ID_MALFORMED,
+                format!("The BandwidthPackageId `{id}` is malformed; they look like bwp-xxxxxxxx."),
+            ));
+        }
+        _ => {}
+    }
+    let public = asked.unwrap_or(bandwidth > 0);
     Ok((
         InternetAccessible {
             internet_charge_type: Some(charge),
             internet_max_bandwidth_out: Some(bandwidth),
             public_ip_assigned: Some(public),
-            bandwidth_package_id: internet.and_then(|i| i.bandwidth_package_id.clone()),
+            bandwidth_package_id: package,
         },
         public,
     ))
 }
-
-/// Tag key prefixes reserved for the cloud's own tags.
-const RESERVED_TAG_PREFIXES: [&str; 3] = ["qcloud", "tencent", "project"];
 
 pub(super) fn check_tags(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError> {
     let mut tags: Vec<Tag> = Vec::new();
@@ -144,7 +172,7 @@ pub(super) fn check_tags(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError
     }
     if tags.len() > MAX_TAGS {
         return Err(ApiError::new(
-            "InvalidParameterValue.TagQuotaLimitExceeded",
+            codes::INVALID_PARAMETER_VALUE_TAG_QUOTA_LIMIT_EXCEEDED,
             format!("{} tags were given; an instance may carry at most {MAX_TAGS}.", tags.len()),
         ));
     }
@@ -152,38 +180,42 @@ pub(super) fn check_tags(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError
 }
 
 fn check_tag(tag: &Tag) -> Result<(), ApiError> {
-    if tag.key.is_empty() || tag.key.chars().count() > 127 {
+    if tag.key.is_empty() || tag.key.chars().count() > TAG_KEY_MAX_CHARS {
         return Err(ApiError::new(
-            "FailedOperation.IllegalTagKey",
-            format!("The tag key `{}` must have 1 to 127 characters.", tag.key),
+            codes::FAILED_OPERATION_ILLEGAL_TAG_KEY,
+            format!("The tag key `{}` must have 1 to {TAG_KEY_MAX_CHARS} characters.", tag.key),
         ));
     }
-    let lower = tag.key.to_ascii_lowercase();
-    if RESERVED_TAG_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+    if vocab::is_reserved_tag_key(&tag.key) {
         return Err(ApiError::new(
-            "FailedOperation.TagKeyReserved",
-            format!("The tag key `{}` uses a reserved prefix (qcloud, tencent, project).", tag.key),
+            codes::FAILED_OPERATION_TAG_KEY_RESERVED,
+            format!(
+                "The tag key `{}` uses a reserved prefix ({}).",
+                tag.key,
+                vocab::RESERVED_TAG_KEY_PREFIXES.join(", ")
+            ),
         ));
     }
-    if tag.value.chars().count() > 255 {
+    if tag.value.chars().count() > TAG_VALUE_MAX_CHARS {
         return Err(ApiError::new(
-            "FailedOperation.IllegalTagValue",
-            format!("The value of tag `{}` has more than 255 characters.", tag.key),
+            codes::FAILED_OPERATION_ILLEGAL_TAG_VALUE,
+            format!("The value of tag `{}` has more than {TAG_VALUE_MAX_CHARS} characters.", tag.key),
         ));
     }
     Ok(())
 }
 
-/// Checks base64 user data of at most 16 KiB (shared with ModifyInstancesAttribute).
+/// Checks base64 user data of at most 16 KiB decoded (shared with ModifyInstancesAttribute).
 pub(super) fn check_user_data(data: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        ApiError::new("InvalidParameterValue.InvalidUserDataFormat", format!("The UserData {why}."))
-    };
-    if data.len() > MAX_USER_DATA {
-        return Err(bad("is larger than 16 KB"));
-    }
-    base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| bad("is not base64-encoded"))?;
-    Ok(())
+    vocab::check_user_data(data).map_err(|problem| {
+        let why = match problem {
+            UserDataProblem::NotBase64 => "is not base64-encoded".to_owned(),
+            UserDataProblem::TooLarge(n) => {
+                format!("decodes to {n} bytes, more than {} (16 KB)", vocab::USER_DATA_MAX_BYTES)
+            }
+        };
+        ApiError::new(codes::INVALID_USER_DATA_FORMAT, format!("The UserData {why}."))
+    })
 }
 
 /// Reads an `ActionTimer` and returns its time in Unix milliseconds.
@@ -272,6 +304,6 @@ mod tests {
             check_user_data("not base64!").unwrap_err().code,
             "InvalidParameterValue.InvalidUserDataFormat"
         );
-        assert!(check_user_data(&"A".repeat(MAX_USER_DATA + 4)).is_err());
+        assert!(check_user_data(&"A".repeat(vocab::USER_DATA_MAX_BASE64_CHARS + 4)).is_err());
     }
 }

@@ -9,6 +9,7 @@ use cvmfleet_wire::api::{
     DescribeInstanceTypeConfigsResponse, DescribeInstancesRequest, DescribeInstancesStatusRequest,
     DescribeInstancesStatusResponse, DescribeZonesResponse,
 };
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, Image, Instance, InstanceStatus, InstanceTypeConfig, ZoneInfo};
 use serde::Serialize;
 
@@ -52,13 +53,13 @@ impl Matcher {
         let values = filter.values.clone();
         if values.is_empty() {
             return Err(ApiError::new(
-                "InvalidFilter",
+                codes::INVALID_FILTER,
                 format!("The filter `{}` has no values.", filter.name),
             ));
         }
         if values.len() > MAX_FILTER_VALUES {
             return Err(ApiError::new(
-                "InvalidFilterValue.LimitExceeded",
+                codes::INVALID_FILTER_VALUE_LIMIT_EXCEEDED,
                 format!(
                     "The filter `{}` has {} values; at most {MAX_FILTER_VALUES} are allowed.",
                     filter.name,
@@ -68,7 +69,7 @@ impl Matcher {
         }
         if let Some(key) = filter.name.strip_prefix("tag:") {
             if key.is_empty() {
-                return Err(ApiError::new("InvalidFilter", "The filter `tag:` names no tag key."));
+                return Err(ApiError::new(codes::INVALID_FILTER, "The filter `tag:` names no tag key."));
             }
             return Ok(Matcher::Tag(key.to_owned(), values));
         }
@@ -77,7 +78,7 @@ impl Matcher {
             "instance-id" => {
                 if let Some(bad) = values.iter().find(|v| !names::is_resource_id(v, "ins")) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue.InstanceIdMalformed",
+                        codes::INVALID_PARAMETER_VALUE_INSTANCE_ID_MALFORMED,
                         format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
                     ));
                 }
@@ -88,7 +89,7 @@ impl Matcher {
             "private-ip-address" | "public-ip-address" => {
                 if let Some(bad) = values.iter().find(|v| parse_ipv4(v).is_none()) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue.IPAddressMalformed",
+                        codes::INVALID_PARAMETER_VALUE_IP_ADDRESS_MALFORMED,
                         format!("`{bad}` is not an IPv4 address."),
                     ));
                 }
@@ -116,7 +117,7 @@ impl Matcher {
             "tag-value" => Matcher::TagValue(values),
             other => {
                 return Err(ApiError::new(
-                    "InvalidFilter",
+                    codes::INVALID_FILTER,
                     format!("The filter `{other}` is not supported."),
                 ));
             }
@@ -220,13 +221,13 @@ impl World {
         if let Some(ids) = ids {
             if ids.len() > MAX_BATCH {
                 return Err(ApiError::new(
-                    "InvalidParameterValue.LimitExceeded",
+                    codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                     format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
                 ));
             }
             if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
                 return Err(ApiError::new(
-                    "InvalidInstanceId.Malformed",
+                    codes::INVALID_INSTANCE_ID_MALFORMED,
                     format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
                 ));
             }
@@ -238,7 +239,7 @@ impl World {
             let filters = filters.unwrap_or_default();
             if filters.len() > MAX_FILTERS {
                 return Err(ApiError::new(
-                    "InvalidParameterValue.LimitExceeded",
+                    codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                     format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
                 ));
             }
@@ -332,13 +333,13 @@ impl World {
             Some(ids) => {
                 if ids.len() > MAX_BATCH {
                     return Err(ApiError::new(
-                        "InvalidParameterValue.LimitExceeded",
+                        codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                         format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
                     ));
                 }
                 if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
                     return Err(ApiError::new(
-                        "InvalidInstanceId.Malformed",
+                        codes::INVALID_INSTANCE_ID_MALFORMED,
                         format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
                     ));
                 }
@@ -390,20 +391,20 @@ impl World {
         let filters = req.filters.as_deref().unwrap_or_default();
         if ids.is_some() && !filters.is_empty() {
             return Err(ApiError::new(
-                "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+                codes::INVALID_PARAMETER_INVALID_PARAMETER_COEXIST_IMAGE_IDS_FILTERS,
                 "The parameters `ImageIds` and `Filters` cannot be specified at the same time.",
             ));
         }
         if let Some(bad) = ids.into_iter().flatten().find(|id| !names::is_resource_id(id, "img")) {
             return Err(ApiError::new(
-                "InvalidImageId.Malformed",
+                codes::INVALID_IMAGE_ID_MALFORMED,
                 format!("The ImageId `{bad}` is malformed."),
             ));
         }
         for f in filters {
             if !matches!(f.name.as_str(), "image-id" | "image-type" | "image-name" | "platform") {
                 return Err(ApiError::new(
-                    "InvalidFilter",
+                    codes::INVALID_FILTER,
                     format!("The filter `{}` is not supported.", f.name),
                 ));
             }
@@ -461,7 +462,7 @@ impl World {
         for f in filters {
             if !matches!(f.name.as_str(), "zone" | "instance-family" | "instance-type") {
                 return Err(ApiError::new(
-                    "InvalidFilter",
+                    codes::INVALID_FILTER,
                     format!("The filter `{}` is not supported.", f.name),
                 ));
             }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use cvmfleet_wire::model::Instance;
+use cvmfleet_wire::vocab::InstanceState;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogIndex;
@@ -24,18 +25,6 @@ use crate::net::parse_ipv4;
 
 #[cfg(test)]
 pub(crate) use describe::InstancePage;
-
-/// Instance states, as the API spells them.
-pub(crate) mod state {
-    pub(crate) const PENDING: &str = "PENDING";
-    pub(crate) const LAUNCH_FAILED: &str = "LAUNCH_FAILED";
-    pub(crate) const RUNNING: &str = "RUNNING";
-    pub(crate) const STOPPED: &str = "STOPPED";
-    pub(crate) const STARTING: &str = "STARTING";
-    pub(crate) const STOPPING: &str = "STOPPING";
-    pub(crate) const SHUTDOWN: &str = "SHUTDOWN";
-    pub(crate) const TERMINATING: &str = "TERMINATING";
-}
 
 /// Where a timed transition leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +75,7 @@ impl Record {
 
     /// Whether the instance holds IPs, host capacity and quota; launch failures hold nothing.
     fn holds_resources(&self) -> bool {
-        self.instance.instance_state != state::LAUNCH_FAILED
+        !self.instance.state().is_failed()
     }
 
     /// The scope its private IPs are unique in: the subnet, or the region's basic network.
@@ -369,11 +358,9 @@ impl World {
             };
             if take_timer {
                 let at = r.terminate_at.take().unwrap_or(now_ms);
-                if r.instance.instance_state != state::TERMINATING
-                    && r.instance.instance_state != state::LAUNCH_FAILED
-                {
+                if !matches!(r.instance.state(), InstanceState::Terminating | InstanceState::LaunchFailed) {
                     set_operation(&mut r.instance, "TerminateInstances", "OPERATING", None);
-                    r.instance.instance_state = state::TERMINATING.into();
+                    r.instance.instance_state = InstanceState::Terminating.into();
                     r.next = Some(Transition { at: at + self.settings.terminate_delay_ms, to: Step::Gone });
                 }
                 continue;
@@ -383,15 +370,15 @@ impl World {
             match t.to {
                 Step::Gone => return true,
                 Step::Running => {
-                    r.instance.instance_state = state::RUNNING.into();
+                    r.instance.instance_state = InstanceState::Running.into();
                     r.instance.latest_operation_state = Some("SUCCESS".into());
                 }
                 Step::Stopped => {
-                    r.instance.instance_state = state::STOPPED.into();
+                    r.instance.instance_state = InstanceState::Stopped.into();
                     r.instance.latest_operation_state = Some("SUCCESS".into());
                 }
                 Step::LaunchFailed => {
-                    r.instance.instance_state = state::LAUNCH_FAILED.into();
+                    r.instance.instance_state = InstanceState::LaunchFailed.into();
                     r.instance.latest_operation_state = Some("FAILED".into());
                     r.instance.latest_operation_error_msg = Some(
                         "The instance failed to launch (injected launch failure); submit a new request."

@@ -10,29 +10,18 @@ use cvmfleet_wire::api::{
 };
 
 use super::checks::check_user_data;
-use super::{Ctx, Mutation, Record, Step, Transition, World, set_operation, state};
+use cvmfleet_wire::codes;
+use cvmfleet_wire::vocab::{INSTANCE_NAME_MAX_BYTES, InstanceChargeType, InstanceState};
+
+use super::{Ctx, Mutation, Record, Step, Transition, World, set_operation};
 use crate::api_error::ApiError;
 use crate::names;
 
-/// Longest name ModifyInstancesAttribute accepts, in bytes (`InvalidInstanceName.TooLong`).
-const MAX_NAME_BYTES: usize = 60;
-
 /// The error for an instance whose state forbids the operation.
 pub(super) fn state_error(record: &Record) -> ApiError {
-    let st = record.instance.instance_state.as_str();
-    let code = match st {
-        state::PENDING => "UnsupportedOperation.InstanceStatePending",
-        state::LAUNCH_FAILED => "UnsupportedOperation.InstanceStateLaunchFailed",
-        state::RUNNING => "UnsupportedOperation.InstanceStateRunning",
-        state::STOPPED => "UnsupportedOperation.InstanceStateStopped",
-        state::STARTING => "UnsupportedOperation.InstanceStateStarting",
-        state::STOPPING => "UnsupportedOperation.InstanceStateStopping",
-        state::SHUTDOWN => "UnsupportedOperation.InstanceStateShutdown",
-        state::TERMINATING => "UnsupportedOperation.InstanceStateTerminating",
-        _ => "UnsupportedOperation",
-    };
+    let st = record.instance.state();
     ApiError::new(
-        code,
+        st.unsupported_code(),
         format!(
             "The instance `{}` is {st}, which does not allow this operation.",
             record.instance.instance_id
@@ -49,7 +38,7 @@ impl World {
         }
         if ids.len() > MAX_BATCH {
             return Err(ApiError::new(
-                "InvalidParameterValue.LimitExceeded",
+                codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                 format!(
                     "{} instance IDs were given; at most {MAX_BATCH} are allowed per request.",
                     ids.len()
@@ -62,7 +51,7 @@ impl World {
         for id in ids {
             if !names::is_resource_id(id, "ins") {
                 return Err(ApiError::new(
-                    "InvalidInstanceId.Malformed",
+                    codes::INVALID_INSTANCE_ID_MALFORMED,
                     format!("The instance ID `{id}` is malformed; instance IDs look like ins-xxxxxxxx."),
                 ));
             }
@@ -77,7 +66,7 @@ impl World {
         }
         if !missing.is_empty() {
             return Err(ApiError::new(
-                "InvalidInstanceId.NotFound",
+                codes::INVALID_INSTANCE_ID_NOT_FOUND,
                 format!("The instances {} do not exist in region `{region}`.", missing.join(", ")),
             ));
         }
@@ -106,40 +95,40 @@ impl World {
         let mut records = self.records_of(&seqs);
         let mut charge_types = BTreeSet::new();
         for r in &records {
-            match r.instance.instance_state.as_str() {
-                state::RUNNING | state::STOPPED | state::SHUTDOWN => {}
+            match r.instance.state() {
+                InstanceState::Running | InstanceState::Stopped | InstanceState::Shutdown => {}
                 _ => return Err(state_error(r)),
             }
             if r.instance.disable_api_termination {
                 return Err(ApiError::new(
-                    "UnsupportedOperation.InstancesProtected",
+                    codes::UNSUPPORTED_OPERATION_INSTANCES_PROTECTED,
                     format!(
                         "The instance `{}` has termination protection; turn DisableApiTermination off first.",
                         r.instance.instance_id
                     ),
                 ));
             }
-            charge_types.insert(r.instance.instance_charge_type.as_str() == "PREPAID");
+            charge_types.insert(r.instance.instance_charge_type == InstanceChargeType::Prepaid.as_str());
         }
         if charge_types.len() > 1 {
             return Err(ApiError::new(
-                "UnsupportedOperation.InstanceMixedPricingModel",
+                codes::UNSUPPORTED_OPERATION_INSTANCE_MIXED_PRICING_MODEL,
                 "Prepaid and postpaid instances cannot be terminated in one request.",
             ));
         }
         for r in &mut records {
-            let to_recycle_bin =
-                r.instance.instance_charge_type == "PREPAID" && r.instance.instance_state != state::SHUTDOWN;
+            let to_recycle_bin = r.instance.instance_charge_type == InstanceChargeType::Prepaid.as_str()
+                && r.instance.state() != InstanceState::Shutdown;
             set_operation(&mut r.instance, "TerminateInstances", "OPERATING", Some(&ctx.request_id));
             r.terminate_at = None;
             if to_recycle_bin {
-                r.instance.instance_state = state::SHUTDOWN.into();
+                r.instance.instance_state = InstanceState::Shutdown.into();
                 r.instance.latest_operation_state = Some("SUCCESS".into());
                 r.instance.restrict_state = "PROTECTIVELY_ISOLATED".into();
                 r.instance.isolated_source = "MANMADE".into();
                 r.next = None;
             } else {
-                r.instance.instance_state = state::TERMINATING.into();
+                r.instance.instance_state = InstanceState::Terminating.into();
                 r.next =
                     Some(Transition { at: ctx.now_ms + self.settings.terminate_delay_ms, to: Step::Gone });
             }
@@ -166,14 +155,14 @@ impl World {
         }
         let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
         let mut records = self.records_of(&seqs);
-        if let Some(r) = records.iter().find(|r| r.instance.instance_state != state::RUNNING) {
+        if let Some(r) = records.iter().find(|r| !r.instance.state().is_running()) {
             return Err(state_error(r));
         }
         for r in &mut records {
             set_operation(&mut r.instance, "StopInstances", "OPERATING", Some(&ctx.request_id));
-            r.instance.instance_state = state::STOPPING.into();
+            r.instance.instance_state = InstanceState::Stopping.into();
             let stop_charging = req.stopped_mode.as_deref() == Some("STOP_CHARGING")
-                && r.instance.instance_charge_type == "POSTPAID_BY_HOUR";
+                && r.instance.instance_charge_type == InstanceChargeType::PostpaidByHour.as_str();
             r.instance.stop_charging_mode =
                 if stop_charging { "STOP_CHARGING" } else { "KEEP_CHARGING" }.into();
             r.next = Some(Transition { at: ctx.now_ms + self.settings.stop_delay_ms, to: Step::Stopped });
@@ -185,12 +174,12 @@ impl World {
     pub(crate) fn start(&mut self, ctx: &Ctx, req: &StartInstancesRequest) -> Result<Mutation, ApiError> {
         let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
         let mut records = self.records_of(&seqs);
-        if let Some(r) = records.iter().find(|r| r.instance.instance_state != state::STOPPED) {
+        if let Some(r) = records.iter().find(|r| r.instance.state() != InstanceState::Stopped) {
             return Err(state_error(r));
         }
         for r in &mut records {
             set_operation(&mut r.instance, "StartInstances", "OPERATING", Some(&ctx.request_id));
-            r.instance.instance_state = state::STARTING.into();
+            r.instance.instance_state = InstanceState::Starting.into();
             r.instance.stop_charging_mode = "NOT_APPLICABLE".into();
             r.next = Some(Transition { at: ctx.now_ms + self.settings.boot_delay_ms, to: Step::Running });
         }
@@ -207,7 +196,7 @@ impl World {
         match set.len() {
             0 => {
                 return Err(ApiError::new(
-                    "MissingParameter",
+                    codes::MISSING_PARAMETER,
                     "The request must set one attribute: InstanceName, UserData, SecurityGroups, HostName or \
                      DisableApiTermination.",
                 ));
@@ -224,8 +213,11 @@ impl World {
         let mut records = self.records_of(&seqs);
         if let Some(r) = records.iter().find(|r| {
             matches!(
-                r.instance.instance_state.as_str(),
-                state::PENDING | state::LAUNCH_FAILED | state::SHUTDOWN | state::TERMINATING
+                r.instance.state(),
+                InstanceState::Pending
+                    | InstanceState::LaunchFailed
+                    | InstanceState::Shutdown
+                    | InstanceState::Terminating
             )
         }) {
             return Err(state_error(r));
@@ -234,10 +226,10 @@ impl World {
             if name.is_empty() {
                 return Err(ApiError::invalid_value("`InstanceName` must not be empty."));
             }
-            if name.len() > MAX_NAME_BYTES {
+            if name.len() > INSTANCE_NAME_MAX_BYTES {
                 return Err(ApiError::new(
-                    "InvalidInstanceName.TooLong",
-                    format!("The InstanceName `{name}` is longer than {MAX_NAME_BYTES} bytes."),
+                    codes::INVALID_INSTANCE_NAME_TOO_LONG,
+                    format!("The InstanceName `{name}` is longer than {INSTANCE_NAME_MAX_BYTES} bytes."),
                 ));
             }
         }
@@ -251,10 +243,7 @@ impl World {
             for r in &records {
                 let windows = self.catalog.image(&r.instance.image_id).is_some_and(|i| i.windows);
                 names::check_host_name(host_name, windows).map_err(|why| {
-                    ApiError::new(
-                        "InvalidParameterValue.IllegalHostName",
-                        format!("The host name `{host_name}` {why}."),
-                    )
+                    ApiError::new(codes::ILLEGAL_HOST_NAME, format!("The host name `{host_name}` {why}."))
                 })?;
             }
         }

@@ -2,41 +2,29 @@
 
 use std::collections::BTreeSet;
 
+use cvmfleet_wire::MAX_CLIENT_TOKEN_LEN;
 use cvmfleet_wire::api::{RunInstancesRequest, RunInstancesResponse};
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{
     DataDisk, Instance, InternetAccessible, LoginSettings, Placement, SystemDisk, Tag, VirtualPrivateCloud,
 };
-use cvmfleet_wire::{MAX_BATCH, MAX_CLIENT_TOKEN_LEN};
+use cvmfleet_wire::vocab::{
+    INSTANCE_CHARGE_TYPE_DEFAULT, INSTANCE_COUNT_MAX, INSTANCE_NAME_DEFAULT, INSTANCE_NAME_MAX_BYTES,
+    INSTANCE_NAME_MAX_CHARS, InstanceChargeType, InstanceState, MAX_SECURITY_GROUPS, PREPAID_PERIODS,
+    RENEW_FLAG_DEFAULT, RenewFlag,
+};
 
 use super::checks::{
     add_months, check_action_timer, check_data_disks, check_internet, check_system_disk, check_tags,
     check_user_data, default_host_name, default_login_user, format_time,
 };
-use super::{Ctx, Mutation, Record, Step, TokenRecord, Transition, World, ip_scope, set_operation, state};
+use super::{Ctx, Mutation, Record, Step, TokenRecord, Transition, World, ip_scope, set_operation};
 use crate::api_error::ApiError;
 use crate::catalog::ImageSpec;
 use crate::config::TokenMode;
 use crate::ids;
 use crate::names::{self, InstanceTypeShape, NameTemplate};
 use crate::net::{self, Cidr};
-
-/// Charge types RunInstances accepts.
-const CHARGE_TYPES: [&str; 5] = ["PREPAID", "POSTPAID_BY_HOUR", "CDHPAID", "SPOTPAID", "CDCPAID"];
-
-/// Prepaid periods in months, per the `InvalidPeriod` description.
-const PERIODS: [i64; 14] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 24, 36];
-
-const RENEW_FLAGS: [&str; 3] =
-    ["NOTIFY_AND_AUTO_RENEW", "NOTIFY_AND_MANUAL_RENEW", "DISABLE_NOTIFY_AND_MANUAL_RENEW"];
-
-/// Most security groups per instance.
-const MAX_SECURITY_GROUPS: usize = 5;
-/// Longest raw `InstanceName` (with patterns), in characters (API reference).
-const MAX_NAME_TEMPLATE_CHARS: usize = 128;
-/// Longest resulting instance name, in bytes (`InvalidInstanceName.TooLong`).
-const MAX_NAME_BYTES: usize = 60;
-/// Name an instance gets when none is given: "unnamed".
-const DEFAULT_NAME: &str = "未命名";
 
 /// The fingerprint of a RunInstances request for ClientToken reuse: SHA-256 of its canonical
 /// JSON without `ClientToken` and `DryRun`. A password counts by its presence only, so that
@@ -93,7 +81,7 @@ impl World {
         if let Some(token) = token {
             if token.len() > MAX_CLIENT_TOKEN_LEN {
                 return Err(ApiError::new(
-                    "InvalidClientToken.TooLong",
+                    codes::INVALID_CLIENT_TOKEN_TOO_LONG,
                     format!(
                         "The ClientToken is {} bytes long; it must be at most {MAX_CLIENT_TOKEN_LEN}.",
                         token.len()
@@ -125,7 +113,7 @@ impl World {
         let plan = self.plan_run(ctx, req)?;
         if dry_run {
             return Err(ApiError::new(
-                "DryRunOperation",
+                codes::DRY_RUN_OPERATION,
                 "The request would have succeeded, but the DryRun parameter was set.",
             ));
         }
@@ -137,7 +125,7 @@ impl World {
         let catalog = &*self.catalog;
         if self.settings.unqualified_secret_ids.contains(&ctx.secret_id) {
             return Err(ApiError::new(
-                "AccountQualificationRestrictions",
+                codes::ACCOUNT_QUALIFICATION_RESTRICTIONS,
                 "The account of this SecretId has not passed the qualification audit and cannot buy instances.",
             ));
         }
@@ -151,13 +139,13 @@ impl World {
         let zone = placement.zone.as_str();
         if catalog.zone_region(zone) != Some(ctx.region.as_str()) {
             return Err(ApiError::new(
-                "InvalidZone.MismatchRegion",
+                codes::INVALID_ZONE_MISMATCH_REGION,
                 format!("The zone `{zone}` does not exist in region `{}`.", ctx.region),
             ));
         }
         if catalog.zone(zone).is_some_and(|z| !z.available) {
             return Err(ApiError::new(
-                "InvalidParameterValue.ZoneNotSupported",
+                codes::INVALID_PARAMETER_VALUE_ZONE_NOT_SUPPORTED,
                 format!("The zone `{zone}` does not sell instances at the moment."),
             ));
         }
@@ -173,42 +161,46 @@ impl World {
             req.image_id.as_deref().filter(|i| !i.is_empty()).ok_or_else(|| ApiError::missing("ImageId"))?;
         if !names::is_resource_id(image_id, "img") {
             return Err(ApiError::new(
-                "InvalidImageId.Malformed",
+                codes::INVALID_IMAGE_ID_MALFORMED,
                 format!("The ImageId `{image_id}` is malformed; image IDs look like img-xxxxxxxx."),
             ));
         }
         let image = catalog.image(image_id).ok_or_else(|| {
-            ApiError::new("InvalidImageId.NotFound", format!("The image `{image_id}` does not exist."))
+            ApiError::new(
+                codes::INVALID_IMAGE_ID_NOT_FOUND,
+                format!("The image `{image_id}` does not exist."),
+            )
         })?;
 
         // Billing.
-        let charge_type = req.instance_charge_type.clone().unwrap_or_else(|| "POSTPAID_BY_HOUR".into());
-        if !CHARGE_TYPES.contains(&charge_type.as_str()) {
+        let charge_type =
+            req.instance_charge_type.clone().unwrap_or_else(|| INSTANCE_CHARGE_TYPE_DEFAULT.to_string());
+        let Some(charge) = InstanceChargeType::parse(&charge_type) else {
             return Err(ApiError::invalid_value(format!(
                 "`InstanceChargeType` `{charge_type}` is not one of {}.",
-                CHARGE_TYPES.join(", ")
+                InstanceChargeType::names()
             )));
-        }
+        };
         let (mut renew_flag, mut period_months) = (None, None);
-        if charge_type == "PREPAID" {
+        if charge == InstanceChargeType::Prepaid {
             let prepaid = req
                 .instance_charge_prepaid
                 .as_ref()
                 .ok_or_else(|| ApiError::missing("InstanceChargePrepaid"))?;
-            if !PERIODS.contains(&prepaid.period) {
+            if !PREPAID_PERIODS.iter().any(|p| i64::from(*p) == prepaid.period) {
                 return Err(ApiError::new(
-                    "InvalidPeriod",
+                    codes::INVALID_PERIOD,
                     format!(
                         "The period {} is not supported; periods are 1 to 12, 24 or 36 months.",
                         prepaid.period
                     ),
                 ));
             }
-            let flag = prepaid.renew_flag.clone().unwrap_or_else(|| "NOTIFY_AND_MANUAL_RENEW".into());
-            if !RENEW_FLAGS.contains(&flag.as_str()) {
+            let flag = prepaid.renew_flag.clone().unwrap_or_else(|| RENEW_FLAG_DEFAULT.to_string());
+            if RenewFlag::parse(&flag).is_none() {
                 return Err(ApiError::invalid_value(format!(
                     "`InstanceChargePrepaid.RenewFlag` `{flag}` is not one of {}.",
-                    RENEW_FLAGS.join(", ")
+                    RenewFlag::names()
                 )));
             }
             renew_flag = Some(flag);
@@ -217,7 +209,7 @@ impl World {
 
         // Count.
         let count = req.instance_count.unwrap_or(1);
-        let max = i64::try_from(MAX_BATCH).unwrap_or(100);
+        let max = i64::from(INSTANCE_COUNT_MAX);
         if !(1..=max).contains(&count) {
             return Err(ApiError::out_of_range("InstanceCount", count, &format!("1 to {max}")));
         }
@@ -227,7 +219,7 @@ impl World {
         let instance_type = req.instance_type.clone().unwrap_or_else(|| "S1.SMALL1".into());
         let shape = names::instance_type_shape(&instance_type).ok_or_else(|| {
             ApiError::new(
-                "InvalidInstanceType.Malformed",
+                codes::INVALID_INSTANCE_TYPE_MALFORMED,
                 format!(
                     "The InstanceType `{instance_type}` is malformed; types look like S5.MEDIUM2 or CDH_1C1G."
                 ),
@@ -235,7 +227,7 @@ impl World {
         })?;
         let (cpu, memory) = match shape {
             InstanceTypeShape::Cdh { cpu, memory } => {
-                if charge_type != "CDHPAID" {
+                if charge != InstanceChargeType::Cdhpaid {
                     return Err(ApiError::combination(format!(
                         "The InstanceType `{instance_type}` is for dedicated hosts and needs InstanceChargeType CDHPAID."
                     )));
@@ -245,19 +237,19 @@ impl World {
             InstanceTypeShape::Standard => {
                 let spec = catalog.instance_type(&instance_type).ok_or_else(|| {
                     ApiError::new(
-                        "InvalidParameterValue.InstanceTypeNotFound",
+                        codes::INVALID_PARAMETER_VALUE_INSTANCE_TYPE_NOT_FOUND,
                         format!("The instance type `{instance_type}` does not exist."),
                     )
                 })?;
                 if spec.requires_permission {
                     return Err(ApiError::new(
-                        "InvalidPermission",
+                        codes::INVALID_PERMISSION,
                         format!("The account is not allowed to buy instance type `{instance_type}`."),
                     ));
                 }
                 if !spec.sold_in(zone) {
                     return Err(ApiError::new(
-                        "ResourceUnavailable.InstanceType",
+                        codes::RESOURCE_UNAVAILABLE_INSTANCE_TYPE,
                         format!("The zone `{zone}` does not sell instance type `{instance_type}`."),
                     ));
                 }
@@ -265,38 +257,38 @@ impl World {
             }
         };
         let hosts = placement.host_ids.clone().unwrap_or_default();
-        if charge_type == "CDHPAID" && hosts.is_empty() {
+        if charge == InstanceChargeType::Cdhpaid && hosts.is_empty() {
             return Err(ApiError::missing("Placement.HostIds"));
         }
-        if charge_type != "CDHPAID" && !hosts.is_empty() {
+        if charge != InstanceChargeType::Cdhpaid && !hosts.is_empty() {
             return Err(ApiError::combination("`Placement.HostIds` needs InstanceChargeType CDHPAID."));
         }
         for host in &hosts {
             if !names::is_resource_id(host, "host") {
                 return Err(ApiError::new(
-                    "InvalidHostId.Malformed",
+                    codes::INVALID_HOST_ID_MALFORMED,
                     format!("The HostId `{host}` is malformed; host IDs look like host-xxxxxxxx."),
                 ));
             }
             if catalog.host(host).is_none_or(|h| h.zone != zone) {
                 return Err(ApiError::new(
-                    "InvalidHostId.NotFound",
+                    codes::INVALID_HOST_ID_NOT_FOUND,
                     format!("The dedicated host `{host}` does not exist in zone `{zone}`."),
                 ));
             }
         }
 
         // Names.
-        let name_template = req.instance_name.clone().unwrap_or_else(|| DEFAULT_NAME.into());
+        let name_template = req.instance_name.clone().unwrap_or_else(|| INSTANCE_NAME_DEFAULT.into());
         if name_template.is_empty() {
             return Err(ApiError::invalid_value("`InstanceName` must not be empty."));
         }
-        if name_template.chars().count() > MAX_NAME_TEMPLATE_CHARS {
+        if name_template.chars().count() > INSTANCE_NAME_MAX_CHARS {
             return Err(name_too_long(&name_template));
         }
         let template = NameTemplate::parse(&name_template, false);
         let names: Vec<String> = (0..count).map(|i| template.render(i, count, "")).collect();
-        if let Some(long) = names.iter().find(|n| n.len() > MAX_NAME_BYTES) {
+        if let Some(long) = names.iter().find(|n| n.len() > INSTANCE_NAME_MAX_BYTES) {
             return Err(name_too_long(long));
         }
 
@@ -332,7 +324,7 @@ impl World {
             let used = self.region_count.get(&ctx.region).copied().unwrap_or(0);
             if u64::from(used) + count > u64::from(quota) {
                 return Err(ApiError::new(
-                    "InstancesQuotaLimitExceeded",
+                    codes::INSTANCES_QUOTA_LIMIT_EXCEEDED,
                     format!(
                         "Creating {count} instances would exceed the quota of {quota} instances in region `{}` \
                          ({used} in use).",
@@ -400,14 +392,14 @@ impl World {
         }
         if keeping && (login.password.is_some() || keys.is_some()) {
             return Err(ApiError::new(
-                "InvalidParameter.ParameterConflict",
+                codes::INVALID_PARAMETER_PARAMETER_CONFLICT,
                 "`LoginSettings.KeepImageLogin` cannot be combined with a password or key pairs.",
             ));
         }
         if let Some(password) = &login.password {
             names::check_password(password, image.windows).map_err(|why| {
                 ApiError::new(
-                    "InvalidPassword",
+                    codes::INVALID_PASSWORD,
                     format!("The password does not meet the complexity rules: it {why}."),
                 )
             })?;
@@ -415,20 +407,20 @@ impl World {
         if let Some(keys) = &keys {
             if image.windows {
                 return Err(ApiError::new(
-                    "UnsupportedOperation.KeyPairUnsupportedWindows",
+                    codes::UNSUPPORTED_OPERATION_KEY_PAIR_UNSUPPORTED_WINDOWS,
                     "Windows instances cannot log in with key pairs.",
                 ));
             }
             if keys.len() > 1 {
                 return Err(ApiError::new(
-                    "InvalidParameterValue.LimitExceeded",
+                    codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                     "Only one key pair can be bound when creating instances.",
                 ));
             }
             for key in keys {
                 if !names::is_resource_id(key, "skey") {
                     return Err(ApiError::new(
-                        "InvalidKeyPairId.Malformed",
+                        codes::INVALID_KEY_PAIR_ID_MALFORMED,
                         format!(
                             "The key pair ID `{key}` is malformed; key pair IDs look like skey-xxxxxxxx."
                         ),
@@ -436,7 +428,7 @@ impl World {
                 }
                 if !self.catalog.has_key_pair(key) {
                     return Err(ApiError::new(
-                        "InvalidKeyPairId.NotFound",
+                        codes::INVALID_KEY_PAIR_ID_NOT_FOUND,
                         format!("The key pair `{key}` does not exist."),
                     ));
                 }
@@ -454,7 +446,7 @@ impl World {
     ) -> Result<(), ApiError> {
         if ids.len() > MAX_SECURITY_GROUPS {
             return Err(ApiError::new(
-                "InvalidParameterValue.LimitExceeded",
+                codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                 format!(
                     "`{param}` holds {} security groups; at most {MAX_SECURITY_GROUPS} are allowed.",
                     ids.len()
@@ -464,13 +456,13 @@ impl World {
         for id in ids {
             if !names::is_resource_id(id, "sg") {
                 return Err(ApiError::new(
-                    "InvalidSgId.Malformed",
+                    codes::INVALID_SG_ID_MALFORMED,
                     format!("The security group ID `{id}` is malformed; they look like sg-xxxxxxxx."),
                 ));
             }
             if self.catalog.security_group(id).is_none_or(|sg| sg.region != region) {
                 return Err(ApiError::new(
-                    "InvalidSecurityGroupId.NotFound",
+                    codes::INVALID_SECURITY_GROUP_ID_NOT_FOUND,
                     format!("The security group `{id}` does not exist in region `{region}`."),
                 ));
             }
@@ -491,13 +483,13 @@ impl World {
         }
         if !names::is_resource_id(&vpc.vpc_id, "vpc") {
             return Err(ApiError::new(
-                "InvalidParameterValue.VpcIdMalformed",
+                codes::INVALID_PARAMETER_VALUE_VPC_ID_MALFORMED,
                 format!("The VPC ID `{}` is malformed; VPC IDs look like vpc-xxxxxxxx.", vpc.vpc_id),
             ));
         }
         if self.catalog.vpc(&vpc.vpc_id).is_none_or(|v| v.region != ctx.region) {
             return Err(ApiError::new(
-                "InvalidParameterValue.VpcIdNotExist",
+                codes::INVALID_PARAMETER_VALUE_VPC_ID_NOT_EXIST,
                 format!("The VPC `{}` does not exist in region `{}`.", vpc.vpc_id, ctx.region),
             ));
         }
@@ -506,7 +498,7 @@ impl World {
         }
         if !names::is_resource_id(&vpc.subnet_id, "subnet") {
             return Err(ApiError::new(
-                "InvalidParameterValue.SubnetIdMalformed",
+                codes::INVALID_PARAMETER_VALUE_SUBNET_ID_MALFORMED,
                 format!(
                     "The subnet ID `{}` is malformed; subnet IDs look like subnet-xxxxxxxx.",
                     vpc.subnet_id
@@ -515,13 +507,13 @@ impl World {
         }
         let (owner, subnet) = self.catalog.subnet(&vpc.subnet_id).ok_or_else(|| {
             ApiError::new(
-                "InvalidParameterValue.SubnetNotExist",
+                codes::INVALID_PARAMETER_VALUE_SUBNET_NOT_EXIST,
                 format!("The subnet `{}` does not exist.", vpc.subnet_id),
             )
         })?;
         if owner.vpc_id != vpc.vpc_id {
             return Err(ApiError::new(
-                "InvalidParameterValue.VpcIdSubnetIdNotMatch",
+                codes::INVALID_PARAMETER_VALUE_VPC_ID_SUBNET_ID_NOT_MATCH,
                 format!(
                     "The subnet `{}` belongs to `{}`, not to `{}`.",
                     vpc.subnet_id, owner.vpc_id, vpc.vpc_id
@@ -530,7 +522,7 @@ impl World {
         }
         if subnet.zone != zone {
             return Err(ApiError::new(
-                "InvalidParameterValue.SubnetIdZoneIdNotMatch",
+                codes::INVALID_PARAMETER_VALUE_SUBNET_ID_ZONE_ID_NOT_MATCH,
                 format!("The subnet `{}` is in zone `{}`, not in `{zone}`.", vpc.subnet_id, subnet.zone),
             ));
         }
@@ -550,13 +542,13 @@ impl World {
         for text in requested {
             let ip = net::parse_ipv4(text).ok_or_else(|| {
                 ApiError::new(
-                    "InvalidParameter.InvalidIpFormat",
+                    codes::INVALID_PARAMETER_INVALID_IP_FORMAT,
                     format!("`{text}` is not a valid private IPv4 address."),
                 )
             })?;
             if !subnet.cidr.contains(ip) {
                 return Err(ApiError::new(
-                    "VpcAddrNotInSubNet",
+                    codes::VPC_ADDR_NOT_IN_SUB_NET,
                     format!("The address {text} is not inside subnet `{}` ({}).", vpc.subnet_id, subnet.cidr),
                 ));
             }
@@ -565,7 +557,7 @@ impl World {
                 || !seen.insert(ip)
             {
                 return Err(ApiError::new(
-                    "VpcIpIsUsed",
+                    codes::VPC_IP_IS_USED,
                     format!("The address {text} of subnet `{}` is already in use.", vpc.subnet_id),
                 ));
             }
@@ -597,7 +589,7 @@ impl World {
         for _ in 0..count {
             let slot = free.iter_mut().find(|(_, c, m)| *c >= cpu && *m >= memory).ok_or_else(|| {
                 ApiError::new(
-                    "ResourceInsufficient.SpecifiedInstanceType",
+                    codes::RESOURCE_INSUFFICIENT_SPECIFIED_INSTANCE_TYPE,
                     format!(
                         "The dedicated hosts {} have no room left for {count} instances of {cpu} vCPU / {memory} GiB.",
                         hosts.join(", ")
@@ -627,7 +619,7 @@ impl World {
         net::find_free(cidr, cursor, count, |ip| self.private_ips.contains(&(scope.clone(), ip))).ok_or_else(
             || {
                 ApiError::new(
-                    "FailedOperation.NoAvailableIpAddressCountInSubnet",
+                    codes::FAILED_OPERATION_NO_AVAILABLE_IP_ADDRESS_COUNT_IN_SUBNET,
                     format!("The network {cidr} has fewer than {count} free addresses."),
                 )
             },
@@ -638,7 +630,7 @@ impl World {
         let pool = self.catalog.catalog.public_ip_pool;
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         net::find_free(pool, self.public_cursor, count, |ip| self.public_ips.contains(&ip)).ok_or_else(|| {
-            ApiError::new("ResourcesSoldOut.EipInsufficient", "The public IP pool is exhausted.")
+            ApiError::new(codes::RESOURCES_SOLD_OUT_EIP_INSUFFICIENT, "The public IP pool is exhausted.")
         })
     }
 
@@ -657,10 +649,7 @@ impl World {
         if raw.is_some() {
             for name in &names {
                 names::check_host_name(name, image.windows).map_err(|why| {
-                    ApiError::new(
-                        "InvalidParameterValue.IllegalHostName",
-                        format!("The host name `{name}` {why}."),
-                    )
+                    ApiError::new(codes::ILLEGAL_HOST_NAME, format!("The host name `{name}` {why}."))
                 })?;
             }
         }
@@ -734,7 +723,7 @@ impl World {
                     key_ids: plan.key_ids.clone(),
                     keep_image_login: None,
                 },
-                instance_state: state::PENDING.into(),
+                instance_state: InstanceState::Pending.into(),
                 tags: plan.tags.clone(),
                 stop_charging_mode: "NOT_APPLICABLE".into(),
                 uuid: ids::instance_uuid(seq, self.salt),
@@ -785,10 +774,10 @@ impl World {
 
 fn name_too_long(name: &str) -> ApiError {
     ApiError::new(
-        "InvalidInstanceName.TooLong",
+        codes::INVALID_INSTANCE_NAME_TOO_LONG,
         format!(
-            "The InstanceName `{name}` is too long: names may have at most {MAX_NAME_BYTES} bytes \
-             ({MAX_NAME_TEMPLATE_CHARS} characters with patterns)."
+            "The InstanceName `{name}` is too long: names may have at most {INSTANCE_NAME_MAX_BYTES} bytes \
+             ({INSTANCE_NAME_MAX_CHARS} characters with patterns)."
         ),
     )
 }

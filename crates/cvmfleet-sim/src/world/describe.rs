@@ -7,6 +7,7 @@ use cvmfleet_wire::api::{
     DescribeInstancesRequest, DescribeInstancesResponse, DescribeInstancesStatusRequest,
     DescribeInstancesStatusResponse,
 };
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, Instance, InstanceStatus};
 
 use super::{ApiError, Record, World, check_ids};
@@ -34,11 +35,11 @@ const FILTERS: [&str; 10] = [
 fn check_filter(filter: &Filter) -> Result<(), ApiError> {
     let name = filter.name.as_str();
     if filter.values.is_empty() {
-        return Err(ApiError::new("InvalidFilter", format!("The filter `{name}` has no values.")));
+        return Err(ApiError::new(codes::INVALID_FILTER, format!("The filter `{name}` has no values.")));
     }
     if filter.values.len() > MAX_FILTER_VALUES {
         return Err(ApiError::new(
-            "InvalidFilterValue.LimitExceeded",
+            codes::INVALID_FILTER_VALUE_LIMIT_EXCEEDED,
             format!(
                 "The filter `{name}` has {} values; at most {MAX_FILTER_VALUES} are allowed.",
                 filter.values.len()
@@ -46,10 +47,10 @@ fn check_filter(filter: &Filter) -> Result<(), ApiError> {
         ));
     }
     if name == "tag:" {
-        return Err(ApiError::new("InvalidFilter", "The filter `tag:` names no tag key."));
+        return Err(ApiError::new(codes::INVALID_FILTER, "The filter `tag:` names no tag key."));
     }
     if !name.starts_with("tag:") && !FILTERS.contains(&name) {
-        return Err(ApiError::new("InvalidFilter", format!("The filter `{name}` is not supported.")));
+        return Err(ApiError::new(codes::INVALID_FILTER, format!("The filter `{name}` is not supported.")));
     }
     Ok(())
 }
@@ -87,7 +88,7 @@ fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiEr
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_BATCH as i64).contains(&limit) {
         return Err(ApiError::new(
-            "InvalidParameterValue.Range",
+            codes::INVALID_PARAMETER_VALUE_RANGE,
             format!("The value `{limit}` of parameter `Limit` is out of range; allowed: 1 to {MAX_BATCH}."),
         ));
     }
@@ -116,7 +117,7 @@ impl World {
         let filters = req.filters.as_deref().unwrap_or_default();
         if ids.is_some() && !filters.is_empty() {
             return Err(ApiError::new(
-                "InvalidParameter",
+                codes::INVALID_PARAMETER,
                 "The parameters `InstanceIds` and `Filters` cannot be specified at the same time.",
             ));
         }
@@ -126,7 +127,7 @@ impl World {
             None => {
                 if filters.len() > MAX_FILTERS {
                     return Err(ApiError::new(
-                        "InvalidParameterValue.LimitExceeded",
+                        codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
                         format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
                     ));
                 }

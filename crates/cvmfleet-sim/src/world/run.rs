@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use cvmfleet_wire::api::{RunInstancesRequest, RunInstancesResponse};
+use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Instance, LoginSettings, Placement, Tag, VirtualPrivateCloud};
 use cvmfleet_wire::{MAX_BATCH, MAX_CLIENT_TOKEN_LEN};
 
@@ -32,7 +33,7 @@ impl World {
         if let Some(token) = token {
             if token.len() > MAX_CLIENT_TOKEN_LEN {
                 return Err(ApiError::new(
-                    "InvalidClientToken.TooLong",
+                    codes::INVALID_CLIENT_TOKEN_TOO_LONG,
                     format!(
                         "The ClientToken is {} bytes long; it must be at most {MAX_CLIENT_TOKEN_LEN}.",
                         token.len()
@@ -41,7 +42,7 @@ impl World {
             }
             if !token.is_ascii() {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    codes::INVALID_PARAMETER_VALUE,
                     "The ClientToken must consist of ASCII characters.",
                 ));
             }
@@ -52,7 +53,7 @@ impl World {
         {
             if self.config.token_mode == TokenMode::Strict && previous.fingerprint != fingerprint(req) {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    codes::INVALID_PARAMETER,
                     format!(
                         "The ClientToken `{token}` was already used with different parameters (instances {}); \
                          use a new ClientToken for a different request.",
@@ -70,7 +71,7 @@ impl World {
         }
         if !zone.strip_prefix(region).is_some_and(|rest| rest.starts_with('-')) {
             return Err(ApiError::new(
-                "InvalidZone.MismatchRegion",
+                codes::INVALID_ZONE_MISMATCH_REGION,
                 format!("The zone `{zone}` does not exist in region `{region}`."),
             ));
         }
@@ -79,7 +80,7 @@ impl World {
         let count = req.instance_count.unwrap_or(1);
         if !(1..=MAX_BATCH as i64).contains(&count) {
             return Err(ApiError::new(
-                "InvalidParameterValue.Range",
+                codes::INVALID_PARAMETER_VALUE_RANGE,
                 format!(
                     "The value `{count}` of parameter `InstanceCount` is out of range; allowed: 1 to {MAX_BATCH}."
                 ),
@@ -105,7 +106,7 @@ impl World {
         }
         if dry_run {
             return Err(ApiError::new(
-                "DryRunOperation",
+                codes::DRY_RUN_OPERATION,
                 "The request would have succeeded, but the DryRun parameter was set.",
             ));
         }
@@ -205,7 +206,7 @@ impl World {
     fn check_ips(&self, region: &str, subnet: &str, ips: &[String], count: u64) -> Result<(), ApiError> {
         if ips.len() as u64 != count {
             return Err(ApiError::new(
-                "InvalidParameterCombination",
+                codes::INVALID_PARAMETER_COMBINATION,
                 format!(
                     "`VirtualPrivateCloud.PrivateIpAddresses` holds {} addresses but InstanceCount is {count}; \
                      they must be equal.",
@@ -218,13 +219,13 @@ impl World {
         for ip in ips {
             if ip.parse::<Ipv4Addr>().is_err() {
                 return Err(ApiError::new(
-                    "InvalidParameter.InvalidIpFormat",
+                    codes::INVALID_PARAMETER_INVALID_IP_FORMAT,
                     format!("`{ip}` is not a valid private IPv4 address."),
                 ));
             }
             if held.contains(ip) || !seen.insert(ip) {
                 return Err(ApiError::new(
-                    "VpcIpIsUsed",
+                    codes::VPC_IP_IS_USED,
                     format!("The address {ip} of subnet `{subnet}` is already in use."),
                 ));
             }
@@ -309,7 +310,7 @@ fn tags_of(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError> {
     for (i, spec) in req.tag_specification.iter().flatten().enumerate() {
         if spec.resource_type != "instance" {
             return Err(ApiError::new(
-                "InvalidParameterValue",
+                codes::INVALID_PARAMETER_VALUE,
                 format!(
                     "`TagSpecification.{i}.ResourceType` `{}` is not supported; use `instance`.",
                     spec.resource_type
@@ -319,7 +320,7 @@ fn tags_of(req: &RunInstancesRequest) -> Result<Vec<Tag>, ApiError> {
         for tag in &spec.tags {
             if tags.iter().any(|t| t.key == tag.key) {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    codes::INVALID_PARAMETER_VALUE,
                     format!("The tag key `{}` is given twice.", tag.key),
                 ));
             }

@@ -1,5 +1,24 @@
-//! Text rules of the API: name patterns (`{R:x}`, `{R:x,F:y}`, `{IP}`), host names, passwords
-//! and the shapes of resource IDs.
+//! Text rules of the API, one implementation for the spec validator, the planner and the
+//! emulator: name patterns (`{R:x}`, `{R:x,F:y}`, `{IP}`) with the default numeric suffix, host
+//! names, passwords and the shapes of resource IDs and instance types.
+//!
+//! The pattern rules are api.json's `InstanceName`/`HostName` text: "{R:x}：表示生成数字序列 [x,
+//! x+n-1] … {R:x,F:y}：y表示固定位数（可选），取值范围为 [0,8] … 模式串需严格遵循 {R:x,F:y}或 {R:x}格式，
+//! 无效格式（如 {}）视为普通文本 … 未指定模式串：实例显示名称添加后缀 1、2...n".
+//!
+//! ```
+//! use cvmfleet_wire::names::NameTemplate;
+//!
+//! let t = NameTemplate::parse("web-{R:8,F:2}", false);
+//! assert_eq!(t.render(0, 3, ""), "web-08");
+//! assert_eq!(t.longest(3, ""), "web-10");
+//! assert!(t.matches("web-09") && !t.matches("web-9"));
+//! let plain = NameTemplate::parse("db", false);
+//! assert_eq!(plain.longest(12, ""), "db12");
+//! assert!(plain.matches("db") && plain.matches("db7") && !plain.matches("db-x"));
+//! ```
+
+use crate::vocab::{HOST_NAME_MAX_CHARS, HOST_NAME_MIN_CHARS, WINDOWS_HOST_NAME_MAX_CHARS};
 
 /// One piece of a name template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +104,49 @@ impl NameTemplate {
         }
         out
     }
+
+    /// The longest name a call creating `count` instances produces (its last one): numbers only
+    /// grow with the index. `count` 0 is read as 1.
+    #[must_use]
+    pub fn longest(&self, count: u64, ip: &str) -> String {
+        let count = count.max(1);
+        self.render(count - 1, count, ip)
+    }
+
+    /// Whether `observed` is a name this template renders for some instance of some call: the
+    /// text as written, `{R:x,F:y}` as a number ≥ x of at least y digits (zero-padded), `{IP}` as
+    /// digits and dots, and, without any pattern, the text alone or followed by a suffix ≥ 1.
+    #[must_use]
+    pub fn matches(&self, observed: &str) -> bool {
+        if !self.has_pattern() {
+            let text = self.pieces.iter().map(|p| if let Piece::Text(t) = p { t.as_str() } else { "" });
+            let text: String = text.collect();
+            return observed == text
+                || observed
+                    .strip_prefix(text.as_str())
+                    .is_some_and(|rest| rest.parse::<u64>().is_ok_and(|n| n >= 1) && !rest.starts_with('0'));
+        }
+        matches_from(&self.pieces, observed)
+    }
+}
+
+fn matches_from(pieces: &[Piece], rest: &str) -> bool {
+    let Some((first, more)) = pieces.split_first() else { return rest.is_empty() };
+    match first {
+        Piece::Text(t) => rest.strip_prefix(t.as_str()).is_some_and(|r| matches_from(more, r)),
+        Piece::Range { start, width } => {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            (1..=digits.min(20)).any(|len| {
+                let (number, r) = rest.split_at(len);
+                let rendered = |n: u64| format!("{n:0width$}", width = *width) == number;
+                number.parse::<u64>().is_ok_and(|n| n >= *start && rendered(n)) && matches_from(more, r)
+            })
+        }
+        Piece::Ip => {
+            let len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+            (1..=len).any(|l| matches_from(more, &rest[l..]))
+        }
+    }
 }
 
 fn parse_pattern(inner: &str, allow_ip: bool) -> Option<Piece> {
@@ -113,7 +175,8 @@ fn digits(s: &str) -> Option<&str> {
 /// sending 31–60 characters must not be refused by the emulator.)
 pub fn check_host_name(name: &str, windows: bool) -> Result<(), String> {
     let len = name.chars().count();
-    let (min, max) = if windows { (2, 15) } else { (2, 60) };
+    let max = if windows { WINDOWS_HOST_NAME_MAX_CHARS } else { HOST_NAME_MAX_CHARS };
+    let min = HOST_NAME_MIN_CHARS;
     if len < min || len > max {
         return Err(format!("must be {min} to {max} characters long"));
     }
@@ -238,6 +301,21 @@ mod tests {
         assert_eq!(NameTemplate::parse("n-{IP}", false).render(0, 1, "1.2.3.4"), "n-{IP}");
         assert_eq!(names("{R:x}", 1), ["{R:x}"]);
         assert_eq!(names("unterminated {R:1", 1), ["unterminated {R:1"]);
+    }
+
+    #[test]
+    fn longest_names_and_matching() {
+        let t = NameTemplate::parse("a{R:98}", false);
+        assert_eq!(t.longest(3, ""), "a100");
+        assert_eq!(t.longest(0, ""), "a98");
+        assert!(t.matches("a99") && t.matches("a100") && !t.matches("a97") && !t.matches("a"));
+        let t = NameTemplate::parse("x{R:1}-{R:10,F:3}", false);
+        assert!(t.matches("x2-011") && !t.matches("x2-11"));
+        let t = NameTemplate::parse("node-{IP}", true);
+        assert!(t.matches("node-10.0.12.8") && !t.matches("node-"));
+        let plain = NameTemplate::parse("未命名", false);
+        assert_eq!(plain.longest(100, "").len(), 12);
+        assert!(plain.matches("未命名") && plain.matches("未命名42") && !plain.matches("未命名0"));
     }
 
     #[test]
