@@ -15,7 +15,7 @@ pub(crate) fn termination(instance: &ObservedInstance, reason: TerminateReason) 
         instance_id: instance.id.clone(),
         zone: instance.zone.clone(),
         name: instance.name.clone(),
-        state: instance.state.clone(),
+        state: instance.state.to_string(),
         reason,
         waits_for_launches: false,
     }

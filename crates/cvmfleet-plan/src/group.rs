@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use cvmfleet_spec::{DriftPolicy, StoppedPolicy};
 use cvmfleet_wire::MAX_BATCH;
+use cvmfleet_wire::vocab::{InstanceState, state};
 
 use crate::create::{CreateSpec, make_create, termination};
 use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
@@ -60,17 +61,15 @@ struct ZoneState<'a> {
     pools: Vec<(u32, u32)>,
 }
 
-fn is_stopped(state: &str) -> bool {
-    matches!(state, "STOPPED" | "STOPPING")
-}
-
 /// Order in which instances go first: unhealthy first, then the newest.
 pub(crate) fn surplus_order(a: &&ObservedInstance, b: &&ObservedInstance) -> std::cmp::Ordering {
-    fn rank(state: &str) -> u8 {
-        match state {
-            "RUNNING" => 2,
-            "PENDING" | "STARTING" | "REBOOTING" => 1,
-            _ => 0,
+    fn rank(state: &InstanceState) -> u8 {
+        if state.is_running() {
+            2
+        } else if state.is_transitional() && !state.is_stopped() {
+            1
+        } else {
+            0
         }
     }
     rank(&a.state)
@@ -277,12 +276,14 @@ pub(crate) fn plan_group(
         let zone_replaces =
             *excess || terminations[zone_terminating_before..].iter().any(|t| t.reason.is_replacement());
         for instance in &z.kept {
-            if policy.stopped == StoppedPolicy::Correct && is_stopped(&instance.state) {
+            if policy.stopped == StoppedPolicy::Correct && instance.state.is_stopped() {
                 starts.entry(z.zone.zone.as_str()).or_default().push(instance.id.clone());
                 if zone_replaces {
                     gp.await_running.push(instance.id.clone());
                 }
-            } else if zone_replaces && matches!(instance.state.as_str(), "PENDING" | "STARTING") {
+            } else if zone_replaces
+                && matches!(instance.state, InstanceState::Pending | InstanceState::Starting)
+            {
                 gp.await_running.push(instance.id.clone());
             }
         }
@@ -430,8 +431,8 @@ fn classify_zone<'a>(
                     found.push(Found {
                         instance,
                         kind: DriftKind::LaunchFailed,
-                        observed: "LAUNCH_FAILED".into(),
-                        desired: "RUNNING".into(),
+                        observed: state::LAUNCH_FAILED.into(),
+                        desired: state::RUNNING.into(),
                         handling: Some(handling),
                     });
                 }
@@ -484,7 +485,7 @@ fn classify_zone<'a>(
                 }
             }
         }
-        if is_stopped(&instance.state) {
+        if instance.state.is_stopped() {
             let handling = match policy.stopped {
                 StoppedPolicy::Correct if replace.is_none() => Some(Some(Handling::Corrected)),
                 StoppedPolicy::Correct | StoppedPolicy::Replace => Some(None),
@@ -495,8 +496,8 @@ fn classify_zone<'a>(
                 found.push(Found {
                     instance,
                     kind: DriftKind::Stopped,
-                    observed: instance.state.clone(),
-                    desired: "RUNNING".into(),
+                    observed: instance.state.to_string(),
+                    desired: state::RUNNING.into(),
                     handling,
                 });
             }

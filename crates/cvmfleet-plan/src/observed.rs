@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use cvmfleet_wire::model::Instance;
+use cvmfleet_wire::vocab::InstanceState;
 
 /// Tag keys cvmfleet sets at creation (in the same RunInstances call, so ownership is atomic
 /// with the create) and reads back to recognise its instances. There is no state file: the
@@ -37,11 +38,13 @@ pub enum Presence {
 impl Presence {
     /// Classifies an API `InstanceState`.
     #[must_use]
-    pub fn of_state(state: &str) -> Presence {
-        match state {
-            "LAUNCH_FAILED" => Presence::Failed,
-            "SHUTDOWN" | "TERMINATING" | "TERMINATED" => Presence::Leaving,
-            _ => Presence::Present,
+    pub fn of_state(state: &InstanceState) -> Presence {
+        if state.is_failed() {
+            Presence::Failed
+        } else if state.is_leaving() {
+            Presence::Leaving
+        } else {
+            Presence::Present
         }
     }
 }
@@ -54,7 +57,7 @@ pub struct ObservedInstance {
     /// Zone.
     pub zone: String,
     /// API state, e.g. `RUNNING`.
-    pub state: String,
+    pub state: InstanceState,
     /// Display name.
     pub name: String,
     /// Security groups, sorted.
@@ -96,7 +99,7 @@ impl ObservedInstance {
         ObservedInstance {
             id: instance.instance_id.clone(),
             zone: instance.placement.zone.clone(),
-            state: instance.instance_state.clone(),
+            state: instance.state(),
             name: instance.instance_name.clone(),
             security_groups,
             private_ips: instance.private_ip_addresses.clone(),

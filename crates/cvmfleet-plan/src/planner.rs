@@ -74,7 +74,7 @@ pub fn fingerprint(desired: &[DesiredFleet], observed: &BTreeMap<String, Observe
                 i.id,
                 i.presence(),
                 // Stopped or not decides starts; type and image decide replacements.
-                matches!(i.state.as_str(), "STOPPED" | "STOPPING"),
+                i.state.is_stopped(),
                 i.instance_type,
                 i.image_id,
                 i.zone,

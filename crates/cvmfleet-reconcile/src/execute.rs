@@ -30,10 +30,11 @@ use tokio::time::Instant;
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::PasswordSource;
 use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Termination, Update};
-use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::{
     ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, TerminateInstancesRequest,
 };
+use cvmfleet_wire::vocab::InstanceState;
+use cvmfleet_wire::{MAX_BATCH, codes};
 
 use crate::error::ExecError;
 
@@ -601,7 +602,7 @@ fn created_or_refused(
         Ok(ids) => launch.ids = ids,
         Err(source) => {
             launch.done = true;
-            if source.code().is_some_and(|code| code == "InvalidParameter")
+            if source.code().is_some_and(|code| code == codes::INVALID_PARAMETER)
                 && source.to_string().contains("ClientToken")
                 && let Some(token) = launch.token.clone()
             {
@@ -668,9 +669,9 @@ async fn statuses(
     client: &CvmClient,
     region: &str,
     ids: &[String],
-) -> Result<BTreeMap<String, String>, ApiError> {
+) -> Result<BTreeMap<String, InstanceState>, ApiError> {
     let found = client.describe_statuses(region, ids).await?;
-    Ok(found.into_iter().map(|s| (s.instance_id, s.instance_state)).collect())
+    Ok(found.into_iter().map(|s| (s.instance_id.clone(), s.state())).collect())
 }
 
 /// The executor's one polling cadence, shared by every wait: from `poll_min`, doubling up to
@@ -751,7 +752,7 @@ async fn wait_running(
         for &i in &pending {
             by_region.entry(launches[i].region.clone()).or_default().extend(launches[i].ids.iter().cloned());
         }
-        let mut states: BTreeMap<String, String> = BTreeMap::new();
+        let mut states: BTreeMap<String, InstanceState> = BTreeMap::new();
         let mut poll_error = None;
         for (region, ids) in &by_region {
             match statuses(client, region, ids).await {
@@ -783,9 +784,7 @@ async fn wait_running(
         for &i in &pending {
             let launch = &mut launches[i];
             total += launch.ids.len();
-            let gone = |id: &String| {
-                matches!(states.get(id).map(String::as_str), None | Some("SHUTDOWN" | "TERMINATING"))
-            };
+            let gone = |id: &String| states.get(id).is_none_or(InstanceState::is_leaving);
             let present = launch.ids.iter().filter(|id| !gone(id)).count();
             if present < launch.ids.len() && launch.token.is_none() {
                 // Started or awaited instances that disappeared will not run.
@@ -807,11 +806,11 @@ async fn wait_running(
             }
             launch.missing_polls = 0;
             let running =
-                launch.ids.iter().filter(|id| states.get(*id).map(String::as_str) == Some("RUNNING")).count();
+                launch.ids.iter().filter(|id| states.get(*id).is_some_and(InstanceState::is_running)).count();
             let failed: Vec<&String> = launch
                 .ids
                 .iter()
-                .filter(|id| states.get(*id).map(String::as_str) == Some("LAUNCH_FAILED"))
+                .filter(|id| states.get(*id).is_some_and(InstanceState::is_failed))
                 .collect();
             ready += running;
             if running + failed.len() == present {
@@ -832,7 +831,7 @@ async fn wait_running(
                     launch
                         .ids
                         .iter()
-                        .filter(|id| states.get(*id).map(String::as_str) == Some("RUNNING"))
+                        .filter(|id| states.get(*id).is_some_and(InstanceState::is_running))
                         .cloned(),
                 );
                 if !failed.is_empty() {
@@ -853,12 +852,8 @@ async fn wait_running(
 /// instances are in: already going, gone, failed to launch, or in a transition that must end
 /// first (a PENDING instance cannot be terminated until it has booted).
 fn refused_for_state(code: &str) -> bool {
-    code == "InvalidInstanceId.NotFound" || code.starts_with("UnsupportedOperation.InstanceState")
-}
-
-/// States that end by themselves shortly; terminating has to wait for them.
-fn transitional(state: &str) -> bool {
-    matches!(state, "PENDING" | "STARTING" | "STOPPING" | "REBOOTING")
+    code == codes::INVALID_INSTANCE_ID_NOT_FOUND
+        || InstanceState::KNOWN.iter().any(|s| s.unsupported_code() == code)
 }
 
 /// Terminates a batch. When the batch is refused for the state of some of its instances
@@ -885,15 +880,11 @@ async fn terminate(
         }
         let states = statuses(client, region, &batch).await?;
         let before = batch.len();
-        batch.retain(|id| {
-            states
-                .get(id)
-                .is_some_and(|s| !matches!(s.as_str(), "SHUTDOWN" | "TERMINATING" | "LAUNCH_FAILED"))
-        });
+        batch.retain(|id| states.get(id).is_some_and(|s| !s.is_leaving() && !s.is_failed()));
         if batch.is_empty() {
             return Ok(ids.to_vec());
         }
-        if batch.iter().any(|id| states.get(id).is_some_and(|s| transitional(s))) {
+        if batch.iter().any(|id| states.get(id).is_some_and(InstanceState::is_transitional)) {
             poll.next().await;
         } else if batch.len() == before {
             // Refused for a state that will not change by waiting: report it.
@@ -915,13 +906,13 @@ async fn start_instances(
     let mut poll = Poll::new(options, interrupt);
     loop {
         let states = statuses(client, region, ids).await?;
-        let stopping = ids.iter().any(|id| states.get(id).is_some_and(|s| s == "STOPPING"));
+        let stopping = ids.iter().any(|id| states.get(id) == Some(&InstanceState::Stopping));
         if stopping && poll.may_wait() {
             poll.next().await;
             continue;
         }
         let stopped: Vec<String> =
-            ids.iter().filter(|id| states.get(*id).is_some_and(|s| s == "STOPPED")).cloned().collect();
+            ids.iter().filter(|id| states.get(*id) == Some(&InstanceState::Stopped)).cloned().collect();
         if stopped.is_empty() {
             return Ok(());
         }

@@ -17,7 +17,7 @@ pub struct PreflightOutcome {
 }
 
 /// The code with which the service answers a dry run that would succeed.
-const DRY_RUN_OK: &str = "DryRunOperation";
+const DRY_RUN_OK: &str = cvmfleet_wire::codes::DRY_RUN_OPERATION;
 
 /// Dry-runs every create of the plan, one call each.
 pub async fn preflight(client: &CvmClient, plan: &Plan) -> Vec<PreflightOutcome> {
