@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cvmfleet_wire::Action;
 
-use crate::retry::{FailureClass, classify};
+use cvmfleet_wire::codes;
 
 /// A boxed error from the HTTP stack, kept opaque so that the public API does not pin reqwest.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -223,4 +223,33 @@ pub enum ConfigError {
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client")]
     HttpClient(#[source] BoxError),
+}
+
+/// What a failure says about whether the service acted on the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The service certainly did not process the request.
+    NotProcessed,
+    /// The service may or may not have processed the request.
+    Ambiguous,
+    /// A verdict on the request; repeating it gives the same answer.
+    Permanent,
+}
+
+/// Sorts a failure into its [`FailureClass`].
+#[must_use]
+pub fn classify(error: &Error) -> FailureClass {
+    match error {
+        Error::Connect { .. } => FailureClass::NotProcessed,
+        Error::Api { code, .. } if codes::is_throttling(code) => FailureClass::NotProcessed,
+        Error::Api { code, .. } if codes::is_server_fault(code) => FailureClass::Ambiguous,
+        Error::Transport { .. } | Error::Timeout { .. } => FailureClass::Ambiguous,
+        Error::HttpStatus { status, .. } if *status >= 500 || *status == 429 => FailureClass::Ambiguous,
+        Error::Api { .. }
+        | Error::HttpStatus { .. }
+        | Error::MalformedResponse { .. }
+        | Error::InvalidRequest { .. }
+        | Error::ListingChanged { .. }
+        | Error::Config(_) => FailureClass::Permanent,
+    }
 }

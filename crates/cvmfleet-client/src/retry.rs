@@ -49,6 +49,7 @@ use std::time::Duration;
 use cvmfleet_wire::{Action, codes};
 
 use crate::error::Error;
+pub use crate::error::{FailureClass, classify};
 
 /// How the client retries failed attempts.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,17 +137,6 @@ pub enum GiveUpReason {
     AttemptsExhausted,
 }
 
-/// What a failure says about whether the service acted on the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// The service certainly did not process the request.
-    NotProcessed,
-    /// The service may or may not have processed the request.
-    Ambiguous,
-    /// A verdict on the request; repeating it gives the same answer.
-    Permanent,
-}
-
 /// Whether a service error code is a throttling answer ([`codes::is_throttling`]).
 #[must_use]
 pub fn is_throttling_code(code: &str) -> bool {
@@ -158,24 +148,6 @@ pub fn is_throttling_code(code: &str) -> bool {
 #[must_use]
 pub fn is_server_fault_code(code: &str) -> bool {
     codes::is_server_fault(code)
-}
-
-/// Sorts a failure into its [`FailureClass`].
-#[must_use]
-pub fn classify(error: &Error) -> FailureClass {
-    match error {
-        Error::Connect { .. } => FailureClass::NotProcessed,
-        Error::Api { code, .. } if is_throttling_code(code) => FailureClass::NotProcessed,
-        Error::Api { code, .. } if is_server_fault_code(code) => FailureClass::Ambiguous,
-        Error::Transport { .. } | Error::Timeout { .. } => FailureClass::Ambiguous,
-        Error::HttpStatus { status, .. } if *status >= 500 || *status == 429 => FailureClass::Ambiguous,
-        Error::Api { .. }
-        | Error::HttpStatus { .. }
-        | Error::MalformedResponse { .. }
-        | Error::InvalidRequest { .. }
-        | Error::ListingChanged { .. }
-        | Error::Config(_) => FailureClass::Permanent,
-    }
 }
 
 /// Whether a failure of the given class may be retried for `action`.
