@@ -4,38 +4,15 @@ use std::time::Duration;
 
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, TokenMode};
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, PlanOptions};
 use cvmfleet_reconcile::{ClientCloud, ExecOptions, Interrupt, WatchOptions, Watcher};
-use cvmfleet_wire::api::{RunInstancesRequest, TerminateInstancesRequest};
+use cvmfleet_wire::api::TerminateInstancesRequest;
 use cvmfleet_wire::model::Filter;
 
+use crate::fixtures::one_group_fleet;
+
 fn fleet() -> DesiredFleet {
-    DesiredFleet {
-        name: "slots".into(),
-        region: "ap-guangzhou".into(),
-        prune: false,
-        allow_deletion: false,
-        orphans: Default::default(),
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            template_hash: "3".repeat(64),
-            replacement_hash: "3".repeat(16),
-            zones: vec![DesiredZone {
-                zone: "ap-guangzhou-3".into(),
-                replicas: 3,
-                subnet_id: None,
-                private_ips: vec![],
-            }],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-        }],
-    }
+    one_group_fleet("slots", "ap-guangzhou-3", 3, &"3".repeat(16))
 }
 
 /// Regression test for issue 6: the same slot lost out of band again and again (each time the

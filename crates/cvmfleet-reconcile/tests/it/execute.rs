@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, Plan, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
 use cvmfleet_reconcile::{
     Event, ExecError, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Silent, execute, observe,
 };
@@ -15,30 +15,14 @@ use cvmfleet_sim::{FaultConfig, Rule, RuleKind, SimCloud, SimConfig, TokenMode};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::RunInstancesRequest;
 
+use crate::fixtures::one_group_fleet;
+
 const ZONE: &str = "ap-guangzhou-3";
 
 fn fleet(replicas: u32) -> Vec<DesiredFleet> {
-    vec![DesiredFleet {
-        name: "exec".into(),
-        region: "ap-guangzhou".into(),
-        prune: false,
-        allow_deletion: false,
-        orphans: Default::default(),
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            template_hash: "4".repeat(64),
-            replacement_hash: "4".repeat(16),
-            zones: vec![DesiredZone { zone: ZONE.into(), replicas, subnet_id: None, private_ips: vec![] }],
-            max_terminate_percent: 100,
-            policies: Default::default(),
-        }],
-    }]
+    let mut fleet = one_group_fleet("exec", ZONE, replicas, &"4".repeat(16));
+    fleet.groups[0].max_terminate_percent = 100;
+    vec![fleet]
 }
 
 async fn plan_for(cloud: &SimCloud, desired: &[DesiredFleet]) -> Plan {

@@ -3,5 +3,6 @@
 
 mod emulated;
 mod execute;
+mod fixtures;
 mod sim;
 mod watch;

@@ -7,41 +7,23 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cvmfleet_client::Error as ApiError;
-use cvmfleet_plan::{
-    DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, ObservedInstance, Plan, PlanOptions,
-};
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, Plan, PlanOptions};
 use cvmfleet_reconcile::watch::{FleetOutcome, JITTER, MAX_BACKOFF_FACTOR};
 use cvmfleet_reconcile::{Cloud, Converged, ExecError, Interrupt, Report, WatchOptions, Watcher};
 use cvmfleet_spec::{DriftPolicies, DriftPolicy};
 use cvmfleet_wire::Action;
-use cvmfleet_wire::api::RunInstancesRequest;
+
+use crate::fixtures::one_group_fleet;
 
 const ZONE: &str = "ap-guangzhou-3";
 const HASH: &str = "aaaaaaaaaaaaaaaa";
 const INTERVAL: Duration = Duration::from_secs(60);
 
 fn fleet(name: &str, replicas: u32, drift: DriftPolicies) -> DesiredFleet {
-    DesiredFleet {
-        name: name.into(),
-        region: "ap-guangzhou".into(),
-        prune: false,
-        allow_deletion: false,
-        orphans: DriftPolicy::Correct,
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            template_hash: "0".repeat(64),
-            replacement_hash: HASH.into(),
-            zones: vec![DesiredZone { zone: ZONE.into(), replicas, subnet_id: None, private_ips: vec![] }],
-            max_terminate_percent: 50,
-            policies: cvmfleet_spec::GroupPolicies { drift, ..Default::default() },
-        }],
-    }
+    let mut fleet = one_group_fleet(name, ZONE, replicas, HASH);
+    fleet.orphans = DriftPolicy::Correct;
+    fleet.groups[0].policies = cvmfleet_spec::GroupPolicies { drift, ..Default::default() };
+    fleet
 }
 
 #[derive(Default)]

@@ -1,0 +1,30 @@
+//! The one fleet the reconciler tests plan: a fleet of one group `app` in one zone of
+//! `ap-guangzhou`, S5.MEDIUM2 from img-pmqg1cw7. Tests adjust the fields they care about.
+
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone};
+use cvmfleet_wire::api::RunInstancesRequest;
+
+/// Fleet `name` with one group `app` of `replicas` in `zone`, tagged with `replacement_hash`.
+pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement_hash: &str) -> DesiredFleet {
+    DesiredFleet {
+        name: name.into(),
+        region: "ap-guangzhou".into(),
+        prune: false,
+        allow_deletion: false,
+        orphans: Default::default(),
+        groups: vec![DesiredGroup {
+            name: "app".into(),
+            template: RunInstancesRequest {
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_type: Some("S5.MEDIUM2".into()),
+                ..Default::default()
+            },
+            password: None,
+            template_hash: "0".repeat(64),
+            replacement_hash: replacement_hash.into(),
+            zones: vec![DesiredZone { zone: zone.into(), replicas, subnet_id: None, private_ips: vec![] }],
+            max_terminate_percent: 50,
+            policies: Default::default(),
+        }],
+    }
+}
