@@ -87,6 +87,12 @@
 //!   consistency), or a token lost by the cloud: an observer reading in that window cannot
 //!   know. The emulator lists at once; Tencent documents that new instances list as PENDING.
 //!   The executor treats a replay whose instances are absent twice in a row as spent.
+//! - **An instance rebooting out of band at the instant of a pool re-read**: the re-read asks
+//!   for the live states so that failed launches and leaving instances cannot push a pool onto
+//!   a second page, and the API takes five values per filter: `REBOOTING` is left out. One
+//!   such instance can be created beyond the spec per rebooting instance; cvmfleet itself never
+//!   reboots. (Found by the simulation, seed 22900: 96 live plus 12 lingering failed launches
+//!   made the re-read two pages, and a paging race created one instance too many.)
 //! - **Legacy instances** (made before pools, without `cvmfleet:pool`): they cannot be re-read
 //!   per pool, so a paging race over them is only as safe as the listing.
 //! - Tokens are assumed remembered for as long as a pool's instances may be lost; a cloud

@@ -17,10 +17,11 @@ use tokio::task::JoinSet;
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::observed::tags;
 use cvmfleet_plan::plan::Create;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions, Presence};
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::DescribeInstancesRequest;
 use cvmfleet_wire::model::{Filter, Instance};
+use cvmfleet_wire::vocab::state;
 
 use crate::error::ExecError;
 
@@ -129,10 +130,19 @@ async fn reread_pools(
             return Ok(());
         }
         for filters in pending {
-            let instances = read_pool(client, &fleet.region, filters.clone()).await?;
+            let mut live_only = filters.clone();
+            live_only.push(Filter::new("instance-state", LIVE_STATES));
+            let instances = read_pool(client, &fleet.region, live_only).await?;
             let value = |i: usize| filters[i].values.first().cloned();
             let (group, template, pool) = (value(1), value(2), value(3));
-            seen.instances.retain(|i| !(i.group == group && i.template == template && i.pool == pool));
+            // The re-read replaces the pool's live instances; its failed and leaving ones stay
+            // as listed (they count for nothing, but their tokens are in use).
+            seen.instances.retain(|i| {
+                !(i.group == group
+                    && i.template == template
+                    && i.pool == pool
+                    && i.presence() == Presence::Present)
+            });
             seen.instances.extend(reduce(&instances));
             seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
             read.insert(key(&filters));
@@ -140,8 +150,16 @@ async fn reread_pools(
     }
 }
 
-/// One pool's instances: one page (one consistent read) unless the pool holds more than a
-/// page (its leaving instances included), when the pages are walked.
+/// The states a re-read asks for (the API takes five values per filter): the live ones, so that
+/// a pool (at most 100 live instances) is one page whatever it holds of failed launches and
+/// instances on their way out, which could otherwise push it onto a second, inconsistent page.
+/// `REBOOTING` is the one live state left out: an instance rebooting out of band at the instant
+/// of the re-read is not counted (a residual case, see `cvmfleet_plan::token`).
+const LIVE_STATES: [&str; 5] =
+    [state::PENDING, state::RUNNING, state::STARTING, state::STOPPING, state::STOPPED];
+
+/// One pool's live instances: one page (one consistent read); should it ever hold more than a
+/// page, the pages are walked.
 async fn read_pool(
     client: &CvmClient,
     region: &str,
