@@ -18,6 +18,7 @@ pub(crate) fn termination(instance: &ObservedInstance, reason: TerminateReason) 
         state: instance.state.to_string(),
         reason,
         waits_for_launches: false,
+        waits_for_transition: instance.state.is_transitional(),
     }
 }
 
@@ -30,7 +31,7 @@ pub(crate) struct CreateSpec<'a> {
     /// Instances it makes.
     pub(crate) count: u32,
     /// Explicit private IPs (IP groups), one per instance.
-    pub(crate) private_ips: Vec<String>,
+    pub(crate) private_ips: Vec<std::net::Ipv4Addr>,
     /// Instances that must be gone first (they hold its IPs).
     pub(crate) wait_for_gone: Vec<String>,
     /// Why.
@@ -55,7 +56,11 @@ pub(crate) fn make_create(
         if let Some(subnet) = &zone.subnet_id {
             vpc.subnet_id = subnet.clone();
         }
-        vpc.private_ip_addresses = if private_ips.is_empty() { None } else { Some(private_ips) };
+        vpc.private_ip_addresses = if private_ips.is_empty() {
+            None
+        } else {
+            Some(private_ips.iter().map(ToString::to_string).collect())
+        };
         request.virtual_private_cloud = Some(vpc);
     }
     request.instance_count = None;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use cvmfleet_spec::{DriftPolicy, GroupPolicies};
+use cvmfleet_spec::{DriftPolicy, GroupPolicies, RequestTemplate, Secret, SecretError, SecretRef};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 /// Where a login password comes from. Plans carry the reference, never the value; the executor
@@ -15,6 +15,31 @@ pub enum PasswordSource {
     FromEnv(String),
     /// A file whose content (trailing newline trimmed) is the password.
     FromFile(String),
+}
+
+impl PasswordSource {
+    /// The source a spec's secret reference names (relative files resolved against the spec
+    /// file's directory).
+    #[must_use]
+    pub fn of(reference: &SecretRef) -> PasswordSource {
+        match (reference.env_var(), reference.file_path()) {
+            (Some(var), _) => PasswordSource::FromEnv(var.to_owned()),
+            (None, path) => PasswordSource::FromFile(path.unwrap_or_default().display().to_string()),
+        }
+    }
+
+    /// Reads the password now, through the spec crate's one secret reader (one rule for line
+    /// breaks, empty values and non-Unicode variables; a typed error naming the reference).
+    ///
+    /// # Errors
+    /// [`SecretError`] when the source cannot give a password.
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
+        match self {
+            PasswordSource::FromEnv(var) => SecretRef::from_env(var),
+            PasswordSource::FromFile(path) => SecretRef::from_file(path, None),
+        }
+        .resolve()
+    }
 }
 
 impl std::fmt::Display for PasswordSource {
@@ -54,8 +79,6 @@ pub struct DesiredGroup {
     pub template: RunInstancesRequest,
     /// Where the login password comes from, if any.
     pub password: Option<PasswordSource>,
-    /// Canonical hash of the whole template (64 hex): any change reaching the API changes it.
-    pub template_hash: String,
     /// Hash of the fields that cannot change in place (16 hex); instances whose
     /// `cvmfleet:template` tag differs are replaced.
     pub replacement_hash: String,
@@ -78,7 +101,7 @@ pub struct DesiredZone {
     /// Subnet for this zone, overriding the template's.
     pub subnet_id: Option<String>,
     /// Explicit private IPs, one instance each (then `replicas` equals their count).
-    pub private_ips: Vec<String>,
+    pub private_ips: Vec<std::net::Ipv4Addr>,
 }
 
 impl DesiredGroup {
@@ -106,60 +129,28 @@ impl DesiredGroup {
     }
 }
 
-/// A launch template the planner cannot turn into a RunInstances request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("fleet {fleet} group {group}: template is not a valid RunInstances request: {reason}")]
-pub struct TemplateError {
-    /// Fleet.
-    pub fleet: String,
-    /// Group.
-    pub group: String,
-    /// What did not fit.
-    pub reason: String,
-}
-
 /// Turns validated specs into the planner's input.
-///
-/// # Errors
-/// [`TemplateError`] if a template does not fit the wire request type (a mismatch between the
-/// spec model and the wire model, which the tests over `examples/` guard against).
-pub fn from_spec(specs: &cvmfleet_spec::SpecSet) -> Result<Vec<DesiredFleet>, TemplateError> {
+#[must_use]
+pub fn from_spec(specs: &cvmfleet_spec::SpecSet) -> Vec<DesiredFleet> {
     specs.fleets.iter().map(fleet_from_spec).collect()
 }
 
-fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet) -> Result<DesiredFleet, TemplateError> {
-    let groups =
-        fleet.groups.iter().map(|group| group_from_spec(fleet, group)).collect::<Result<Vec<_>, _>>()?;
-    Ok(DesiredFleet {
+fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet) -> DesiredFleet {
+    DesiredFleet {
         name: fleet.name.clone(),
         region: fleet.region.clone(),
         prune: fleet.policies.prune,
         allow_deletion: fleet.policies.allow_fleet_deletion,
-        groups,
+        groups: fleet.groups.iter().map(|group| group_from_spec(fleet, group)).collect(),
         orphans: fleet.orphan,
-    })
+    }
 }
 
-fn group_from_spec(
-    fleet: &cvmfleet_spec::Fleet,
-    group: &cvmfleet_spec::Group,
-) -> Result<DesiredGroup, TemplateError> {
-    let error =
-        |reason: String| TemplateError { fleet: fleet.name.clone(), group: group.name.clone(), reason };
-    let mut value = serde_json::to_value(&group.template).map_err(|e| error(e.to_string()))?;
+fn group_from_spec(fleet: &cvmfleet_spec::Fleet, group: &cvmfleet_spec::Group) -> DesiredGroup {
     // The password is a reference in the spec; the plan keeps the reference and the executor
     // reads the value when it sends the request.
-    let password_ref = value
-        .get_mut("LoginSettings")
-        .and_then(serde_json::Value::as_object_mut)
-        .and_then(|login| login.remove("Password"));
-    let password = match password_ref {
-        None => None,
-        Some(reference) => Some(password_source(&reference, &group.source.file).ok_or_else(|| {
-            error("LoginSettings.Password must be {fromEnv: VAR} or {fromFile: path}".into())
-        })?),
-    };
-    let template: RunInstancesRequest = serde_json::from_value(value).map_err(|e| error(e.to_string()))?;
+    let RequestTemplate { request: template, password } = group.template.to_request();
+    let password = password.map(|reference| PasswordSource::of(&reference));
     let zones = group
         .placements
         .iter()
@@ -167,31 +158,16 @@ fn group_from_spec(
             zone: p.zone.clone(),
             replicas: p.replicas,
             subnet_id: p.subnet_id.clone(),
-            private_ips: p.private_ips.iter().map(ToString::to_string).collect(),
+            private_ips: p.private_ips.clone(),
         })
         .collect();
-    Ok(DesiredGroup {
+    DesiredGroup {
         name: group.name.clone(),
         template,
         password,
-        template_hash: group.template.canonical_hash().to_string(),
         replacement_hash: group.template.replacement_hash().short(),
         zones,
         max_terminate_percent: fleet.policies.max_terminate_percent,
         policies: group.policies,
-    })
-}
-
-/// Reads a serialized secret reference; relative files are relative to the spec file.
-fn password_source(reference: &serde_json::Value, spec_file: &str) -> Option<PasswordSource> {
-    if let Some(var) = reference.get("fromEnv").and_then(serde_json::Value::as_str) {
-        return Some(PasswordSource::FromEnv(var.to_owned()));
     }
-    let path = reference.get("fromFile").and_then(serde_json::Value::as_str)?;
-    let path = std::path::Path::new(path);
-    if path.is_absolute() {
-        return Some(PasswordSource::FromFile(path.display().to_string()));
-    }
-    let dir = std::path::Path::new(spec_file).parent().unwrap_or_else(|| std::path::Path::new(""));
-    Some(PasswordSource::FromFile(dir.join(path).display().to_string()))
 }

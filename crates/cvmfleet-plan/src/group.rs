@@ -20,6 +20,7 @@
 //! finishes the terminations (once the new instances run: [`GroupPlan::await_running`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 
 use cvmfleet_spec::{DriftPolicy, StoppedPolicy};
 use cvmfleet_wire::MAX_BATCH;
@@ -300,7 +301,14 @@ pub(crate) fn plan_group(
     for (zone, mut ids) in starts {
         ids.sort();
         for chunk in ids.chunks(MAX_BATCH) {
-            gp.starts.push(Start { zone: zone.to_owned(), instance_ids: chunk.to_vec() });
+            let waits_for_transition = chunk
+                .iter()
+                .any(|id| instances.iter().any(|i| i.id == *id && i.state == InstanceState::Stopping));
+            gp.starts.push(Start {
+                zone: zone.to_owned(),
+                instance_ids: chunk.to_vec(),
+                waits_for_transition,
+            });
         }
     }
 
@@ -527,14 +535,14 @@ fn plan_ip_zone(
 ) -> u32 {
     let policy = group.policies.drift;
     let zone = z.zone;
-    let wanted_ips: BTreeSet<&str> = zone.private_ips.iter().map(String::as_str).collect();
-    let mut held: BTreeSet<&str> = BTreeSet::new();
+    let wanted_ips: BTreeSet<Ipv4Addr> = zone.private_ips.iter().copied().collect();
+    let mut held: BTreeSet<Ipv4Addr> = BTreeSet::new();
     let mut kept = z.kept.clone();
     kept.sort_by(|a, b| a.id.cmp(&b.id));
     let zone_start = terminations.len();
     for instance in kept {
-        match instance.private_ips.first().map(String::as_str) {
-            Some(ip) if wanted_ips.contains(ip) && held.insert(ip) => {}
+        match instance.private_ips.first().copied() {
+            Some(ip) if wanted_ips.contains(&ip) && held.insert(ip) => {}
             _ if policy.surplus == DriftPolicy::Correct => {
                 terminations.push(termination(instance, TerminateReason::Surplus));
             }
@@ -545,39 +553,39 @@ fn plan_ip_zone(
     replace.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     let mut stepped = 0;
     for (instance, reason) in replace {
-        match instance.private_ips.first().map(String::as_str) {
-            Some(ip) if wanted_ips.contains(ip) && !held.contains(ip) => {
+        match instance.private_ips.first().copied() {
+            Some(ip) if wanted_ips.contains(&ip) && !held.contains(&ip) => {
                 held.insert(ip);
                 if stepped < step {
                     stepped += 1;
                     terminations.push(termination(instance, reason));
                     // Its IP is free again once it is gone: the create below waits for it.
-                    held.remove(ip);
+                    held.remove(&ip);
                 }
             }
             _ => terminations.push(termination(instance, TerminateReason::Surplus)),
         }
     }
     // IPs still held by instances on their way out must be free before they can be reused.
-    let mut blockers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut blockers: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
     let leaving_ids: BTreeSet<&str> =
         terminations[zone_start..].iter().map(|t| t.instance_id.as_str()).collect();
     for instance in &z.all {
         let going = instance.presence() == Presence::Leaving || leaving_ids.contains(instance.id.as_str());
         if going {
             for ip in &instance.private_ips {
-                blockers.entry(ip.as_str()).or_default().push(instance.id.clone());
+                blockers.entry(*ip).or_default().push(instance.id.clone());
             }
         }
     }
-    let missing: Vec<&str> = wanted_ips.iter().copied().filter(|ip| !held.contains(ip)).collect();
-    let (blocked, free): (Vec<&str>, Vec<&str>) =
+    let missing: Vec<Ipv4Addr> = wanted_ips.iter().copied().filter(|ip| !held.contains(ip)).collect();
+    let (blocked, free): (Vec<Ipv4Addr>, Vec<Ipv4Addr>) =
         missing.into_iter().partition(|ip| blockers.contains_key(ip));
     let free_count = u32::try_from(free.len()).unwrap_or(u32::MAX);
     let free = if policy.missing == DriftPolicy::Correct { free } else { Vec::new() };
     for (ips, must_wait) in [(free, false), (blocked, true)] {
         for chunk in ips.chunks(MAX_BATCH) {
-            let ips: Vec<String> = chunk.iter().map(|s| (*s).to_owned()).collect();
+            let ips: Vec<Ipv4Addr> = chunk.to_vec();
             let mut wait: Vec<String> = if must_wait {
                 chunk.iter().flat_map(|ip| blockers[ip].iter().cloned()).collect()
             } else {
@@ -589,7 +597,7 @@ fn plan_ip_zone(
             let count = u32::try_from(ips.len()).unwrap_or(u32::MAX);
             let spec = CreateSpec {
                 zone,
-                slots: Slots::Ips(ips.clone()),
+                slots: Slots::Ips(ips.iter().map(ToString::to_string).collect()),
                 count,
                 private_ips: ips,
                 wait_for_gone: wait,
@@ -599,18 +607,6 @@ fn plan_ip_zone(
         }
     }
     free_count
-}
-
-/// Whether an observed name is what the API makes of the template's `InstanceName`: the name
-/// itself, or the name with the numeric suffix RunInstances appends when creating several.
-fn name_matches(template: &str, observed: &str) -> bool {
-    if observed == template {
-        return true;
-    }
-    observed.strip_prefix(template).is_some_and(|rest| {
-        let digits = rest.strip_prefix('-').unwrap_or(rest);
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-    })
 }
 
 fn plan_updates<'a>(
@@ -625,7 +621,10 @@ fn plan_updates<'a>(
         && let Some(handling) = handling_of(policy.instance_name)
     {
         let mut renames: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
-        for i in kept.iter().filter(|i| !name_matches(name, &i.name)) {
+        // The suffixes the API appends when creating several are no drift: the wire crate's
+        // one name-template reader says which names the template makes.
+        let template = cvmfleet_wire::names::NameTemplate::parse(name, false);
+        for i in kept.iter().filter(|i| !template.matches(&i.name)) {
             found.push(Found {
                 instance: i,
                 kind: DriftKind::InstanceName,

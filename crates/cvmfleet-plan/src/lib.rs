@@ -21,7 +21,6 @@
 //!         name: "frontend".into(),
 //!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
 //!         password: None,
-//!         template_hash: "0".repeat(64),
 //!         replacement_hash: "0".repeat(16),
 //!         zones: vec![DesiredZone { zone: "ap-guangzhou-3".into(), replicas: 2, subnet_id: None, private_ips: vec![] }],
 //!         max_terminate_percent: 50,

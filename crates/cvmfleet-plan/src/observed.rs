@@ -63,7 +63,7 @@ pub struct ObservedInstance {
     /// Security groups, sorted.
     pub security_groups: Vec<String>,
     /// Primary private IPs.
-    pub private_ips: Vec<String>,
+    pub private_ips: Vec<std::net::Ipv4Addr>,
     /// Creation time as the API gives it (ISO 8601, sorts chronologically).
     pub created_time: String,
     /// Subnet of the primary network interface (empty outside a VPC).
@@ -102,7 +102,7 @@ impl ObservedInstance {
             state: instance.state(),
             name: instance.instance_name.clone(),
             security_groups,
-            private_ips: instance.private_ip_addresses.clone(),
+            private_ips: instance.private_ip_addresses.iter().filter_map(|ip| ip.parse().ok()).collect(),
             created_time: instance.created_time.clone(),
             subnet_id: instance.virtual_private_cloud.subnet_id.clone(),
             instance_type: instance.instance_type.clone(),

@@ -203,8 +203,12 @@ pub struct GroupPlan {
 pub struct Start {
     /// Zone (for display).
     pub zone: String,
-    /// Instances started (≤ 100); `STOPPING` ones are started once they have stopped.
+    /// Instances started (≤ 100), in one StartInstances call.
     pub instance_ids: Vec<String>,
+    /// Some were still `STOPPING` when observed (StartInstances refuses them): the call is
+    /// sent once every one of them has stopped.
+    #[serde(default)]
+    pub waits_for_transition: bool,
 }
 
 /// One step of a rolling replacement: at most `max_surge` instances above the group's size
@@ -271,6 +275,10 @@ pub struct Termination {
     /// runs. When some of that did not come up, it is kept: the rollout stops and says why.
     #[serde(default)]
     pub waits_for_launches: bool,
+    /// It was in a transition when observed (`PENDING`, `STARTING`, `STOPPING`, `REBOOTING`)
+    /// during which TerminateInstances refuses it: its batch is sent once the transition ended.
+    #[serde(default)]
+    pub waits_for_transition: bool,
 }
 
 /// Why an instance is terminated.

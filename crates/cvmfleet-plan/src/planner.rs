@@ -83,7 +83,7 @@ pub fn fingerprint(desired: &[DesiredFleet], observed: &BTreeMap<String, Observe
                 i.token,
                 i.name,
                 i.security_groups.join(","),
-                i.private_ips.join(","),
+                i.private_ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
                 i.protected
             ));
         }

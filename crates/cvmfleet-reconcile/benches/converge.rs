@@ -34,7 +34,6 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
             ..Default::default()
         },
         password: None,
-        template_hash: format!("{:0>64}", name.len()),
         replacement_hash: format!("{:0>16}", name.len()),
         zones: zones
             .iter()

@@ -40,7 +40,6 @@ fn fleet(name: String, replicas: u32) -> DesiredFleet {
                 ..Default::default()
             },
             password: None,
-            template_hash: "1".repeat(64),
             replacement_hash: "1".repeat(16),
             zones: vec![DesiredZone {
                 zone: "ap-guangzhou-3".into(),

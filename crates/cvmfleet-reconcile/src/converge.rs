@@ -87,6 +87,8 @@ pub enum Verdict {
 pub struct Rounds {
     rounds: u32,
     launch_retries: u32,
+    /// Instances whose steps the last round deferred: planning them again continues the run.
+    deferred: BTreeSet<String>,
 }
 
 impl Rounds {
@@ -105,6 +107,7 @@ impl Rounds {
     /// After executing a round: plan again, or stop.
     pub fn after_execute(&mut self, report: &Report, interrupt: &Interrupt) -> Verdict {
         self.rounds += 1;
+        self.deferred = report.deferred_ids.iter().cloned().collect();
         if interrupt.is_set() {
             return Verdict::Stop(Stop::Interrupted);
         }
@@ -145,11 +148,13 @@ impl Rounds {
         if !plan.refusals.is_empty() {
             return Verdict::Stop(Stop::SafetyLimits);
         }
-        let unexpected = plan.fleets.iter().flat_map(|f| &f.groups).any(|g| {
-            !g.updates.is_empty()
-                || !g.starts.is_empty()
-                || g.terminations.iter().any(|t| t.reason.reduces_capacity())
-        }) || plan.fleets.iter().any(|f| f.prune && !f.orphans.is_empty());
+        let new = |id: &String| !self.deferred.contains(id);
+        let unexpected =
+            plan.fleets.iter().flat_map(|f| &f.groups).any(|g| {
+                !g.updates.is_empty()
+                    || g.starts.iter().flat_map(|s| &s.instance_ids).any(new)
+                    || g.terminations.iter().any(|t| t.reason.reduces_capacity() && new(&t.instance_id))
+            }) || plan.fleets.iter().any(|f| f.prune && f.orphans.iter().any(|t| new(&t.instance_id)));
         if unexpected { Verdict::Stop(Stop::Unexpected) } else { Verdict::Again }
     }
 }

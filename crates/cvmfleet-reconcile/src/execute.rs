@@ -28,8 +28,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use cvmfleet_client::{CvmClient, Error as ApiError};
-use cvmfleet_plan::PasswordSource;
-use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Termination, Update};
+use cvmfleet_plan::plan::{AttributeChange, Create, FleetPlan, GroupPlan, Plan, Start, Termination, Update};
 use cvmfleet_wire::api::{
     ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, TerminateInstancesRequest,
 };
@@ -156,9 +155,13 @@ pub struct Report {
     /// Instances a create answered with that vanished before they ran (terminated out of
     /// band): the next plan fills their slots.
     pub lost: Vec<String>,
-    /// Steps left to the next round because the cloud moved (a spent token, lost instances):
-    /// the terminations of a group whose creates did not all come up. Not failures.
+    /// Steps left to the next round because the cloud moved (a spent token, lost instances,
+    /// a batch refused because another run changed some of its instances): the terminations
+    /// of a group whose creates did not all come up, such batches. Not failures.
     pub deferred: Vec<String>,
+    /// The instances of the deferred batch steps: the next round may plan them again without
+    /// that counting as someone else's change.
+    pub deferred_ids: Vec<String>,
 }
 
 impl Report {
@@ -299,18 +302,18 @@ pub async fn execute(
                     start.instance_ids.clone(),
                     WaitKind::Started,
                 ));
-                let (client, region, ids, permit, options, interrupt) = (
+                let (client, region, start, permit, options, interrupt) = (
                     client.clone(),
                     fleet.region.clone(),
-                    start.instance_ids.clone(),
+                    start.clone(),
                     semaphore.clone(),
                     options.clone(),
                     interrupt.clone(),
                 );
                 tasks.spawn(async move {
                     let _permit = permit.acquire_owned().await;
-                    let result = start_instances(&client, &region, &ids, &options, &interrupt).await;
-                    StepOutcome::Start { index, step, result }
+                    let outcome = start_instances(&client, &region, &start, &options, &interrupt).await;
+                    StepOutcome::Start { index, step, outcome, ids: start.instance_ids }
                 });
             }
             if !group.await_running.is_empty() {
@@ -386,13 +389,21 @@ pub async fn execute(
             StepOutcome::Create { index, step, result } => {
                 created_or_refused(&mut launches[index], step, result, &mut report);
             }
-            StepOutcome::Start { index, step, result } => {
-                if let Err(source) = result {
+            StepOutcome::Start { index, step, outcome, ids } => match outcome {
+                BatchOutcome::Done => {}
+                BatchOutcome::Deferred(source) => {
+                    // Someone else moved some of them; the next round plans from what is there.
+                    launches[index].done = true;
+                    launches[index].incomplete = true;
+                    report.deferred.push(format!("{step}: {source}; the next round re-plans it"));
+                    report.deferred_ids.extend(ids);
+                }
+                BatchOutcome::Failed(source) => {
                     launches[index].failed = true;
                     launches[index].done = true;
                     report.failures.push(ExecError::Api { step, source });
                 }
-            }
+            },
         }
     }
 
@@ -417,6 +428,7 @@ pub async fn execute(
             let replanned = replan_groups.contains(&key);
             for t in &group.terminations {
                 if replanned && t.waits_for_launches {
+                    report.deferred_ids.push(t.instance_id.clone());
                     report.deferred.push(format!(
                         "terminate {} (fleet {}, group {}): not all of the group's new instances came \
                          up; the next round re-plans it",
@@ -446,20 +458,25 @@ pub async fn execute(
         }
     }
     for (region, terminations) in by_region {
-        let ids: Vec<String> = terminations.iter().map(|(_, t)| t.instance_id.clone()).collect();
-        for chunk in ids.chunks(MAX_BATCH) {
+        let batch: Vec<Termination> = terminations.into_iter().map(|(_, t)| t).collect();
+        for chunk in batch.chunks(MAX_BATCH) {
             let step = format!("terminate {} instance(s) in {region}", chunk.len());
             if interrupt.is_set() {
                 report.skipped.push(step);
                 continue;
             }
             progress.event(Event::Started(step.clone()));
+            let ids = chunk.iter().map(|t| t.instance_id.clone());
             match terminate(client, &region, chunk, options, interrupt).await {
-                Ok(done) => {
+                BatchOutcome::Done => {
                     progress.event(Event::Finished(step));
-                    report.terminated.extend(done);
+                    report.terminated.extend(ids);
                 }
-                Err(source) => report.failures.push(ExecError::Api { step, source }),
+                BatchOutcome::Deferred(source) => {
+                    report.deferred.push(format!("{step}: {source}; the next round re-plans it"));
+                    report.deferred_ids.extend(ids);
+                }
+                BatchOutcome::Failed(source) => report.failures.push(ExecError::Api { step, source }),
             }
         }
     }
@@ -619,7 +636,7 @@ fn created_or_refused(
 enum StepOutcome {
     Update { step: String, result: Result<Vec<String>, ApiError> },
     Create { index: usize, step: String, result: Result<Vec<String>, ApiError> },
-    Start { index: usize, step: String, result: Result<(), ApiError> },
+    Start { index: usize, step: String, outcome: BatchOutcome, ids: Vec<String> },
 }
 
 fn update_step(fleet: &FleetPlan, group: &GroupPlan, update: &Update) -> String {
@@ -644,24 +661,15 @@ fn modify_request(update: &Update) -> ModifyInstancesAttributeRequest {
 pub(crate) fn prepare(create: &Create, step: &str) -> Result<RunInstancesRequest, ExecError> {
     let mut request = create.request.clone();
     if let Some(source) = &create.password {
-        let password = read_password(source).map_err(|reason| ExecError::Secret {
+        let password = source.resolve().map_err(|error| ExecError::Secret {
             step: step.to_owned(),
             source_ref: source.to_string(),
-            reason,
+            reason: error.to_string(),
         })?;
-        request.login_settings.get_or_insert_with(Default::default).password = Some(password);
+        request.login_settings.get_or_insert_with(Default::default).password =
+            Some(password.expose().to_owned());
     }
     Ok(request)
-}
-
-/// Reads through the spec crate's one secret reader (bounded regular files, one rule for line
-/// breaks and empty values; issue 10).
-fn read_password(source: &PasswordSource) -> Result<String, String> {
-    let reference = match source {
-        PasswordSource::FromEnv(var) => cvmfleet_spec::SecretRef::from_env(var),
-        PasswordSource::FromFile(path) => cvmfleet_spec::SecretRef::from_file(path, None),
-    };
-    reference.resolve().map(|secret| secret.expose().to_owned()).map_err(|e| e.to_string())
 }
 
 /// Instance states as DescribeInstancesStatus reports them; absent IDs are not in the map.
@@ -848,55 +856,29 @@ async fn wait_running(
     }
 }
 
-/// Error codes with which TerminateInstances refuses a batch because of the state some of its
-/// instances are in: already going, gone, failed to launch, or in a transition that must end
-/// first (a PENDING instance cannot be terminated until it has booted).
+/// Error codes with which TerminateInstances and StartInstances refuse a batch because of the
+/// state some of its instances are in (already going or gone, already started, or in a
+/// transition).
 fn refused_for_state(code: &str) -> bool {
     code == codes::INVALID_INSTANCE_ID_NOT_FOUND
         || InstanceState::KNOWN.iter().any(|s| s.unsupported_code() == code)
 }
 
-/// Terminates a batch. When the batch is refused for the state of some of its instances
-/// (another apply got there first, an instance is still booting), the instances still to
-/// terminate are looked up, transitions are waited out, and the rest is sent again.
-async fn terminate(
-    client: &CvmClient,
-    region: &str,
-    ids: &[String],
-    options: &ExecOptions,
-    interrupt: &Interrupt,
-) -> Result<Vec<String>, ApiError> {
-    let mut poll = Poll::new(options, interrupt);
-    let mut batch = ids.to_vec();
-    loop {
-        let request = TerminateInstancesRequest { instance_ids: batch.clone(), ..Default::default() };
-        let error = match client.call(region, &request).await {
-            Ok(_) => return Ok(ids.to_vec()),
-            Err(error) if error.code().is_some_and(refused_for_state) => error,
-            Err(error) => return Err(error),
-        };
-        if !poll.may_wait() {
-            return Err(error);
-        }
-        let states = statuses(client, region, &batch).await?;
-        let before = batch.len();
-        batch.retain(|id| states.get(id).is_some_and(|s| !s.is_leaving() && !s.is_failed()));
-        if batch.is_empty() {
-            return Ok(ids.to_vec());
-        }
-        if batch.iter().any(|id| states.get(id).is_some_and(InstanceState::is_transitional)) {
-            poll.next().await;
-        } else if batch.len() == before {
-            // Refused for a state that will not change by waiting: report it.
-            return Err(error);
-        }
-    }
+/// What became of one batch step (a TerminateInstances or StartInstances call).
+#[derive(Debug)]
+enum BatchOutcome {
+    /// The cloud did it, or had already done it (another run got there first).
+    Done,
+    /// Refused for the state of some of its instances while others still need the step: the
+    /// step is left to the next round, which plans from a fresh observation.
+    Deferred(ApiError),
+    /// Failed.
+    Failed(ApiError),
 }
 
-/// Starts stopped instances: those still `STOPPING` are waited for first (StartInstances
-/// refuses them), then one StartInstances call for the batch. Instances already running or
-/// starting (someone else started them) need nothing.
-async fn start_instances(
+/// Waits, when the plan says a batch holds instances in a transition, until none of them is in
+/// one any more (gone counts as settled). The plan states the wait; nothing is re-chosen.
+async fn wait_settled(
     client: &CvmClient,
     region: &str,
     ids: &[String],
@@ -906,19 +888,75 @@ async fn start_instances(
     let mut poll = Poll::new(options, interrupt);
     loop {
         let states = statuses(client, region, ids).await?;
-        let stopping = ids.iter().any(|id| states.get(id) == Some(&InstanceState::Stopping));
-        if stopping && poll.may_wait() {
-            poll.next().await;
-            continue;
-        }
-        let stopped: Vec<String> =
-            ids.iter().filter(|id| states.get(*id) == Some(&InstanceState::Stopped)).cloned().collect();
-        if stopped.is_empty() {
+        if !states.values().any(InstanceState::is_transitional) || !poll.may_wait() {
             return Ok(());
         }
-        let request = StartInstancesRequest { instance_ids: stopped };
-        return client.call(region, &request).await.map(|_| ());
+        poll.next().await;
     }
+}
+
+/// Sends one batch step once. A refusal for state is looked at once: when every instance of
+/// the batch already is where the step takes it (`arrived`), the step is done; otherwise it is
+/// deferred, reported, and the next round plans afresh.
+async fn batch_step<R: cvmfleet_wire::api::ApiRequest>(
+    client: &CvmClient,
+    region: &str,
+    request: &R,
+    ids: &[String],
+    arrived: fn(Option<&InstanceState>) -> bool,
+) -> BatchOutcome {
+    let error = match client.call(region, request).await {
+        Ok(_) => return BatchOutcome::Done,
+        Err(error) if error.code().is_some_and(refused_for_state) => error,
+        Err(error) => return BatchOutcome::Failed(error),
+    };
+    match statuses(client, region, ids).await {
+        Ok(states) if ids.iter().all(|id| arrived(states.get(id))) => BatchOutcome::Done,
+        Ok(_) => BatchOutcome::Deferred(error),
+        Err(read) => BatchOutcome::Failed(read),
+    }
+}
+
+/// Terminates one planned batch: after the transitions the plan names have ended, one
+/// TerminateInstances call.
+async fn terminate(
+    client: &CvmClient,
+    region: &str,
+    batch: &[Termination],
+    options: &ExecOptions,
+    interrupt: &Interrupt,
+) -> BatchOutcome {
+    let ids: Vec<String> = batch.iter().map(|t| t.instance_id.clone()).collect();
+    if batch.iter().any(|t| t.waits_for_transition)
+        && let Err(error) = wait_settled(client, region, &ids, options, interrupt).await
+    {
+        return BatchOutcome::Failed(error);
+    }
+    let request = TerminateInstancesRequest { instance_ids: ids.clone(), ..Default::default() };
+    // Absent, leaving, or failed to launch (never billed, cleaned up by the cloud): terminated.
+    batch_step(client, region, &request, &ids, |state| state.is_none_or(|s| s.is_leaving() || s.is_failed()))
+        .await
+}
+
+/// Starts one planned batch of stopped instances: after the `STOPPING` ones the plan names have
+/// stopped, one StartInstances call.
+async fn start_instances(
+    client: &CvmClient,
+    region: &str,
+    start: &Start,
+    options: &ExecOptions,
+    interrupt: &Interrupt,
+) -> BatchOutcome {
+    if start.waits_for_transition
+        && let Err(error) = wait_settled(client, region, &start.instance_ids, options, interrupt).await
+    {
+        return BatchOutcome::Failed(error);
+    }
+    let request = StartInstancesRequest { instance_ids: start.instance_ids.clone() };
+    batch_step(client, region, &request, &start.instance_ids, |state| {
+        state.is_some_and(|s| s.is_running() || *s == InstanceState::Starting)
+    })
+    .await
 }
 
 /// Waits until every listed instance has disappeared.

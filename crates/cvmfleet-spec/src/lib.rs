@@ -60,6 +60,7 @@ mod load;
 mod model;
 pub mod policy;
 mod reference;
+mod request;
 mod resolve;
 mod rules;
 mod schema;
@@ -74,6 +75,7 @@ pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, r
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
 pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;
+pub use request::RequestTemplate;
 pub use resolve::{Fleet, FleetPolicies, Group, LaunchTemplate, SourceLocation, SpecSet, ZonePlacement};
 pub use rules::RESERVED_TAG_PREFIX;
 pub use schema::json_schema;

@@ -54,6 +54,27 @@ impl SecretRef {
         self.base_dir = dir.map(Path::to_path_buf);
     }
 
+    /// The environment variable it names, if it names one.
+    #[must_use]
+    pub fn env_var(&self) -> Option<&str> {
+        match &self.source {
+            SecretSource::FromEnv(var) => Some(var),
+            SecretSource::FromFile(_) => None,
+        }
+    }
+
+    /// The file it names, if it names one: relative paths joined to the spec file's directory.
+    #[must_use]
+    pub fn file_path(&self) -> Option<PathBuf> {
+        match &self.source {
+            SecretSource::FromEnv(_) => None,
+            SecretSource::FromFile(path) => Some(match &self.base_dir {
+                Some(dir) if Path::new(path).is_relative() => dir.join(path),
+                _ => PathBuf::from(path),
+            }),
+        }
+    }
+
     /// The reference as written, e.g. `fromEnv: SEED_PASSWORD`.
     #[must_use]
     pub fn describe(&self) -> String {

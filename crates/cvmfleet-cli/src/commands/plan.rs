@@ -122,11 +122,7 @@ pub(crate) fn warn_unreadable_passwords(plan: &mut Plan) {
         }
     }
     for (shown, (source, groups)) in needed {
-        let reference = match &source {
-            PasswordSource::FromEnv(var) => cvmfleet_spec::SecretRef::from_env(var),
-            PasswordSource::FromFile(path) => cvmfleet_spec::SecretRef::from_file(path, None),
-        };
-        if let Err(error) = reference.resolve() {
+        if let Err(error) = source.resolve() {
             let groups: Vec<String> = groups.into_iter().collect();
             plan.warnings.push(format!(
                 "the password {shown} cannot be read ({error}); apply will not create the instances of {}",

@@ -12,7 +12,7 @@ pub(crate) fn load(paths: &[PathBuf]) -> anyhow::Result<Option<Vec<DesiredFleet>
     let paths: Vec<PathBuf> =
         if paths.is_empty() { vec![PathBuf::from(DEFAULT_SPEC_DIR)] } else { paths.to_vec() };
     match cvmfleet_spec::load_paths(&paths) {
-        Ok(specs) => Ok(Some(cvmfleet_plan::desired::from_spec(&specs)?)),
+        Ok(specs) => Ok(Some(cvmfleet_plan::desired::from_spec(&specs))),
         Err(diagnostics) => {
             super::validate::print_diagnostics(&diagnostics)?;
             anstream::eprintln!("nothing was planned: the specs are invalid");

@@ -10,7 +10,6 @@ use cvmfleet_plan::{
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::LoginSettings;
 
-const HASH: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 const REPLACEMENT: &str = "aaaaaaaaaaaaaaaa";
 const OLD_REPLACEMENT: &str = "bbbbbbbbbbbbbbbb";
 
@@ -29,7 +28,6 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
             ..Default::default()
         },
         password: None,
-        template_hash: HASH.into(),
         replacement_hash: REPLACEMENT.into(),
         zones,
         max_terminate_percent: 50,
@@ -182,7 +180,8 @@ fn template_change_replaces_create_before_destroy() {
 #[test]
 fn rename_and_security_groups_change_in_place() {
     let mut g = group("frontend", vec![zone("ap-guangzhou-3", 3)]);
-    g.template.instance_name = Some("web-v2".into());
+    // Several instances created at once get the suffixes 1, 2, … (api.json, InstanceName).
+    g.template.instance_name = Some("web-v2-".into());
     g.template.security_group_ids = Some(vec!["sg-new00001".into(), "sg-5ld3mz1q".into()]);
     let desired = [fleet(vec![g])];
     let mut suffixed = instance("ins-aaaaaaa3", "ap-guangzhou-3", "frontend", "RUNNING");
@@ -197,7 +196,7 @@ fn rename_and_security_groups_change_in_place() {
     let gp = &plan.fleets[0].groups[0];
     assert!(gp.creates.is_empty() && gp.terminations.is_empty());
     assert_eq!(gp.updates.len(), 2);
-    assert!(matches!(&gp.updates[0].change, AttributeChange::InstanceName { to, .. } if to == "web-v2"));
+    assert!(matches!(&gp.updates[0].change, AttributeChange::InstanceName { to, .. } if to == "web-v2-"));
     assert_eq!(gp.updates[0].instance_ids, ["ins-aaaaaaa1", "ins-aaaaaaa2"]);
     assert_eq!(plan.summary.update, 2);
     insta::assert_snapshot!(text(&plan));
@@ -300,7 +299,7 @@ fn private_ip_groups_fill_missing_ips_and_wait_for_ips_being_freed() {
         zone: "ap-hongkong-1".into(),
         replicas: 2,
         subnet_id: Some("subnet-dcs9x3gz".into()),
-        private_ips: vec!["10.0.0.18".into(), "10.0.0.19".into()],
+        private_ips: vec![std::net::Ipv4Addr::new(10, 0, 0, 18), std::net::Ipv4Addr::new(10, 0, 0, 19)],
     }];
     g.template.virtual_private_cloud = Some(cvmfleet_wire::model::VirtualPrivateCloud {
         vpc_id: "vpc-1urkhbj4".into(),
@@ -309,7 +308,7 @@ fn private_ip_groups_fill_missing_ips_and_wait_for_ips_being_freed() {
     });
     let desired = [fleet(vec![g])];
     let mut outdated = instance("ins-aaaaaaa1", "ap-hongkong-1", "db", "RUNNING");
-    outdated.private_ips = vec!["10.0.0.18".into()];
+    outdated.private_ips = vec![std::net::Ipv4Addr::new(10, 0, 0, 18)];
     outdated.template = Some(OLD_REPLACEMENT.into());
     let plan = plan(&desired, &observed(vec![outdated]), PlanOptions::default());
     let creates = &plan.fleets[0].groups[0].creates;

@@ -63,7 +63,7 @@ fn seed_examples_plan_to_the_seed_requests() {
     for (file, query) in SEED {
         let specs =
             cvmfleet_spec::load_paths(&[examples_dir().join(file)]).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let fleets = desired::from_spec(&specs).unwrap();
+        let fleets = desired::from_spec(&specs);
         let plan = plan(&fleets, &BTreeMap::new(), PlanOptions::default());
         let creates: Vec<_> = plan.fleets.iter().flat_map(|f| &f.groups).flat_map(|g| &g.creates).collect();
         assert_eq!(creates.len(), 1, "{file}: one RunInstances call");
@@ -99,7 +99,7 @@ fn seed_examples_plan_to_the_seed_requests() {
 fn every_example_and_starter_spec_plans() {
     let dirs = [examples_dir(), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../specs")];
     let specs = cvmfleet_spec::load_paths(&dirs).unwrap_or_else(|e| panic!("{e}"));
-    let fleets = desired::from_spec(&specs).unwrap();
+    let fleets = desired::from_spec(&specs);
     let plan = plan(&fleets, &BTreeMap::new(), PlanOptions::default());
     assert!(plan.summary.create > 0);
     assert!(plan.refusals.is_empty());

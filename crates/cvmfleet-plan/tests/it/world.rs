@@ -9,7 +9,6 @@ use cvmfleet_plan::observed::tags;
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, ObservedInstance, Plan};
 use cvmfleet_wire::api::RunInstancesRequest;
 
-pub(crate) const HASH: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 pub(crate) const CURRENT: &str = "cccccccccccccccc";
 pub(crate) const OLD: &str = "dddddddddddddddd";
 
@@ -24,7 +23,6 @@ pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
             ..Default::default()
         },
         password: None,
-        template_hash: HASH.into(),
         replacement_hash: CURRENT.into(),
         zones: replicas_per_zone
             .iter()

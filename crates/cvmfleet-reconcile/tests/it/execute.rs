@@ -207,6 +207,7 @@ async fn issue_10_an_edited_plan_cannot_touch_what_we_do_not_own() {
         state: "RUNNING".into(),
         reason: cvmfleet_plan::plan::TerminateReason::Surplus,
         waits_for_launches: false,
+        waits_for_transition: false,
     });
     let report = execute(&client, &plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
     assert!(report.terminated.is_empty());
@@ -216,4 +217,70 @@ async fn issue_10_an_edited_plan_cannot_touch_what_we_do_not_own() {
         report.failures
     );
     assert_eq!(cloud.get(&foreign).unwrap().instance_state, "RUNNING");
+}
+
+/// A scale-down that catches instances still booting: the plan says so
+/// (`waits_for_transition`), the executor waits for the boot to end and then sends the batch
+/// once.
+#[tokio::test(start_paused = true)]
+async fn terminating_booting_instances_waits_as_the_plan_says() {
+    let cloud = SimCloud::new(SimConfig::seeded(7));
+    let client = cloud.client().unwrap();
+    let up = plan_for(&cloud, &fleet(3)).await;
+    // Only the create calls: the instances are still PENDING when the scale-down is planned.
+    for create in &up.fleets[0].groups[0].creates {
+        client.call("ap-guangzhou", &create.request).await.unwrap();
+    }
+    let down = plan_for(&cloud, &fleet(1)).await;
+    let terminations = &down.fleets[0].groups[0].terminations;
+    assert_eq!(terminations.len(), 2);
+    assert!(terminations.iter().all(|t| t.state == "PENDING" && t.waits_for_transition), "{terminations:?}");
+    let report = execute(&client, &down, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.is_complete(), "{:?} {:?}", report.failures, report.deferred);
+    assert_eq!(report.terminated.len(), 2);
+    assert_eq!(cloud.calls()[&Action::TerminateInstances].calls, 1, "one call for the batch");
+}
+
+/// Another run terminated part of a planned batch: the cloud refuses the batch for that
+/// instance's state; the executor does not re-choose a subset but defers the step, and the
+/// converge loop's next plan (from a fresh observation) finishes it.
+#[tokio::test(start_paused = true)]
+async fn a_batch_changed_by_someone_else_is_deferred_not_narrowed() {
+    let cloud = SimCloud::new(SimConfig::seeded(8));
+    let client = cloud.client().unwrap();
+    let first = plan_for(&cloud, &fleet(3)).await;
+    execute(&client, &first, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let down = plan_for(&cloud, &fleet(1)).await;
+    let going: Vec<String> =
+        down.fleets[0].groups[0].terminations.iter().map(|t| t.instance_id.clone()).collect();
+    assert_eq!(going.len(), 2);
+    cloud.terminate_out_of_band(&going[0]);
+    let report = execute(&client, &down, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.terminated.is_empty());
+    assert_eq!(report.deferred_ids, going);
+    assert!(report.deferred[0].contains("UnsupportedOperation.InstanceState"), "{:?}", report.deferred);
+    assert!(report.needs_replan());
+    let next = plan_for(&cloud, &fleet(1)).await;
+    let again: Vec<&str> =
+        next.fleets[0].groups[0].terminations.iter().map(|t| t.instance_id.as_str()).collect();
+    assert_eq!(again, [going[1].as_str()]);
+    let done = execute(&client, &next, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(done.terminated, [going[1].clone()]);
+}
+
+/// Two runs terminating the same batch: the second's call is refused because every instance
+/// already goes; that is the step done, not a failure.
+#[tokio::test(start_paused = true)]
+async fn a_batch_someone_else_already_terminated_is_done() {
+    let cloud = SimCloud::new(SimConfig::seeded(9));
+    let client = cloud.client().unwrap();
+    let first = plan_for(&cloud, &fleet(2)).await;
+    execute(&client, &first, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let down = plan_for(&cloud, &fleet(0)).await;
+    let one = execute(&client, &down, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let two = execute(&client, &down, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(one.terminated.len(), 2);
+    assert!(two.is_complete(), "{:?} {:?}", two.failures, two.deferred);
+    assert_eq!(two.terminated, one.terminated);
 }

@@ -20,7 +20,6 @@ pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement
                 ..Default::default()
             },
             password: None,
-            template_hash: "0".repeat(64),
             replacement_hash: replacement_hash.into(),
             zones: vec![DesiredZone { zone: zone.into(), replicas, subnet_id: None, private_ips: vec![] }],
             max_terminate_percent: 50,

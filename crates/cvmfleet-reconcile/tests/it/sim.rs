@@ -95,7 +95,6 @@ impl Spec {
                         ..Default::default()
                     },
                     password: None,
-                    template_hash: format!("{:064}", g.image),
                     replacement_hash: template_tag(g.image),
                     zones,
                     max_terminate_percent: 100,

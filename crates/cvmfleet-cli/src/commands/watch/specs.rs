@@ -94,7 +94,7 @@ impl SpecCache {
         let sources: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         let fleets = cvmfleet_spec::load_sources(&sources)
             .map_err(|d| d.to_string())
-            .and_then(|set| cvmfleet_plan::desired::from_spec(&set).map_err(|e| e.to_string()));
+            .map(|set| cvmfleet_plan::desired::from_spec(&set));
         match fleets {
             Ok(fleets) => {
                 self.last_set = Some((texts, fleets.clone()));
