@@ -5,7 +5,7 @@
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::{Placement, Tag, TagSpecification, VirtualPrivateCloud};
 
-use crate::desired::{DesiredGroup, DesiredZone};
+use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
 use crate::observed::{ObservedInstance, tags};
 use crate::plan::{Create, CreateReason, TerminateReason, Termination};
 use crate::token::{Slots, TokenSeed, request_digest};
@@ -41,7 +41,7 @@ pub(crate) struct CreateSpec<'a> {
 /// Builds a create: the request as the spec makes it, its digest, the next free generation of
 /// its pool (see [`crate::token`]), and the token and count set last.
 pub(crate) fn make_create(
-    fleet: &str,
+    fleet: &DesiredFleet,
     group: &DesiredGroup,
     spec: CreateSpec<'_>,
     in_use: &dyn Fn(&str) -> bool,
@@ -72,12 +72,17 @@ pub(crate) fn make_create(
         Slots::Pool { index } => Some(crate::token::pool_tag(&zone.zone, *index)),
         Slots::Ips(_) => None,
     };
-    let owned =
-        OwnershipTags { fleet, group: &group.name, template: &group.replacement_hash, pool: pool.as_deref() };
+    let owned = OwnershipTags {
+        project: &fleet.project,
+        fleet: &fleet.name,
+        group: &group.name,
+        template: &group.replacement_hash,
+        pool: pool.as_deref(),
+    };
     set_ownership_tags(&mut request, &owned, None);
     let password_ref = group.password.as_ref().map(ToString::to_string);
     let token_seed = TokenSeed {
-        fleet: fleet.to_owned(),
+        fleet: fleet.name.clone(),
         group: group.name.clone(),
         zone: zone.zone.clone(),
         request_digest: request_digest(&request, password_ref.as_deref()),
@@ -102,6 +107,7 @@ pub(crate) fn make_create(
 
 /// The ownership tags of a create.
 struct OwnershipTags<'a> {
+    project: &'a str,
     fleet: &'a str,
     group: &'a str,
     template: &'a str,
@@ -121,6 +127,7 @@ fn set_ownership_tags(request: &mut RunInstancesRequest, owned: &OwnershipTags<'
     };
     let spec = &mut specs[index];
     spec.tags.retain(|t| !t.key.starts_with("cvmfleet:"));
+    spec.tags.push(Tag::new(tags::PROJECT, owned.project));
     spec.tags.push(Tag::new(tags::FLEET, owned.fleet));
     spec.tags.push(Tag::new(tags::GROUP, owned.group));
     spec.tags.push(Tag::new(tags::TEMPLATE, owned.template));

@@ -51,9 +51,16 @@ impl std::fmt::Display for PasswordSource {
     }
 }
 
+/// The project of a spec set that declares none (and of `--project` unset): what `specs/` and
+/// `examples/` run under.
+pub const DEFAULT_PROJECT: &str = "default";
+
 /// A fleet as the specs declare it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesiredFleet {
+    /// The project (spec set) it belongs to; instances carry it in the `cvmfleet:project` tag
+    /// and count as the fleet's only with it.
+    pub project: String,
     /// Fleet name, unique across all specs; instances carry it in the `cvmfleet:fleet` tag.
     pub name: String,
     /// Region, e.g. `ap-guangzhou`.
@@ -129,14 +136,22 @@ impl DesiredGroup {
     }
 }
 
-/// Turns validated specs into the planner's input.
+/// Turns validated specs into the planner's input, for `project` (see [`project_of`]).
 #[must_use]
-pub fn from_spec(specs: &cvmfleet_spec::SpecSet) -> Vec<DesiredFleet> {
-    specs.fleets.iter().map(fleet_from_spec).collect()
+pub fn from_spec(specs: &cvmfleet_spec::SpecSet, project: &str) -> Vec<DesiredFleet> {
+    specs.fleets.iter().map(|fleet| fleet_from_spec(fleet, project)).collect()
 }
 
-fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet) -> DesiredFleet {
+/// The project a command works for: the one given (`--project`, `CVMFLEET_PROJECT`), else the
+/// one the specs declare, else [`DEFAULT_PROJECT`].
+#[must_use]
+pub fn project_of(given: Option<&str>, specs: &cvmfleet_spec::SpecSet) -> String {
+    given.or(specs.project.as_deref()).unwrap_or(DEFAULT_PROJECT).to_owned()
+}
+
+fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet, project: &str) -> DesiredFleet {
     DesiredFleet {
+        project: project.to_owned(),
         name: fleet.name.clone(),
         region: fleet.region.clone(),
         prune: fleet.policies.prune,

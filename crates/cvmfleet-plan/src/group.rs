@@ -232,7 +232,7 @@ pub(crate) fn plan_group(
             let step = o.min(ip_left);
             ip_left -= step;
             replacing += step;
-            let free = plan_ip_zone(z, step as usize, &fleet.name, group, in_use, &mut gp, &mut terminations);
+            let free = plan_ip_zone(z, step as usize, fleet, group, in_use, &mut gp, &mut terminations);
             if free > 0
                 && let Some(handling) = handling_of(policy.missing)
             {
@@ -269,7 +269,7 @@ pub(crate) fn plan_group(
                     wait_for_gone: Vec::new(),
                     reason,
                 };
-                gp.creates.push(make_create(&fleet.name, group, spec, in_use));
+                gp.creates.push(make_create(fleet, group, spec, in_use));
             }
         }
         // Stopped instances that stay are started; instances still booting must run before
@@ -527,7 +527,7 @@ fn classify_zone<'a>(
 fn plan_ip_zone(
     z: &ZoneState<'_>,
     step: usize,
-    fleet: &str,
+    fleet: &DesiredFleet,
     group: &DesiredGroup,
     in_use: &dyn Fn(&str) -> bool,
     gp: &mut GroupPlan,

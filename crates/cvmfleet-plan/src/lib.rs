@@ -12,6 +12,7 @@
 //! use cvmfleet_wire::api::RunInstancesRequest;
 //!
 //! let fleet = DesiredFleet {
+//!     project: "default".into(),
 //!     name: "web".into(),
 //!     region: "ap-guangzhou".into(),
 //!     prune: false,
@@ -43,7 +44,7 @@ pub mod planner;
 pub mod render;
 pub mod token;
 
-pub use desired::{DesiredFleet, DesiredGroup, DesiredZone, PasswordSource};
+pub use desired::{DEFAULT_PROJECT, DesiredFleet, DesiredGroup, DesiredZone, PasswordSource};
 pub use drift::{Drift, DriftKind, Handling};
 pub use observed::{ObservedFleet, ObservedInstance, Presence};
 pub use plan::Plan;

@@ -11,6 +11,8 @@ use cvmfleet_wire::vocab::InstanceState;
 /// with the create) and reads back to recognise its instances. There is no state file: the
 /// cloud is the state.
 pub mod tags {
+    /// The project (spec set) the fleet belongs to; see [`crate::desired::DEFAULT_PROJECT`].
+    pub const PROJECT: &str = "cvmfleet:project";
     /// The fleet's name.
     pub const FLEET: &str = "cvmfleet:fleet";
     /// The group's name.
@@ -86,6 +88,10 @@ pub struct ObservedInstance {
     /// `cvmfleet:pool` tag.
     #[serde(default)]
     pub pool: Option<String>,
+    /// `cvmfleet:project` tag; `None` on instances created before projects (see
+    /// [`ObservedInstance::belongs_to`]).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 impl ObservedInstance {
@@ -113,7 +119,16 @@ impl ObservedInstance {
             template: tag(tags::TEMPLATE),
             token: tag(tags::TOKEN),
             pool: tag(tags::POOL),
+            project: tag(tags::PROJECT),
         }
+    }
+
+    /// Whether the instance is `project`'s: it carries the project's tag, or no project tag at
+    /// all (made before projects existed, when a fleet name was the whole identity: the project
+    /// whose specs name its fleet counts it, so that none is created twice).
+    #[must_use]
+    pub fn belongs_to(&self, project: &str) -> bool {
+        self.project.as_deref().is_none_or(|p| p == project)
     }
 
     /// How the instance's state counts.

@@ -154,6 +154,9 @@ impl Summary {
 /// The plan of one fleet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetPlan {
+    /// The project the fleet belongs to (its instances' `cvmfleet:project` tag).
+    #[serde(default = "default_project")]
+    pub project: String,
     /// Fleet name.
     pub name: String,
     /// Region.
@@ -389,4 +392,8 @@ pub struct Refusal {
     pub group: Option<String>,
     /// What the limit is and how to override it.
     pub message: String,
+}
+
+fn default_project() -> String {
+    crate::desired::DEFAULT_PROJECT.to_owned()
 }

@@ -208,7 +208,14 @@ fn plan_fleet(
             ));
         }
     }
-    FleetPlan { name: fleet.name.clone(), region: fleet.region.clone(), groups, orphans, prune }
+    FleetPlan {
+        project: fleet.project.clone(),
+        name: fleet.name.clone(),
+        region: fleet.region.clone(),
+        groups,
+        orphans,
+        prune,
+    }
 }
 
 fn summarize(fleets: &[FleetPlan]) -> Summary {

@@ -51,6 +51,7 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
 
 fn fleet(name: String, groups: Vec<DesiredGroup>) -> DesiredFleet {
     DesiredFleet {
+        project: "default".into(),
         name,
         region: "ap-guangzhou".into(),
         prune: false,

@@ -27,6 +27,7 @@ use cvmfleet_wire::model::Filter;
 
 fn fleet(name: String, replicas: u32) -> DesiredFleet {
     DesiredFleet {
+        project: "default".into(),
         name,
         region: "ap-guangzhou".into(),
         prune: false,

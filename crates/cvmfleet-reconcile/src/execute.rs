@@ -528,19 +528,20 @@ pub async fn execute(
 /// and group's tags; for orphans, its fleet's) left out, and a failure for each. One
 /// DescribeInstances per 100 instances the plan would change.
 async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecError>), ExecError> {
-    let mut wanted: BTreeMap<&str, BTreeMap<&str, (&str, Option<&str>)>> = BTreeMap::new();
+    type Owner<'a> = (&'a str, &'a str, Option<&'a str>);
+    let mut wanted: BTreeMap<&str, BTreeMap<&str, Owner<'_>>> = BTreeMap::new();
     for fleet in &plan.fleets {
         let ids = wanted.entry(fleet.region.as_str()).or_default();
         for group in &fleet.groups {
             let touched = group.updates.iter().flat_map(|u| &u.instance_ids);
             let touched = touched.chain(group.starts.iter().flat_map(|s| &s.instance_ids));
             for id in touched.chain(group.terminations.iter().map(|t| &t.instance_id)) {
-                ids.insert(id, (&fleet.name, Some(&group.name)));
+                ids.insert(id, (&fleet.project, &fleet.name, Some(&group.name)));
             }
         }
         if fleet.prune {
             for t in &fleet.orphans {
-                ids.insert(&t.instance_id, (&fleet.name, None));
+                ids.insert(&t.instance_id, (&fleet.project, &fleet.name, None));
             }
         }
     }
@@ -553,10 +554,16 @@ async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecEr
                 source,
             })?;
         for instance in &found {
-            let Some((fleet, group)) = ids.get(instance.instance_id.as_str()) else { continue };
+            let Some((project, fleet, group)) = ids.get(instance.instance_id.as_str()) else { continue };
             let fleet_tag = instance.tag(cvmfleet_plan::observed::tags::FLEET);
             let group_tag = instance.tag(cvmfleet_plan::observed::tags::GROUP);
-            if fleet_tag != Some(*fleet) || group.is_some_and(|g| group_tag != Some(g)) {
+            let project_tag = instance.tag(cvmfleet_plan::observed::tags::PROJECT);
+            if let Some(other) = project_tag.filter(|p| p != project) {
+                refused.insert(
+                    instance.instance_id.clone(),
+                    format!("it belongs to project {other}, not {project}"),
+                );
+            } else if fleet_tag != Some(*fleet) || group.is_some_and(|g| group_tag != Some(g)) {
                 let owner = match (fleet_tag, group_tag) {
                     (Some(f), Some(g)) => format!("fleet {f}, group {g}"),
                     (Some(f), None) => format!("fleet {f}"),

@@ -1,6 +1,8 @@
 //! Observation: list every fleet's instances by its ownership tag, ⌈N/100⌉ DescribeInstances
-//! calls per fleet, fleets observed concurrently within the client's rate limits; then make
-//! the counts that decide creates consistent.
+//! calls per fleet, fleets observed concurrently within the client's rate limits, keeping the
+//! fleet's project's instances (another project's fleet of the same name is not ours; one made
+//! before projects is, see `ObservedInstance::belongs_to`); then make the counts that decide
+//! creates consistent.
 //!
 //! Offset paging over a set that changes meanwhile is not a snapshot: a live instance can be
 //! missed while the totals still agree. A fleet whose listing took one page is one consistent
@@ -51,10 +53,11 @@ pub async fn observe_each(
         let client = client.clone();
         let name = fleet.name.clone();
         let region = fleet.region.clone();
+        let project = fleet.project.clone();
         tasks.spawn(async move {
             let filter = Filter::new(format!("tag:{}", tags::FLEET), [name.clone()]);
             let result = client.describe_instances_all(&region, vec![filter]).await;
-            (name, result)
+            (name, result.map(|listed| (listed.len(), reduce(&listed, &project))))
         });
     }
     let mut observed = BTreeMap::new();
@@ -62,11 +65,11 @@ pub async fn observe_each(
     while let Some(joined) = tasks.join_next().await {
         let Ok((name, result)) = joined else { continue };
         let result = match result {
-            Ok(instances) => {
-                if instances.len() > MAX_BATCH {
+            Ok((listed, instances)) => {
+                if listed > MAX_BATCH {
                     paged.insert(name.clone());
                 }
-                Ok(ObservedFleet { instances: reduce(&instances), ..ObservedFleet::default() })
+                Ok(ObservedFleet { instances, ..ObservedFleet::default() })
             }
             Err(source) => Err(ExecError::Observe { fleet: name.clone(), source }),
         };
@@ -89,8 +92,10 @@ pub async fn observe_each(
     observed
 }
 
-fn reduce(instances: &[Instance]) -> Vec<ObservedInstance> {
-    let mut instances: Vec<ObservedInstance> = instances.iter().map(ObservedInstance::from_wire).collect();
+/// The project's instances of a listing, in ID order.
+fn reduce(instances: &[Instance], project: &str) -> Vec<ObservedInstance> {
+    let mut instances: Vec<ObservedInstance> =
+        instances.iter().map(ObservedInstance::from_wire).filter(|i| i.belongs_to(project)).collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
     instances
 }
@@ -143,7 +148,7 @@ async fn reread_pools(
                     && i.pool == pool
                     && i.presence() == Presence::Present)
             });
-            seen.instances.extend(reduce(&instances));
+            seen.instances.extend(reduce(&instances, &fleet.project));
             seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
             read.insert(key(&filters));
         }

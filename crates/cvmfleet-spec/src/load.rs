@@ -317,7 +317,7 @@ fn load_inputs(inputs: Vec<Input>, mut problems: Vec<Diagnostic>) -> Result<Spec
     // Files are independent until the cross-file checks: check them on all cores.
     let threads = std::thread::available_parallelism().map_or(1, usize::from).min(inputs.len()).max(1);
     let chunk = inputs.len().div_ceil(threads).max(1);
-    let results: Vec<(Vec<LocatedFleet>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+    let results: Vec<Checked> = std::thread::scope(|scope| {
         let handles: Vec<_> = inputs
             .chunks(chunk)
             .map(|chunk| scope.spawn(move || chunk.iter().map(check_input).collect::<Vec<_>>()))
@@ -325,29 +325,61 @@ fn load_inputs(inputs: Vec<Input>, mut problems: Vec<Diagnostic>) -> Result<Spec
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut fleets = Vec::new();
-    for (located, diagnostics) in results {
-        fleets.extend(located);
-        problems.extend(diagnostics);
+    let mut projects = Vec::new();
+    for checked in results {
+        fleets.extend(checked.fleets);
+        projects.extend(checked.project);
+        problems.extend(checked.problems);
     }
     cross_file(&fleets, &mut problems);
+    let project = one_project(&projects, &mut problems);
     if problems.is_empty() {
         let mut fleets: Vec<_> = fleets.into_iter().map(|l| l.fleet).collect();
         fleets.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(SpecSet { fleets })
+        Ok(SpecSet { project, fleets })
     } else {
         Err(Diagnostics::from_vec(problems))
     }
 }
 
-fn check_input(input: &Input) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
+/// What one file holds, checked.
+struct Checked {
+    fleets: Vec<LocatedFleet>,
+    /// Its `project:`, with where it is written.
+    project: Option<(String, Source, Span)>,
+    problems: Vec<Diagnostic>,
+}
+
+fn check_input(input: &Input) -> Checked {
     match &input.text {
-        Err(d) => (Vec::new(), vec![(**d).clone()]),
+        Err(d) => Checked { fleets: Vec::new(), project: None, problems: vec![(**d).clone()] },
         Ok(text) => check_text(&input.name, text, input.base_dir.as_deref()),
     }
 }
 
+/// The one project the files declare; a file naming another is an error at its `project:`.
+fn one_project(projects: &[(String, Source, Span)], out: &mut Vec<Diagnostic>) -> Option<String> {
+    let (first, first_source, first_span) = projects.first()?;
+    for (name, source, span) in &projects[1..] {
+        if name != first {
+            out.push(
+                Diagnostic::new(
+                    source,
+                    *span,
+                    "/project",
+                    "semantic.conflicting-project",
+                    format!("project `{name}` differs from project `{first}`; the files of one spec set declare one project"),
+                )
+                .with_related(first_source, *first_span, "declared here")
+                .with_help("declare the project in one file, or the same name in every file (or pass --project)"),
+            );
+        }
+    }
+    Some(first.clone())
+}
+
 /// Everything about one file: YAML, schema, typed model, semantic rules.
-fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFleet>, Vec<Diagnostic>) {
+fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> Checked {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Lines holding a literal password are masked before any diagnostic can be built: the
     // parser's errors come first, and a line that fails to parse yields no scalar to mask.
@@ -375,7 +407,7 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
     // Re-anchor the YAML errors to the fully masked source.
     let mut out: Vec<Diagnostic> = parsed.errors.into_iter().map(|d| reanchor(&source, d)).collect();
     let Some(mut doc) = parsed.doc else {
-        return (Vec::new(), out);
+        return Checked { fleets: Vec::new(), project: None, problems: out };
     };
     let literal_passwords = find_literal_passwords(&doc);
     for pointer in &literal_passwords {
@@ -424,7 +456,13 @@ fn check_text(name: &str, text: &str, base_dir: Option<&Path>) -> (Vec<LocatedFl
             }
         }
     }
-    (fleets, out)
+    let project = match doc.value.get("project").and_then(Value::as_str) {
+        Some(project) if !file_level_problem => {
+            Some((project.to_owned(), source.clone(), span_of(&doc, "/project", false)))
+        }
+        _ => None,
+    };
+    Checked { fleets, project, problems: out }
 }
 
 /// Problems that do not make the rest of their fleet unreliable: the semantic checks still run.

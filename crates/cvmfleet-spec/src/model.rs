@@ -13,6 +13,14 @@ use crate::template::Template;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "cvmfleet fleet spec")]
 pub struct SpecFile {
+    /// The project these fleets belong to: the name of the spec set (a repository, or a
+    /// directory of one). Every instance carries it in the `cvmfleet:project` tag, and cvmfleet
+    /// reports and changes only its project's instances. Lowercase letters, digits and `-`,
+    /// starting with a letter, at most 32 characters. Files that declare it must agree;
+    /// `--project` / `CVMFLEET_PROJECT` override it; without either, `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"))]
+    pub project: Option<String>,
     /// Fleets declared in this file. Fleet names are unique across all files.
     pub fleets: Vec<FleetSpec>,
 }

@@ -22,6 +22,8 @@ use crate::yaml::{Document, push_token};
 /// Every fleet of a set of spec files, sorted by name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecSet {
+    /// The project the files declare (`project:`), if any declares one; they agree.
+    pub project: Option<String>,
     /// Fleets, sorted by name (names are unique).
     pub fleets: Vec<Fleet>,
 }

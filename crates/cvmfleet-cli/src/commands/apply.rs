@@ -74,7 +74,7 @@ enum Work {
 pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
     let work = match saved_plan(&args.paths)? {
         Some(plan) => Work::Saved(plan),
-        None => match super::specs::load(&args.paths)? {
+        None => match super::specs::load(&args.paths, args.target.project())? {
             Some(desired) => Work::Specs(desired),
             None => return Ok(Exit::Failure),
         },
@@ -139,6 +139,7 @@ async fn apply_saved(
         .fleets
         .iter()
         .map(|f| DesiredFleet {
+            project: f.project.clone(),
             name: f.name.clone(),
             region: f.region.clone(),
             prune: f.prune,

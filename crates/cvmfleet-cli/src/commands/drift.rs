@@ -39,7 +39,7 @@ pub(crate) struct DriftArgs {
 }
 
 pub(crate) fn run(args: DriftArgs) -> anyhow::Result<Exit> {
-    let Some(desired) = super::specs::load(&args.paths)? else {
+    let Some(desired) = super::specs::load(&args.paths, args.target.project())? else {
         return Ok(Exit::Failure);
     };
     super::runtime()?.block_on(async {

@@ -91,7 +91,7 @@ pub(crate) fn colour_stdout() -> bool {
 }
 
 pub(crate) fn run(args: PlanArgs) -> anyhow::Result<Exit> {
-    let Some(desired) = super::specs::load(&args.paths)? else {
+    let Some(desired) = super::specs::load(&args.paths, args.target.project())? else {
         return Ok(Exit::Failure);
     };
     super::runtime()?.block_on(async {

@@ -17,9 +17,13 @@ use cvmfleet_client::{ClientConfig, Credentials, CvmClient, DEFAULT_ENDPOINT, re
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
 use cvmfleet_wire::sign::SecretKey;
 
-/// Flags that choose the cloud.
+/// Flags that choose the cloud, and the project within it.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct TargetArgs {
+    /// Project (spec set) to work for: only its instances are reported or changed, and new
+    /// ones carry its `cvmfleet:project` tag. Default: the specs' `project:`, else `default`.
+    #[arg(long, env = "CVMFLEET_PROJECT", value_name = "NAME", value_parser = parse_project)]
+    project: Option<String>,
     /// API endpoint, e.g. a running emulator at http://127.0.0.1:9100 (plain http only to
     /// loopback addresses).
     #[arg(long, env = "CVMFLEET_ENDPOINT", hide_env_values = true, value_name = "URL")]
@@ -36,6 +40,28 @@ pub(crate) struct TargetArgs {
         default_value = ".cvmfleet"
     )]
     state_dir: PathBuf,
+}
+
+impl TargetArgs {
+    /// The project given on the command line or in the environment, if any.
+    pub(crate) fn project(&self) -> Option<&str> {
+        self.project.as_deref()
+    }
+}
+
+/// A project name has a fleet name's shape: lowercase letters, digits and `-`, starting with a
+/// letter, at most 32 characters (it is a tag value and an election key).
+fn parse_project(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let shaped = (1..=32).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !text.ends_with('-');
+    if shaped {
+        Ok(text.to_owned())
+    } else {
+        Err("expected lowercase letters, digits and `-`, starting with a letter and not ending with `-`, at most 32 characters".into())
+    }
 }
 
 /// A connected cloud.

@@ -446,3 +446,36 @@ fn invalid_specs_stop_plan_with_positions() {
     assert_eq!(run.code, 1);
     insta::assert_snapshot!(run.snapshot(&[]));
 }
+
+/// Issue 12 §1: two projects in one account, the same spec (so the same fleet name). Each
+/// creates and counts its own instances, and scaling one down never touches the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_projects_in_one_account_neither_see_nor_touch_the_other() {
+    let cloud = Cloud::start().await;
+    cloud.write(&Spec { replicas: 2, ..Spec::default() });
+    for project in ["shop", "blog"] {
+        let run = cloud.run(&["apply", "fleet.yaml", "--auto-approve", "--project", project]).await;
+        assert_eq!(run.code, 0, "{}", run.snapshot(&[]));
+    }
+    cloud.settle();
+    let of = |instances: &[Instance], project: &str| {
+        instances.iter().filter(|i| i.tag("cvmfleet:project") == Some(project)).count()
+    };
+    let all = cloud.instances().await;
+    assert_eq!((of(&all, "shop"), of(&all, "blog"), all.len()), (2, 2, 4));
+    for project in ["shop", "blog"] {
+        assert_eq!(cloud.run(&["plan", "fleet.yaml", "--project", project]).await.code, 0, "{project} is clean");
+    }
+    cloud.write(&Spec { replicas: 0, ..Spec::default() });
+    let run = cloud
+        .run(&["apply", "fleet.yaml", "--auto-approve", "--allow-mass-termination", "--project", "shop"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.snapshot(&[]));
+    cloud.settle();
+    let all = cloud.instances().await;
+    assert_eq!((of(&all, "shop"), of(&all, "blog")), (0, 2), "blog's instances are untouched");
+    // A project name is checked where it is given.
+    let bad = cloud.run(&["plan", "fleet.yaml", "--project", "Shop_1"]).await;
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("--project"), "{}", bad.stderr);
+}

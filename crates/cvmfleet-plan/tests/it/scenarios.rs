@@ -37,6 +37,7 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
 
 fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
     DesiredFleet {
+        project: "default".into(),
         name: "web".into(),
         region: "ap-guangzhou".into(),
         prune: false,
@@ -64,6 +65,7 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         template: Some(REPLACEMENT.into()),
         token: Some("cvmf1-old".into()),
         pool: None,
+        project: None,
     }
 }
 
@@ -88,9 +90,10 @@ fn empty_cloud_creates_the_whole_group_spread_over_zones() {
     assert_eq!(request.instance_count, Some(2));
     let tags = &request.tag_specification.as_ref().unwrap()[0].tags;
     let keys: Vec<&str> = tags.iter().map(|t| t.key.as_str()).collect();
-    assert_eq!(keys, [tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::POOL, tags::TOKEN]);
-    assert_eq!(tags[3].value, "ap-guangzhou-3/0");
-    assert_eq!(tags[4].value, request.client_token.clone().unwrap());
+    assert_eq!(keys, [tags::PROJECT, tags::FLEET, tags::GROUP, tags::TEMPLATE, tags::POOL, tags::TOKEN]);
+    assert_eq!(tags[0].value, "default");
+    assert_eq!(tags[4].value, "ap-guangzhou-3/0");
+    assert_eq!(tags[5].value, request.client_token.clone().unwrap());
     insta::assert_snapshot!(text(&plan));
 }
 

@@ -63,7 +63,7 @@ fn seed_examples_plan_to_the_seed_requests() {
     for (file, query) in SEED {
         let specs =
             cvmfleet_spec::load_paths(&[examples_dir().join(file)]).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let fleets = desired::from_spec(&specs);
+        let fleets = desired::from_spec(&specs, cvmfleet_plan::DEFAULT_PROJECT);
         let plan = plan(&fleets, &BTreeMap::new(), PlanOptions::default());
         let creates: Vec<_> = plan.fleets.iter().flat_map(|f| &f.groups).flat_map(|g| &g.creates).collect();
         assert_eq!(creates.len(), 1, "{file}: one RunInstances call");
@@ -74,8 +74,13 @@ fn seed_examples_plan_to_the_seed_requests() {
         assert!(token.starts_with("cvmf2-") && token.len() <= 64, "{file}: {token}");
         let tags = request.tag_specification.take().expect("ownership tags");
         let keys: BTreeSet<&str> = tags.iter().flat_map(|s| s.tags.iter().map(|t| t.key.as_str())).collect();
-        let mut expected =
-            BTreeSet::from(["cvmfleet:fleet", "cvmfleet:group", "cvmfleet:template", "cvmfleet:token"]);
+        let mut expected = BTreeSet::from([
+            "cvmfleet:project",
+            "cvmfleet:fleet",
+            "cvmfleet:group",
+            "cvmfleet:template",
+            "cvmfleet:token",
+        ]);
         // Groups with explicit private IPs identify slots by IP, not by pool.
         if create.token_seed.pool_tag().is_some() {
             expected.insert("cvmfleet:pool");
@@ -99,7 +104,7 @@ fn seed_examples_plan_to_the_seed_requests() {
 fn every_example_and_starter_spec_plans() {
     let dirs = [examples_dir(), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../specs")];
     let specs = cvmfleet_spec::load_paths(&dirs).unwrap_or_else(|e| panic!("{e}"));
-    let fleets = desired::from_spec(&specs);
+    let fleets = desired::from_spec(&specs, cvmfleet_plan::DEFAULT_PROJECT);
     let plan = plan(&fleets, &BTreeMap::new(), PlanOptions::default());
     assert!(plan.summary.create > 0);
     assert!(plan.refusals.is_empty());

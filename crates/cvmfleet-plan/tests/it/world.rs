@@ -40,6 +40,7 @@ pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
 
 pub(crate) fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
     DesiredFleet {
+        project: "default".into(),
         name: "svc".into(),
         region: "ap-guangzhou".into(),
         prune: false,
@@ -68,6 +69,7 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         template: Some(template.into()),
         token: Some(format!("cvmf1-made-{id}")),
         pool: None,
+        project: None,
     }
 }
 

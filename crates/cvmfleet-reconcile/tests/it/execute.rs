@@ -284,3 +284,67 @@ async fn a_batch_someone_else_already_terminated_is_done() {
     assert!(two.is_complete(), "{:?} {:?}", two.failures, two.deferred);
     assert_eq!(two.terminated, one.terminated);
 }
+
+/// Issue 12 §1: two projects in one account may name a fleet alike. Each counts only its own
+/// instances (and those made before projects, which carry no project tag), creates under its
+/// own tokens, and never terminates the other's, even through an edited plan.
+#[tokio::test(start_paused = true)]
+async fn projects_in_one_account_neither_see_nor_touch_each_other() {
+    let cloud = SimCloud::new(SimConfig::seeded(12));
+    let client = cloud.client().unwrap();
+    let mut shop = fleet(2);
+    shop[0].project = "shop".into();
+    let mut blog = fleet(1);
+    blog[0].project = "blog".into();
+    let first = plan_for(&cloud, &shop).await;
+    let tags = &first.fleets[0].groups[0].creates[0].request.tag_specification.as_ref().unwrap()[0].tags;
+    assert!(tags.iter().any(|t| t.key == "cvmfleet:project" && t.value == "shop"), "{tags:?}");
+    execute(&client, &first, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    let blog_plan = plan_for(&cloud, &blog).await;
+    assert_eq!(blog_plan.fleets[0].groups[0].present, 0, "shop's instances are not blog's");
+    assert_ne!(token_of(&blog_plan), token_of(&first), "a project has its own tokens");
+    execute(&client, &blog_plan, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(cloud.created().len(), 3);
+    assert!(plan_for(&cloud, &shop).await.is_empty());
+    assert!(plan_for(&cloud, &blog).await.is_empty());
+
+    // An edited plan of blog's that terminates one of shop's instances is refused.
+    let shop_instance =
+        cloud.live().into_iter().find(|i| i.tag("cvmfleet:project") == Some("shop")).unwrap().instance_id;
+    let mut edited = plan_for(&cloud, &blog).await;
+    edited.fleets[0].groups[0].terminations.push(cvmfleet_plan::plan::Termination {
+        instance_id: shop_instance.clone(),
+        zone: ZONE.into(),
+        name: "shop's".into(),
+        state: "RUNNING".into(),
+        reason: cvmfleet_plan::plan::TerminateReason::Surplus,
+        waits_for_launches: false,
+        waits_for_transition: false,
+    });
+    let report = execute(&client, &edited, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert!(report.terminated.is_empty());
+    assert!(
+        matches!(report.failures.as_slice(), [ExecError::NotOwned { reason, .. }] if reason.contains("project shop")),
+        "{:?}",
+        report.failures
+    );
+}
+
+/// Instances made before projects carry no project tag: the project whose specs name their
+/// fleet counts them, so upgrading creates nothing.
+#[tokio::test(start_paused = true)]
+async fn instances_from_before_projects_count_for_the_project_naming_their_fleet() {
+    let cloud = SimCloud::new(SimConfig::seeded(13));
+    let client = cloud.client().unwrap();
+    let mut old = plan_for(&cloud, &fleet(2)).await;
+    for create in &mut old.fleets[0].groups[0].creates {
+        for spec in create.request.tag_specification.iter_mut().flatten() {
+            spec.tags.retain(|t| t.key != "cvmfleet:project");
+        }
+    }
+    execute(&client, &old, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
+    assert_eq!(cloud.created().len(), 2);
+    let mut renamed = fleet(2);
+    renamed[0].project = "shop".into();
+    assert!(plan_for(&cloud, &renamed).await.is_empty(), "legacy instances count; nothing is created");
+}

@@ -7,6 +7,7 @@ use cvmfleet_wire::api::RunInstancesRequest;
 /// Fleet `name` with one group `app` of `replicas` in `zone`, tagged with `replacement_hash`.
 pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement_hash: &str) -> DesiredFleet {
     DesiredFleet {
+        project: "default".into(),
         name: name.into(),
         region: "ap-guangzhou".into(),
         prune: false,

@@ -103,6 +103,7 @@ impl Spec {
             })
             .collect();
         vec![DesiredFleet {
+            project: "default".into(),
             name: "sim".into(),
             region: REGION.into(),
             prune: true,

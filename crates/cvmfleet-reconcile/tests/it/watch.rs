@@ -77,6 +77,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         template: Some(HASH.into()),
         token: Some(format!("t-{id}")),
         pool: None,
+        project: None,
     }
 }
 

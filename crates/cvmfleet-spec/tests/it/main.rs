@@ -5,6 +5,7 @@ mod examples;
 mod fuzz;
 mod hashing;
 mod hostile;
+mod project;
 mod props;
 mod schema_file;
 mod yaml_emit;

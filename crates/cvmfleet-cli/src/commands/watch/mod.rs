@@ -199,7 +199,7 @@ async fn watch(
     let mut watcher =
         Watcher::new(WatchOptions { interval: args.interval, auto_apply: args.auto_apply, plan: options });
     let cloud = ClientCloud { client: client.clone(), exec: ExecOptions::default() };
-    let mut specs = SpecCache::new(paths);
+    let mut specs = SpecCache::new(paths).with_project(args.target.project());
     let mut rng = fastrand::Rng::new();
     for cycle in 1u64.. {
         let loaded = specs.load();

@@ -34,6 +34,8 @@ type Texts = Vec<(String, String)>;
 #[derive(Debug, Default)]
 pub(crate) struct SpecCache {
     paths: Vec<PathBuf>,
+    /// The project given on the command line, if any.
+    project: Option<String>,
     good: BTreeMap<String, String>,
     last_set: Option<(Texts, Vec<DesiredFleet>)>,
 }
@@ -42,6 +44,12 @@ impl SpecCache {
     /// A cache of the specs at `paths`.
     pub(crate) fn new(paths: Vec<PathBuf>) -> Self {
         SpecCache { paths, ..SpecCache::default() }
+    }
+
+    /// Works for `project` (given on the command line) instead of the specs' own.
+    pub(crate) fn with_project(mut self, project: Option<&str>) -> Self {
+        self.project = project.map(str::to_owned);
+        self
     }
 
     /// Reads every spec file again. A file that no longer validates is replaced by its last
@@ -92,9 +100,10 @@ impl SpecCache {
             return loaded;
         }
         let sources: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-        let fleets = cvmfleet_spec::load_sources(&sources)
-            .map_err(|d| d.to_string())
-            .map(|set| cvmfleet_plan::desired::from_spec(&set));
+        let fleets = cvmfleet_spec::load_sources(&sources).map_err(|d| d.to_string()).map(|set| {
+            let project = cvmfleet_plan::desired::project_of(self.project.as_deref(), &set);
+            cvmfleet_plan::desired::from_spec(&set, &project)
+        });
         match fleets {
             Ok(fleets) => {
                 self.last_set = Some((texts, fleets.clone()));
