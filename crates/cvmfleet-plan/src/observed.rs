@@ -138,6 +138,20 @@ impl ObservedInstance {
     }
 }
 
+/// The observation key of a fleet's instances in a region its spec does not name (the fleet
+/// has no spec, or its spec moved to another region): `name@region`. A fleet's instances in its
+/// own region are keyed by its name alone. Fleet names hold no `@`.
+#[must_use]
+pub fn elsewhere_key(fleet: &str, region: &str) -> String {
+    format!("{fleet}@{region}")
+}
+
+/// The fleet and region of an [`elsewhere_key`]; `None` for a plain fleet name.
+#[must_use]
+pub fn parse_elsewhere_key(key: &str) -> Option<(&str, &str)> {
+    key.split_once('@')
+}
+
 /// What the cloud showed of one fleet: its instances, as listed by its `cvmfleet:fleet` tag in
 /// its region, and what it told us about the fleet's ClientTokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -161,6 +161,10 @@ pub struct FleetPlan {
     pub name: String,
     /// Region.
     pub region: String,
+    /// No spec declares this fleet in this region (deleted, renamed or moved): every instance
+    /// is an orphan, kept unless pruned.
+    #[serde(default)]
+    pub orphan_fleet: bool,
     /// Per group, in spec order.
     pub groups: Vec<GroupPlan>,
     /// Instances tagged with the fleet whose group is not in the spec.

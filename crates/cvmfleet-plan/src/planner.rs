@@ -55,6 +55,41 @@ pub fn plan(
         let fleet_plan = plan_fleet(fleet, seen, options, &mut plan);
         plan.fleets.push(fleet_plan);
     }
+    // Orphan fleets: the project's instances of a fleet no spec declares in their region (its
+    // file was deleted, it was renamed, or its region changed). Kept and reported; terminated
+    // only with `--prune`, and as a whole fleet only with `--allow-mass-termination`.
+    let default_project = desired.first().map_or(crate::desired::DEFAULT_PROJECT, |f| f.project.as_str());
+    for (key, seen) in observed {
+        let Some((name, region)) = crate::observed::parse_elsewhere_key(key) else { continue };
+        if !seen.instances.iter().any(|i| i.presence() == Presence::Present) {
+            continue;
+        }
+        let project = seen.instances.iter().find_map(|i| i.project.as_deref()).unwrap_or(default_project);
+        let orphan = DesiredFleet {
+            project: project.to_owned(),
+            name: name.to_owned(),
+            region: region.to_owned(),
+            prune: false,
+            allow_deletion: false,
+            groups: Vec::new(),
+            orphans: DriftPolicy::Correct,
+        };
+        let (drift_before, warnings_before) = (plan.drift.len(), plan.warnings.len());
+        let mut fleet_plan = plan_fleet(&orphan, seen, options, &mut plan);
+        fleet_plan.orphan_fleet = true;
+        for drift in &mut plan.drift[drift_before..] {
+            drift.desired = format!("no spec declares fleet {name} in {region}");
+        }
+        plan.warnings.truncate(warnings_before);
+        if !fleet_plan.prune {
+            plan.warnings.push(format!(
+                "fleet {name} ({region}): no spec declares this fleet here (its file was deleted, it was \
+                 renamed, or its region changed); its {} instance(s) are kept (pass --prune to terminate them)",
+                fleet_plan.orphans.len()
+            ));
+        }
+        plan.fleets.push(fleet_plan);
+    }
     plan.summary = summarize(&plan.fleets);
     crate::drift::sort(&mut plan.drift);
     plan
@@ -67,7 +102,13 @@ pub fn plan(
 pub fn fingerprint(desired: &[DesiredFleet], observed: &BTreeMap<String, ObservedFleet>) -> String {
     let wanted: BTreeSet<&str> = desired.iter().map(|f| f.name.as_str()).collect();
     let mut lines: Vec<String> = Vec::new();
-    for (fleet, seen) in observed.iter().filter(|(name, _)| wanted.contains(name.as_str())) {
+    // Orphan fleets count as the planner sees them: with an instance that is present.
+    let planned = |(name, seen): &(&String, &ObservedFleet)| {
+        wanted.contains(name.as_str())
+            || (crate::observed::parse_elsewhere_key(name).is_some()
+                && seen.instances.iter().any(|i| i.presence() == Presence::Present))
+    };
+    for (fleet, seen) in observed.iter().filter(planned) {
         for i in &seen.instances {
             lines.push(format!(
                 "{fleet}\0{}\0{:?}\0{}\0{}\0{}\0{}\0{:?}\0{:?}\0{:?}\0{}\0{}\0{}\0{}",
@@ -212,6 +253,7 @@ fn plan_fleet(
         project: fleet.project.clone(),
         name: fleet.name.clone(),
         region: fleet.region.clone(),
+        orphan_fleet: false,
         groups,
         orphans,
         prune,

@@ -97,6 +97,9 @@ fn group_has_changes(g: &GroupPlan) -> bool {
 
 fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
     let _ = writeln!(out, "{} ({})", p.bold(&format!("fleet {}", fleet.name)), fleet.region);
+    if fleet.orphan_fleet {
+        let _ = writeln!(out, "  {}", p.yellow("orphan fleet: no spec declares it in this region"));
+    }
     for g in &fleet.groups {
         let _ = writeln!(out, "  group {}: {} wanted, {} present", g.name, g.desired, g.present);
         if !group_has_changes(g) {
@@ -254,6 +257,16 @@ pub fn render_markdown(plan: &Plan, header: &str) -> String {
     let _ = writeln!(head, "| fleet | group | wanted | present | create | update | start | terminate |");
     let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---:|");
     for fleet in &plan.fleets {
+        if fleet.orphan_fleet {
+            let going = if fleet.prune { fleet.orphans.len() } else { 0 };
+            let _ = writeln!(
+                head,
+                "| {} (orphan fleet, {}) | (no spec) | 0 | {} | 0 | 0 | 0 | {going} |",
+                fleet.name,
+                fleet.region,
+                fleet.orphans.len()
+            );
+        }
         for g in &fleet.groups {
             let create: u32 = g.creates.iter().map(|c| c.count).sum();
             let update: usize = g.updates.iter().map(|u| u.instance_ids.len()).sum();

@@ -12,9 +12,9 @@ pub enum ExecError {
     Observe {
         /// Fleet.
         fleet: String,
-        /// The API error.
+        /// The API error (shared by every fleet of the region whose listing failed).
         #[source]
-        source: ApiError,
+        source: std::sync::Arc<ApiError>,
     },
     /// Listing a fleet's instances stopped before it finished (its task died).
     #[error("observing fleet {fleet} was aborted")]

@@ -1,25 +1,34 @@
-//! Observation: list every fleet's instances by its ownership tag, ⌈N/100⌉ DescribeInstances
-//! calls per fleet, fleets observed concurrently within the client's rate limits, keeping the
-//! fleet's project's instances (another project's fleet of the same name is not ours; one made
-//! before projects is, see `ObservedInstance::belongs_to`); then make the counts that decide
-//! creates consistent.
+//! Observation, per region, not per fleet (issue 12): every instance of the project in a region
+//! is listed together by its `cvmfleet:project` tag, ⌈N/100⌉ DescribeInstances calls, regions
+//! concurrently (the published rate limits are per action and region), and sorted into fleets
+//! by their `cvmfleet:fleet` tag. A fleet's instances in a region its spec does not name are
+//! keyed [`elsewhere_key`]: the planner shows them as an orphan fleet.
+//!
+//! Instances made before projects carry no project tag. Two single-result probes per spec
+//! region (instances with a `cvmfleet:fleet` tag, instances with a `cvmfleet:project` tag)
+//! tell whether any exist; only then are the region's spec fleets listed by name (five names a
+//! call), keeping the untagged ones: they count for the project whose specs name their fleet.
+//!
+//! Cost of one observation: Σ over listed regions of ⌈N_r/100⌉ listing calls, plus 2 probes per
+//! spec region, plus ⌈F_r/5⌉·pages listing calls in a region that still holds instances from
+//! before projects.
 //!
 //! Offset paging over a set that changes meanwhile is not a snapshot: a live instance can be
-//! missed while the totals still agree. A fleet whose listing took one page is one consistent
-//! read. For a fleet that took several, every pool the plan would create in is read again
+//! missed while the totals still agree. A region whose listing took one page is one consistent
+//! read. For a region that took several, every pool the plan would create in is read again
 //! with one tag-filtered, single-page DescribeInstances (its fleet, group, template and pool
 //! tags) and planned again from that, until every create's count comes from such a read (see
-//! `cvmfleet_plan::token`). Cost: one DescribeInstances per create, and only for fleets of
-//! more than 100 instances.
+//! `cvmfleet_plan::token`). Cost: one DescribeInstances per create, and only in regions of
+//! more than 100 of the project's instances.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::task::JoinSet;
 
 use cvmfleet_client::{CvmClient, Error as ApiError};
-use cvmfleet_plan::observed::tags;
+use cvmfleet_plan::observed::{elsewhere_key, tags};
 use cvmfleet_plan::plan::Create;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions, Presence};
+use cvmfleet_plan::{DEFAULT_PROJECT, DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions, Presence};
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::DescribeInstancesRequest;
 use cvmfleet_wire::model::{Filter, Instance};
@@ -27,69 +36,175 @@ use cvmfleet_wire::vocab::state;
 
 use crate::error::ExecError;
 
-/// Lists the instances of each fleet (by its `cvmfleet:fleet` tag, in its region).
+/// Values one DescribeInstances filter takes (api.json, DescribeInstances `Filters`).
+const FILTER_VALUES: usize = 5;
+
+/// Lists the project's instances in every region of `fleets` (their project: see
+/// [`project_of`]), keyed by fleet (see the module docs).
 ///
 /// # Errors
-/// The first API failure, naming the fleet.
+/// The first API failure, naming a fleet of the region that failed.
 pub async fn observe(
     client: &CvmClient,
     fleets: &[DesiredFleet],
 ) -> Result<BTreeMap<String, ObservedFleet>, ExecError> {
+    observe_in(client, project_of(fleets), fleets, &[]).await
+}
+
+/// Like [`observe`] for `project`, in the fleets' regions and in `more_regions` (where the
+/// project may have instances no spec places there).
+///
+/// # Errors
+/// The first API failure, naming a fleet of the region that failed (or the region).
+pub async fn observe_in(
+    client: &CvmClient,
+    project: &str,
+    fleets: &[DesiredFleet],
+    more_regions: &[String],
+) -> Result<BTreeMap<String, ObservedFleet>, ExecError> {
     let mut observed = BTreeMap::new();
-    for (name, result) in observe_each(client, fleets).await {
+    for (name, result) in observe_regions(client, project, fleets, more_regions).await {
         observed.insert(name, result?);
     }
     Ok(observed)
 }
 
-/// Lists the instances of each fleet like [`observe`], with each fleet's own outcome, so that
-/// one failing fleet does not hide the others (the watcher backs off per fleet).
+/// Lists like [`observe`], with each fleet's own outcome, so that one failing region does not
+/// hide the others (the watcher backs off per fleet).
 pub async fn observe_each(
     client: &CvmClient,
     fleets: &[DesiredFleet],
 ) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
-    let mut tasks = JoinSet::new();
+    observe_regions(client, project_of(fleets), fleets, &[]).await
+}
+
+/// The project of a set of fleets: theirs (they share it), or the default one.
+#[must_use]
+pub fn project_of(fleets: &[DesiredFleet]) -> &str {
+    fleets.first().map_or(DEFAULT_PROJECT, |f| f.project.as_str())
+}
+
+/// One region's listing: the project's instances (and those from before projects of the
+/// region's spec fleets), and whether it took more than one page.
+struct RegionListing {
+    instances: Vec<Instance>,
+    paged: bool,
+}
+
+async fn observe_regions(
+    client: &CvmClient,
+    project: &str,
+    fleets: &[DesiredFleet],
+    more_regions: &[String],
+) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
+    let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for fleet in fleets {
-        let client = client.clone();
-        let name = fleet.name.clone();
-        let region = fleet.region.clone();
-        let project = fleet.project.clone();
+        by_region.entry(fleet.region.clone()).or_default().push(fleet.name.clone());
+    }
+    for region in more_regions {
+        by_region.entry(region.clone()).or_default();
+    }
+    let mut tasks = JoinSet::new();
+    for (region, names) in &by_region {
+        let (client, project, region, names) =
+            (client.clone(), project.to_owned(), region.clone(), names.clone());
         tasks.spawn(async move {
-            let filter = Filter::new(format!("tag:{}", tags::FLEET), [name.clone()]);
-            let result = client.describe_instances_all(&region, vec![filter]).await;
-            (name, result.map(|listed| (listed.len(), reduce(&listed, &project))))
+            let result = list_region(&client, &project, &region, &names).await;
+            (region, result)
         });
     }
-    let mut observed = BTreeMap::new();
+    let mut observed: BTreeMap<String, Result<ObservedFleet, ExecError>> = BTreeMap::new();
     let mut paged: BTreeSet<String> = BTreeSet::new();
+    let mut listed: BTreeSet<String> = BTreeSet::new();
     while let Some(joined) = tasks.join_next().await {
-        let Ok((name, result)) = joined else { continue };
-        let result = match result {
-            Ok((listed, instances)) => {
-                if listed > MAX_BATCH {
-                    paged.insert(name.clone());
+        let Ok((region, result)) = joined else { continue };
+        listed.insert(region.clone());
+        let names = &by_region[&region];
+        match result {
+            Ok(listing) => {
+                for name in names {
+                    observed.insert(name.clone(), Ok(ObservedFleet::default()));
                 }
-                Ok(ObservedFleet { instances, ..ObservedFleet::default() })
+                for instance in reduce(&listing.instances, project) {
+                    let Some(fleet) = instance.fleet.clone() else { continue };
+                    let key = if names.contains(&fleet) { fleet } else { elsewhere_key(&fleet, &region) };
+                    if let Ok(seen) = observed.entry(key).or_insert_with(|| Ok(ObservedFleet::default())) {
+                        seen.instances.push(instance);
+                    }
+                }
+                if listing.paged {
+                    paged.insert(region);
+                }
             }
-            Err(source) => Err(ExecError::Observe { fleet: name.clone(), source }),
-        };
-        observed.insert(name, result);
+            Err(source) => {
+                let source = std::sync::Arc::new(source);
+                for name in names {
+                    let error = ExecError::Observe { fleet: name.clone(), source: source.clone() };
+                    observed.insert(name.clone(), Err(error));
+                }
+                if names.is_empty() {
+                    let key = elsewhere_key("*", &region);
+                    observed.insert(key.clone(), Err(ExecError::Observe { fleet: key, source }));
+                }
+            }
+        }
     }
     // A listing task that died must not read as an empty fleet (that would plan to create it all).
     for fleet in fleets {
-        observed
-            .entry(fleet.name.clone())
-            .or_insert_with(|| Err(ExecError::ObserveAborted { fleet: fleet.name.clone() }));
+        if !listed.contains(&fleet.region) {
+            observed.insert(fleet.name.clone(), Err(ExecError::ObserveAborted { fleet: fleet.name.clone() }));
+        }
     }
-    let paged: Vec<&DesiredFleet> = fleets.iter().filter(|f| paged.contains(&f.name)).collect();
+    for seen in observed.values_mut().flatten() {
+        seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    let paged: Vec<&DesiredFleet> = fleets.iter().filter(|f| paged.contains(&f.region)).collect();
     for fleet in paged {
         let Some(Ok(seen)) = observed.get_mut(&fleet.name) else { continue };
         if let Err(source) = reread_pools(client, fleet, seen).await {
-            observed
-                .insert(fleet.name.clone(), Err(ExecError::Observe { fleet: fleet.name.clone(), source }));
+            let error = ExecError::Observe { fleet: fleet.name.clone(), source: source.into() };
+            observed.insert(fleet.name.clone(), Err(error));
         }
     }
     observed
+}
+
+/// Lists the project's instances in `region`, and, when the region holds instances from before
+/// projects, those of the fleets `names` without a project tag.
+async fn list_region(
+    client: &CvmClient,
+    project: &str,
+    region: &str,
+    names: &[String],
+) -> Result<RegionListing, ApiError> {
+    let by_project = Filter::new(format!("tag:{}", tags::PROJECT), [project.to_owned()]);
+    let mut instances = client.describe_instances_all(region, vec![by_project]).await?;
+    let mut paged = instances.len() > MAX_BATCH;
+    if !names.is_empty() && has_instances_from_before_projects(client, region).await? {
+        for chunk in names.chunks(FILTER_VALUES) {
+            let by_fleet = Filter::new(format!("tag:{}", tags::FLEET), chunk.iter().cloned());
+            let listed = client.describe_instances_all(region, vec![by_fleet]).await?;
+            paged |= listed.len() > MAX_BATCH;
+            instances.extend(listed.into_iter().filter(|i| i.tag(tags::PROJECT).is_none()));
+        }
+    }
+    Ok(RegionListing { instances, paged })
+}
+
+/// Whether `region` holds cvmfleet instances without a project tag: more instances carry a
+/// fleet tag than a project tag (every instance made since projects carries both).
+async fn has_instances_from_before_projects(client: &CvmClient, region: &str) -> Result<bool, ApiError> {
+    let count = |key: &str| {
+        let request = DescribeInstancesRequest {
+            instance_ids: None,
+            filters: Some(vec![Filter::new("tag-key", [key.to_owned()])]),
+            offset: Some(0),
+            limit: Some(1),
+        };
+        async move { client.call(region, &request).await.map(|a| a.data.total_count) }
+    };
+    let (fleet_tagged, project_tagged) = tokio::try_join!(count(tags::FLEET), count(tags::PROJECT))?;
+    Ok(fleet_tagged > project_tagged)
 }
 
 /// The project's instances of a listing, in ID order.
@@ -97,6 +212,7 @@ fn reduce(instances: &[Instance], project: &str) -> Vec<ObservedInstance> {
     let mut instances: Vec<ObservedInstance> =
         instances.iter().map(ObservedInstance::from_wire).filter(|i| i.belongs_to(project)).collect();
     instances.sort_by(|a, b| a.id.cmp(&b.id));
+    instances.dedup_by(|a, b| a.id == b.id);
     instances
 }
 

@@ -391,6 +391,28 @@ impl Watcher {
                 });
             }
         }
+        // Orphan fleets of the regions observed (issue 12): reported as drift, held for a human.
+        // A watcher never prunes a whole fleet; `cvmfleet apply --prune` does.
+        for (key, seen) in observed {
+            let Ok(seen) = seen else { continue };
+            if cvmfleet_plan::observed::parse_elsewhere_key(&key).is_none() {
+                continue;
+            }
+            let plan = cvmfleet_plan::plan(&[], &BTreeMap::from([(key.clone(), seen)]), self.options.plan);
+            let Some(orphan) = plan.fleets.first() else { continue };
+            drift.extend(plan.drift.iter().cloned());
+            let held = vec![format!(
+                "orphan fleet: no spec declares fleet {} in {}; {} instance(s) kept (prune it with `cvmfleet apply --prune`)",
+                orphan.name,
+                orphan.region,
+                orphan.orphans.len()
+            )];
+            let changes = u32::try_from(orphan.orphans.len()).unwrap_or(u32::MAX);
+            reports.insert(
+                key.clone(),
+                FleetReport { fleet: key, outcome: FleetOutcome::Held(held), changes, backoff: None },
+            );
+        }
         while let Some(joined) = applying.join_next().await {
             let Ok((name, changes, outcome)) = joined else { continue };
             // Spent tokens stay spent: later cycles step over them without asking again.

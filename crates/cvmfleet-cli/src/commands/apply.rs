@@ -135,9 +135,12 @@ async fn apply_saved(
     args: &ApplyArgs,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Exit> {
+    // The plan's fleets as they were planned: those of the specs, and the regions its orphan
+    // fleets were found in (observed again, so the fingerprint covers the same instances).
     let fleets: Vec<DesiredFleet> = plan
         .fleets
         .iter()
+        .filter(|f| !f.orphan_fleet)
         .map(|f| DesiredFleet {
             project: f.project.clone(),
             name: f.name.clone(),
@@ -148,7 +151,10 @@ async fn apply_saved(
             orphans: Default::default(),
         })
         .collect();
-    let observed = cvmfleet_reconcile::observe(&target.client, &fleets).await?;
+    let orphan_regions: Vec<String> =
+        plan.fleets.iter().filter(|f| f.orphan_fleet).map(|f| f.region.clone()).collect();
+    let project = plan.fleets.first().map_or(cvmfleet_plan::DEFAULT_PROJECT, |f| f.project.as_str());
+    let observed = cvmfleet_reconcile::observe_in(&target.client, project, &fleets, &orphan_regions).await?;
     let now = cvmfleet_plan::fingerprint(&fleets, &observed);
     if now != plan.fingerprint {
         bail!(

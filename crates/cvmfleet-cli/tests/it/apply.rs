@@ -464,7 +464,11 @@ async fn two_projects_in_one_account_neither_see_nor_touch_the_other() {
     let all = cloud.instances().await;
     assert_eq!((of(&all, "shop"), of(&all, "blog"), all.len()), (2, 2, 4));
     for project in ["shop", "blog"] {
-        assert_eq!(cloud.run(&["plan", "fleet.yaml", "--project", project]).await.code, 0, "{project} is clean");
+        assert_eq!(
+            cloud.run(&["plan", "fleet.yaml", "--project", project]).await.code,
+            0,
+            "{project} is clean"
+        );
     }
     cloud.write(&Spec { replicas: 0, ..Spec::default() });
     let run = cloud

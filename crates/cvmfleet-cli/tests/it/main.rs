@@ -7,6 +7,7 @@ mod exactly_once;
 mod help;
 mod hostile;
 mod interrupt;
+mod ownership;
 mod seed;
 mod validate;
 mod watch;

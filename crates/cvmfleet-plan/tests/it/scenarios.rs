@@ -423,3 +423,48 @@ fn instances_left_in_an_old_subnet_are_replaced() {
     assert_eq!(gp.terminations.len(), 1);
     assert!(!gp.terminations[0].reason.reduces_capacity());
 }
+
+/// Issue 12 §3: a fleet whose file was deleted (`old`) and a fleet whose region changed (`web`
+/// also seen in ap-shanghai) are orphan fleets beside the fleets of the specs: reported, kept,
+/// terminated only with `--prune`, and as whole fleets only with `--allow-mass-termination`.
+#[test]
+fn deleted_and_moved_fleets_are_orphan_fleets() {
+    let desired = [fleet(vec![group("frontend", vec![zone("ap-guangzhou-3", 1)])])];
+    let mut seen = observed(vec![instance("ins-aaaaaaa1", "ap-guangzhou-3", "frontend", "RUNNING")]);
+    let mut old = instance("ins-old00001", "ap-guangzhou-4", "api", "RUNNING");
+    old.fleet = Some("old".into());
+    let mut moved = instance("ins-sh000001", "ap-shanghai-2", "frontend", "RUNNING");
+    moved.name = "web-sh".into();
+    seen.insert("old@ap-guangzhou".into(), ObservedFleet { instances: vec![old], ..Default::default() });
+    seen.insert("web@ap-shanghai".into(), ObservedFleet { instances: vec![moved], ..Default::default() });
+
+    let kept = plan(&desired, &seen, PlanOptions::default());
+    assert_eq!(kept.fleets.len(), 3);
+    assert!(kept.fleets[1..].iter().all(|f| f.orphan_fleet && !f.prune && f.orphans.len() == 1));
+    assert_eq!(kept.summary.terminate, 0);
+    let orphan_drift: Vec<&str> = kept
+        .drift
+        .iter()
+        .filter(|d| d.kind == cvmfleet_plan::drift::DriftKind::Orphan)
+        .map(|d| d.desired.as_str())
+        .collect();
+    assert_eq!(
+        orphan_drift,
+        ["no spec declares fleet old in ap-guangzhou", "no spec declares fleet web in ap-shanghai"]
+    );
+    insta::assert_snapshot!("orphan_fleets_kept", text(&kept));
+
+    let pruning = plan(&desired, &seen, PlanOptions { prune: true, ..Default::default() });
+    assert_eq!(pruning.refusals.len(), 2, "a whole fleet goes only when allowed: {:?}", pruning.refusals);
+    let pruned = plan(
+        &desired,
+        &seen,
+        PlanOptions { prune: true, allow_mass_termination: true, ..Default::default() },
+    );
+    assert!(pruned.refusals.is_empty());
+    assert_eq!(pruned.summary.terminate, 2);
+    assert!(
+        render_markdown(&pruned, "Target: test cloud")
+            .contains("| old (orphan fleet, ap-guangzhou) | (no spec) | 0 | 1 | 0 | 0 | 0 | 1 |")
+    );
+}

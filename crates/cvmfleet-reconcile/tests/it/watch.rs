@@ -94,12 +94,12 @@ impl Cloud for FakeCloud {
                 *left -= 1;
                 Err(ExecError::Observe {
                     fleet: f.name.clone(),
-                    source: ApiError::Api {
+                    source: std::sync::Arc::new(ApiError::Api {
                         action: Action::DescribeInstances,
                         code: "InternalError".into(),
                         message: "boom".into(),
                         request_id: "req-1".into(),
-                    },
+                    }),
                 })
             } else {
                 Ok(ObservedFleet {
@@ -108,6 +108,10 @@ impl Cloud for FakeCloud {
                 })
             };
             out.insert(f.name.clone(), result);
+        }
+        // Fleets seen where no spec declares them (see `cvmfleet_plan::observed::elsewhere_key`).
+        for (key, instances) in w.instances.iter().filter(|(key, _)| key.contains('@')) {
+            out.insert(key.clone(), Ok(ObservedFleet { instances: instances.clone(), ..Default::default() }));
         }
         out
     }
@@ -254,4 +258,32 @@ fn backoff_doubles_up_to_the_cap_and_jitter_stays_within_ten_percent() {
     assert_eq!(low, INTERVAL.mul_f64(1.0 - JITTER));
     assert_eq!(high, INTERVAL.mul_f64(1.0 + JITTER));
     assert_eq!(w.next_delay(0.5), INTERVAL);
+}
+
+/// Issue 12 §3: a fleet of the project that no spec declares is reported by `watch` as orphan
+/// drift and held for a human; the watcher never prunes a whole fleet.
+#[tokio::test(start_paused = true)]
+async fn orphan_fleets_are_reported_and_held_never_pruned() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 1);
+    let orphans: Vec<ObservedInstance> =
+        ["ins-old00001", "ins-old00002"].iter().map(|id| instance(id, "old")).collect();
+    cloud.world().instances.insert("old@ap-guangzhou".into(), orphans);
+    let desired = [fleet("web", 1, DriftPolicies::default())];
+    let mut w = Watcher::new(WatchOptions {
+        interval: INTERVAL,
+        auto_apply: true,
+        plan: PlanOptions { prune: true, allow_mass_termination: true, ..Default::default() },
+    });
+    let report = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    let orphan_drift: Vec<(&str, &str)> =
+        report.drift.iter().map(|d| (d.fleet.as_str(), d.desired.as_str())).collect();
+    assert_eq!(orphan_drift, [("old", "no spec declares fleet old in ap-guangzhou"); 2]);
+    assert!(
+        matches!(outcome(&report, "old@ap-guangzhou"), FleetOutcome::Held(why) if why[0].contains("apply --prune")),
+        "{:?}",
+        report.fleets
+    );
+    assert_eq!(cloud.world().converged, Vec::<String>::new(), "nothing was converged");
+    assert_eq!(cloud.count("old@ap-guangzhou"), 2);
 }
