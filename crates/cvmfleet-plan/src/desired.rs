@@ -96,6 +96,9 @@ pub struct DesiredGroup {
     pub max_terminate_percent: u8,
     /// Drift policies and rolling replacement bounds.
     pub policies: GroupPolicies,
+    /// Existing instances to bring under the group (`adopt:`): see [`crate::plan::Adoption`].
+    #[serde(default)]
+    pub adopt: Vec<String>,
 }
 
 /// A group's share of one zone.
@@ -184,5 +187,6 @@ fn group_from_spec(fleet: &cvmfleet_spec::Fleet, group: &cvmfleet_spec::Group) -
         zones,
         max_terminate_percent: fleet.policies.max_terminate_percent,
         policies: group.policies,
+        adopt: group.adopt.clone(),
     }
 }

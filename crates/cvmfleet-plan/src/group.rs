@@ -100,6 +100,7 @@ pub(crate) fn plan_group(
         desired: group.replicas(),
         present: u32::try_from(instances.iter().filter(|i| i.presence() == Presence::Present).count())
             .unwrap_or(u32::MAX),
+        adoptions: Vec::new(),
         creates: Vec::new(),
         terminations: Vec::new(),
         launch_failed: Vec::new(),

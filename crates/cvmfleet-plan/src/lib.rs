@@ -26,6 +26,7 @@
 //!         zones: vec![DesiredZone { zone: "ap-guangzhou-3".into(), replicas: 2, subnet_id: None, private_ips: vec![] }],
 //!         max_terminate_percent: 50,
 //!         policies: Default::default(),
+//!         adopt: Vec::new(),
 //!     }],
 //! };
 //! let plan = plan(&[fleet], &BTreeMap::new(), PlanOptions::default());
@@ -33,6 +34,7 @@
 //! assert_eq!(plan.fleets[0].groups[0].creates[0].request.instance_count, Some(2));
 //! ```
 
+pub mod adopt;
 mod create;
 pub mod desired;
 pub mod drift;

@@ -163,4 +163,8 @@ pub struct ObservedFleet {
     /// token is never un-spent, so this only grows while a process runs.
     #[serde(default)]
     pub spent_tokens: BTreeSet<String>,
+    /// The instances the fleet's groups adopt (`adopt:`) that are not yet the fleet's, looked
+    /// up by ID, as the cloud shows them (absent: they do not exist in the fleet's region).
+    #[serde(default)]
+    pub adoptable: Vec<ObservedInstance>,
 }

@@ -133,6 +133,9 @@ pub struct Summary {
     pub create: u32,
     /// Instances to change in place.
     pub update: u32,
+    /// Existing instances to adopt (ownership tags written, nothing created or terminated).
+    #[serde(default)]
+    pub adopt: u32,
     /// Stopped instances to start.
     pub start: u32,
     /// Instances to terminate (replaced ones included).
@@ -147,7 +150,7 @@ impl Summary {
     /// Number of changes of any kind.
     #[must_use]
     pub fn changes(&self) -> u32 {
-        self.create + self.update + self.start + self.terminate
+        self.create + self.update + self.start + self.terminate + self.adopt
     }
 }
 
@@ -182,6 +185,9 @@ pub struct GroupPlan {
     pub desired: u32,
     /// Instances present now (any template).
     pub present: u32,
+    /// Existing instances adopted by this plan (`adopt:`), counted in `present`.
+    #[serde(default)]
+    pub adoptions: Vec<Adoption>,
     /// RunInstances calls, at most 100 instances each.
     pub creates: Vec<Create>,
     /// Instances to terminate.
@@ -374,6 +380,27 @@ pub struct Blocked {
     pub instance_id: String,
     /// What was wanted and why it cannot happen.
     pub reason: String,
+}
+
+/// An existing instance brought under a group (issue 12 §4): the executor writes `tags` (the
+/// ownership tags) with the Tag service, and from then on the instance is the group's. It
+/// counts as present in this plan already, so the group creates only what adoption leaves
+/// missing. Fields in `differences` that cannot change in place make it `outdated` afterwards
+/// (its `cvmfleet:template` tag is then `adopted`): replaced under the rollout policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adoption {
+    /// Instance ID.
+    pub instance_id: String,
+    /// Zone.
+    pub zone: String,
+    /// Display name.
+    pub name: String,
+    /// State when observed.
+    pub state: String,
+    /// The ownership tags written (project, fleet, group, template).
+    pub tags: Vec<cvmfleet_wire::model::Tag>,
+    /// Where the instance differs from the group's template.
+    pub differences: Vec<FieldChange>,
 }
 
 /// A field that differs between observed instances and the template.

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use cvmfleet_spec::DriftPolicy;
 
+use crate::adopt::{Adopting, plan_adoptions};
 use crate::create::termination;
 use crate::desired::DesiredFleet;
 use crate::drift::{Drift, DriftKind, Handling};
@@ -179,10 +180,15 @@ fn plan_fleet(
     // Tokens in use: carried by an observed instance, or known to be spent (see `token`).
     let carried: BTreeSet<&str> = seen.instances.iter().filter_map(|i| i.token.as_deref()).collect();
     let in_use = |token: &str| carried.contains(token) || seen.spent_tokens.contains(token);
+    let adopting: Vec<Adopting> =
+        fleet.groups.iter().map(|group| plan_adoptions(fleet, group, seen, &mut plan.refusals)).collect();
     let mut groups: Vec<GroupPlan> = Vec::new();
-    for group in &fleet.groups {
-        let instances = by_group.get(group.name.as_str()).map_or(&[][..], Vec::as_slice);
-        let (group_plan, drift) = plan_group(fleet, group, instances, &in_use);
+    for (group, adopting) in fleet.groups.iter().zip(&adopting) {
+        let mut instances: Vec<&ObservedInstance> =
+            by_group.get(group.name.as_str()).map_or_else(Vec::new, Clone::clone);
+        instances.extend(adopting.adoptees.iter());
+        let (mut group_plan, drift) = plan_group(fleet, group, &instances, &in_use);
+        group_plan.adoptions = adopting.adoptions.clone();
         groups.push(group_plan);
         plan.drift.extend(drift);
     }
@@ -265,6 +271,7 @@ fn summarize(fleets: &[FleetPlan]) -> Summary {
     for fleet in fleets {
         for g in &fleet.groups {
             s.create += g.creates.iter().map(|c| c.count).sum::<u32>();
+            s.adopt += u32::try_from(g.adoptions.len()).unwrap_or(u32::MAX);
             s.terminate += u32::try_from(g.terminations.len()).unwrap_or(u32::MAX);
             s.replace += u32::try_from(
                 g.terminations.iter().filter(|t| t.reason.is_replacement()).count() + g.launch_failed.len(),
@@ -275,7 +282,8 @@ fn summarize(fleets: &[FleetPlan]) -> Summary {
             s.update += u32::try_from(updated.len()).unwrap_or(u32::MAX);
             let started: usize = g.starts.iter().map(|st| st.instance_ids.len()).sum();
             s.start += u32::try_from(started).unwrap_or(u32::MAX);
-            let touched = u32::try_from(g.terminations.len() + updated.len() + started).unwrap_or(u32::MAX);
+            let touched = u32::try_from(g.terminations.len() + updated.len() + started + g.adoptions.len())
+                .unwrap_or(u32::MAX);
             s.unchanged += g.present.saturating_sub(touched);
         }
         if fleet.prune {

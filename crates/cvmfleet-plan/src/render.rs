@@ -49,8 +49,9 @@ pub fn summary_line(plan: &Plan) -> String {
     }
     let replaced = if s.replace > 0 { format!(" ({} replaced)", s.replace) } else { String::new() };
     let started = if s.start > 0 { format!(", {} to start", s.start) } else { String::new() };
+    let adopted = if s.adopt > 0 { format!("{} to adopt, ", s.adopt) } else { String::new() };
     format!(
-        "Plan: {} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.",
+        "Plan: {adopted}{} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.",
         s.create, s.update, s.terminate, s.unchanged
     )
 }
@@ -87,6 +88,7 @@ fn fleet_scope(fleet: &str) -> String {
 
 fn group_has_changes(g: &GroupPlan) -> bool {
     !(g.creates.is_empty()
+        && g.adoptions.is_empty()
         && g.terminations.is_empty()
         && g.updates.is_empty()
         && g.blocked.is_empty()
@@ -124,6 +126,20 @@ fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
 }
 
 fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
+    for a in &g.adoptions {
+        let _ = writeln!(
+            out,
+            "    {} {} ({}, {}, {}): ownership tags written, nothing created or terminated",
+            p.green("+ adopt"),
+            a.instance_id,
+            a.name,
+            a.state,
+            a.zone
+        );
+        for d in &a.differences {
+            let _ = writeln!(out, "        {}: {:?} -> {:?}", d.field, d.observed, d.desired);
+        }
+    }
     for c in &g.creates {
         let why = match c.reason {
             CreateReason::Missing => "missing",

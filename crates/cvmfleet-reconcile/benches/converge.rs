@@ -46,6 +46,7 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
             .collect(),
         max_terminate_percent: 50,
         policies: Default::default(),
+        adopt: Vec::new(),
     }
 }
 

@@ -50,6 +50,7 @@ fn fleet(name: String, replicas: u32) -> DesiredFleet {
             }],
             max_terminate_percent: 50,
             policies: Default::default(),
+            adopt: Vec::new(),
         }],
     }
 }

@@ -158,6 +158,27 @@ async fn observe_regions(
     for seen in observed.values_mut().flatten() {
         seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
     }
+    // Instances to adopt that are not the fleet's yet: looked up by ID, 100 a call.
+    for fleet in fleets {
+        let Some(Ok(seen)) = observed.get_mut(&fleet.name) else { continue };
+        let wanted: Vec<String> = fleet
+            .groups
+            .iter()
+            .flat_map(|g| &g.adopt)
+            .filter(|id| !seen.instances.iter().any(|i| i.id == **id))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        match client.describe_instances_by_ids(&fleet.region, &wanted).await {
+            Ok(found) => seen.adoptable = found.iter().map(ObservedInstance::from_wire).collect(),
+            Err(source) => {
+                let error = ExecError::Observe { fleet: fleet.name.clone(), source: source.into() };
+                observed.insert(fleet.name.clone(), Err(error));
+            }
+        }
+    }
     let paged: Vec<&DesiredFleet> = fleets.iter().filter(|f| paged.contains(&f.region)).collect();
     for fleet in paged {
         let Some(Ok(seen)) = observed.get_mut(&fleet.name) else { continue };

@@ -543,6 +543,27 @@ fn cross_file(fleets: &[LocatedFleet], out: &mut Vec<Diagnostic>) {
             names.insert(&fleet.fleet.name, fleet);
         }
     }
+    let mut adopted: BTreeMap<&str, (&LocatedFleet, Span)> = BTreeMap::new();
+    for fleet in fleets {
+        for (id, span, pointer) in &fleet.adopts {
+            if let Some((first, first_span)) = adopted.get(id.as_str()) {
+                out.push(
+                    Diagnostic::new(
+                        &fleet.source,
+                        *span,
+                        pointer,
+                        "semantic.duplicate-adopt",
+                        format!(
+                            "instance `{id}` is already adopted; an instance can belong to one group only"
+                        ),
+                    )
+                    .with_related(&first.source, *first_span, "first adopted here"),
+                );
+            } else {
+                adopted.insert(id, (fleet, *span));
+            }
+        }
+    }
     let mut ips: BTreeMap<Ipv4Addr, (&LocatedFleet, Span)> = BTreeMap::new();
     for fleet in fleets {
         for (ip, span, pointer) in &fleet.ips {

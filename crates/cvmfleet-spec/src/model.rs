@@ -100,6 +100,13 @@ pub struct GroupSpec {
     /// Drift and rollout policies of this group, over the fleet's `policies`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<GroupPoliciesSpec>,
+    /// Existing instances (of this fleet's region) to bring under this group without
+    /// recreating them: `apply` writes the ownership tags, and from then on they count as the
+    /// group's (replaced later, under the rollout policy, if their launch settings differ).
+    /// At most `replicas`; an instance can be adopted by one group only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(inner(regex(pattern = r"^ins-[a-z0-9]{8}$")), extend("uniqueItems" = true))]
+    pub adopt: Option<Vec<String>>,
 }
 
 /// A zone of a group: its name, or its name with zone-specific network settings.

@@ -106,6 +106,8 @@ pub struct Group {
     pub source: SourceLocation,
     /// Drift and rollout policies: the fleet's, overridden by the group's.
     pub policies: GroupPolicies,
+    /// Existing instances to adopt (`adopt:`), as listed.
+    pub adopt: Vec<String>,
 }
 
 /// The instances of a group in one zone.
@@ -260,6 +262,8 @@ pub(crate) struct LocatedFleet {
     pub(crate) name_pointer: String,
     /// Every private IP of the fleet with its position.
     pub(crate) ips: Vec<(Ipv4Addr, Span, String)>,
+    /// Every instance the fleet's groups adopt, with its position.
+    pub(crate) adopts: Vec<(String, Span, String)>,
 }
 
 fn location(source: &Source, span: Span) -> SourceLocation {
@@ -282,6 +286,7 @@ pub(crate) fn resolve_fleet(
     let defaults_value = raw.get("defaults").cloned().unwrap_or(Value::Null);
     let mut groups = Vec::new();
     let mut ips = Vec::new();
+    let mut adopts = Vec::new();
     // First use of each group name: one lookup per group, so 100,000 groups stay linear.
     let mut names: HashMap<&str, Span> = HashMap::new();
     for (g_index, group) in spec.groups.iter().enumerate() {
@@ -304,6 +309,10 @@ pub(crate) fn resolve_fleet(
             );
         } else {
             names.insert(&group.name, name_span);
+        }
+        for (i, id) in group.adopt.iter().flatten().enumerate() {
+            let ptr = format!("{group_ptr}/adopt/{i}");
+            adopts.push((id.clone(), span_of(doc, &ptr, false), ptr));
         }
         let template_value =
             raw.pointer(&format!("/groups/{g_index}/template")).cloned().unwrap_or(Value::Null);
@@ -343,6 +352,7 @@ pub(crate) fn resolve_fleet(
         name_span,
         name_pointer,
         ips,
+        adopts,
     })
 }
 
@@ -629,6 +639,21 @@ fn resolve_group(
             0
         }
     };
+    let adopt = group.adopt.clone().unwrap_or_default();
+    if adopt.len() > replicas as usize {
+        let ptr = format!("{}/adopt", at.group_ptr);
+        out.push(Diagnostic::new(
+            at.source,
+            span_of(at.doc, &ptr, true),
+            &ptr,
+            "semantic.adopt-count",
+            format!(
+                "group `{}` adopts {} instances but has {replicas} replicas; expected at most {replicas} (adoption never terminates)",
+                group.name,
+                adopt.len()
+            ),
+        ));
+    }
     let policies = group_policies(at, fleet, group, out);
     if out.len() > before {
         return None;
@@ -686,6 +711,7 @@ fn resolve_group(
         placements,
         source: location(at.source, name_span),
         policies,
+        adopt,
     })
 }
 

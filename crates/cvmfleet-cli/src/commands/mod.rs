@@ -5,6 +5,7 @@ mod apply;
 mod drift;
 mod emulator;
 pub(crate) mod exit;
+mod import;
 mod plan;
 mod schema;
 mod specs;
@@ -40,6 +41,10 @@ enum Command {
     /// Check spec files and report every problem with its position. Exits 0 when valid, 1 when
     /// not.
     Validate(validate::ValidateArgs),
+    /// Print a spec that adopts existing instances (by ID or tag) without recreating them:
+    /// one group per launch template, `replicas` and `adopt:` filled. Exits 0, or 1 when
+    /// nothing could be imported.
+    Import(import::ImportArgs),
     /// Print the JSON Schema of spec files (for editor completion).
     Schema(schema::SchemaArgs),
     /// Run the local CVM cloud (wire-compatible with Tencent Cloud API 3.0) until SIGINT or
@@ -77,6 +82,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Watch(args) => watch::run(args),
         Command::Validate(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
+        Command::Import(args) => import::run(args),
         Command::Emulator(args) => emulator::run(args),
     }
 }

@@ -32,6 +32,7 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
         zones,
         max_terminate_percent: 50,
         policies: Default::default(),
+        adopt: Vec::new(),
     }
 }
 
@@ -467,4 +468,58 @@ fn deleted_and_moved_fleets_are_orphan_fleets() {
         render_markdown(&pruned, "Target: test cloud")
             .contains("| old (orphan fleet, ap-guangzhou) | (no spec) | 0 | 1 | 0 | 0 | 0 | 1 |")
     );
+}
+
+/// Issue 12 §4: adopted instances count as present in the plan that adopts them (so only the
+/// rest is created), differ where shown, and are refused when they are someone else's.
+#[test]
+fn adoption_counts_adoptees_and_refuses_what_is_not_free() {
+    let mut g = group("frontend", vec![zone("ap-guangzhou-3", 3)]);
+    g.adopt = vec!["ins-adopt001".into(), "ins-adopt002".into()];
+    let desired = [fleet(vec![g])];
+    let free = |id: &str| {
+        let mut i = instance(id, "ap-guangzhou-3", "", "RUNNING");
+        (i.fleet, i.group, i.template, i.token) = (None, None, None, None);
+        i
+    };
+    let mut other_type = free("ins-adopt002");
+    other_type.instance_type = "S5.SMALL1".into();
+    other_type.name = "legacy-box".into();
+    let mut seen = observed(vec![]);
+    seen.get_mut("web").unwrap().adoptable = vec![free("ins-adopt001"), other_type];
+
+    let p = plan(&desired, &seen, PlanOptions::default());
+    assert!(p.refusals.is_empty(), "{:?}", p.refusals);
+    let gp = &p.fleets[0].groups[0];
+    assert_eq!(gp.present, 2);
+    assert_eq!(gp.creates.iter().map(|c| c.count).sum::<u32>(), 1, "only the rest is created");
+    assert!(gp.terminations.is_empty() && gp.updates.is_empty());
+    assert_eq!(gp.adoptions.len(), 2);
+    let template_tag = |a: &cvmfleet_plan::plan::Adoption| {
+        a.tags.iter().find(|t| t.key == tags::TEMPLATE).map(|t| t.value.clone()).unwrap()
+    };
+    assert_eq!(template_tag(&gp.adoptions[0]), REPLACEMENT);
+    assert_eq!(template_tag(&gp.adoptions[1]), cvmfleet_plan::adopt::ADOPTED_TEMPLATE);
+    assert_eq!((p.summary.adopt, p.summary.create), (2, 1));
+    insta::assert_snapshot!("adoption", text(&p));
+
+    // Someone else's, already managed, or absent: refused, never skipped.
+    let mut foreign = free("ins-adopt001");
+    foreign.project = Some("other".into());
+    let mut managed = free("ins-adopt002");
+    managed.fleet = Some("api".into());
+    managed.group = Some("backend".into());
+    seen.get_mut("web").unwrap().adoptable = vec![foreign, managed];
+    let refused = plan(&desired, &seen, PlanOptions::default());
+    let messages: Vec<&str> = refused.refusals.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "cannot adopt ins-adopt001: it belongs to project other",
+            "cannot adopt ins-adopt002: it is already managed by cvmfleet (fleet api, group backend)"
+        ]
+    );
+    seen.get_mut("web").unwrap().adoptable.clear();
+    let absent = plan(&desired, &seen, PlanOptions::default());
+    assert_eq!(absent.refusals[0].message, "cannot adopt ins-adopt001: no such instance in ap-guangzhou");
 }

@@ -35,6 +35,7 @@ pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
             .collect(),
         max_terminate_percent: 50,
         policies: Default::default(),
+        adopt: Vec::new(),
     }
 }
 

@@ -25,6 +25,7 @@ pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement
             zones: vec![DesiredZone { zone: zone.into(), replicas, subnet_id: None, private_ips: vec![] }],
             max_terminate_percent: 50,
             policies: Default::default(),
+            adopt: Vec::new(),
         }],
     }
 }

@@ -99,6 +99,7 @@ impl Spec {
                     zones,
                     max_terminate_percent: 100,
                     policies: GroupPolicies { rollout: g.rollout, ..Default::default() },
+                    adopt: Vec::new(),
                 }
             })
             .collect();

@@ -1,0 +1,318 @@
+//! `cvmfleet import`: prints a spec that brings existing instances under cvmfleet without
+//! recreating them (issue 12 §4), as Terraform's `import` with `-generate-config-out` does.
+//! One group per distinct launch template (per zone and subnet when the instances are not
+//! spread the way a group spreads them), `replicas` and `adopt:` filled, secrets left as
+//! references to fill in. Then `validate` → `plan` (only adoptions) → `apply` → `plan` says
+//! `No changes.`
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::bail;
+use clap::Args;
+
+use cvmfleet_plan::observed::tags;
+use cvmfleet_wire::model::{Filter, Instance};
+
+use super::target::{TargetArgs, connect};
+use crate::commands::exit::Exit;
+
+/// Arguments of `cvmfleet import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Instances to import (`ins-…`); with `--tag`, only those of them that match.
+    #[arg(value_name = "INSTANCE_ID")]
+    ids: Vec<String>,
+    /// Region of the instances, e.g. `ap-guangzhou`.
+    #[arg(long, value_name = "REGION")]
+    region: String,
+    /// Select instances by tag instead of (or among) IDs: `KEY=VALUE`, repeatable, all must
+    /// match.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// Name of the fleet the spec declares.
+    #[arg(long, value_name = "NAME", default_value = "imported")]
+    fleet: String,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err("expected KEY=VALUE".into()),
+    }
+}
+
+pub(crate) fn run(args: ImportArgs) -> anyhow::Result<Exit> {
+    if args.ids.is_empty() && args.tags.is_empty() {
+        bail!("name the instances to import: INSTANCE_ID… or --tag KEY=VALUE");
+    }
+    let instances = super::runtime()?.block_on(async {
+        let target = connect(&args.target).await?;
+        let listed = list(&target.client, &args).await;
+        let closed = target.close().await;
+        let listed = listed?;
+        closed?;
+        anyhow::Ok(listed)
+    })?;
+    let missing: Vec<&String> =
+        args.ids.iter().filter(|id| !instances.iter().any(|i| i.instance_id == **id)).collect();
+    if !missing.is_empty() && args.tags.is_empty() {
+        bail!(
+            "no such instance in {}: {}",
+            args.region,
+            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let imported = generate(&args.region, &args.fleet, args.target.project(), &instances);
+    print!("{}", imported.spec);
+    for note in &imported.notes {
+        anstream::eprintln!("note: {note}");
+    }
+    Ok(if imported.adopted == 0 { Exit::Failure } else { Exit::Success })
+}
+
+async fn list(client: &cvmfleet_client::CvmClient, args: &ImportArgs) -> anyhow::Result<Vec<Instance>> {
+    let filters: Vec<Filter> =
+        args.tags.iter().map(|(k, v)| Filter::new(format!("tag:{k}"), [v.clone()])).collect();
+    let mut found = if args.ids.is_empty() {
+        client.describe_instances_all(&args.region, filters).await?
+    } else {
+        let mut found = client.describe_instances_by_ids(&args.region, &args.ids).await?;
+        found.retain(|i| args.tags.iter().all(|(k, v)| i.tag(k) == Some(v.as_str())));
+        found
+    };
+    found.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    Ok(found)
+}
+
+/// A generated spec: its text, how many instances it adopts, and what was left out and why.
+#[derive(Debug)]
+pub(crate) struct Imported {
+    pub(crate) spec: String,
+    pub(crate) adopted: usize,
+    pub(crate) notes: Vec<String>,
+}
+
+/// The launch settings that make instances one group: the template lines they share.
+type Template = Vec<(String, String)>;
+
+/// Where instances run: zone and subnet (empty outside a VPC).
+type Placement = (String, String);
+
+/// A group to write: its zones, in spread order, and the instances it adopts.
+type Planned = (Vec<Placement>, Vec<String>);
+
+/// The spec adopting `instances` (those not already managed, not leaving) as fleet `fleet`.
+pub(crate) fn generate(region: &str, fleet: &str, project: Option<&str>, instances: &[Instance]) -> Imported {
+    let mut notes = Vec::new();
+    // Launch template → (zone, subnet) → instance IDs.
+    let mut groups: BTreeMap<Template, BTreeMap<Placement, Vec<String>>> = BTreeMap::new();
+    let mut names: BTreeMap<Template, Vec<String>> = BTreeMap::new();
+    for instance in instances {
+        if let Some(owner) = instance.tag(tags::FLEET) {
+            notes.push(format!(
+                "{} is already managed by cvmfleet (fleet {owner}); left out",
+                instance.instance_id
+            ));
+            continue;
+        }
+        let state = instance.state();
+        if state.is_leaving() || state.is_failed() {
+            notes.push(format!("{} is {}; left out", instance.instance_id, instance.instance_state));
+            continue;
+        }
+        let template = template_of(instance);
+        let placement = (instance.placement.zone.clone(), instance.virtual_private_cloud.subnet_id.clone());
+        groups
+            .entry(template.clone())
+            .or_default()
+            .entry(placement)
+            .or_default()
+            .push(instance.instance_id.clone());
+        names.entry(template).or_default().push(instance.instance_name.clone());
+    }
+    let mut out = String::new();
+    let _ =
+        writeln!(out, "# Generated by `cvmfleet import`: applying it adopts these instances (ownership tags");
+    let _ =
+        writeln!(out, "# written) and creates or terminates nothing. Review it, then validate, plan, apply.");
+    if let Some(project) = project {
+        let _ = writeln!(out, "project: {project}");
+    }
+    let _ = writeln!(out, "fleets:\n  - name: {fleet}\n    region: {region}\n    groups:");
+    let mut adopted = 0;
+    let mut index = 0;
+    for (template, placements) in &groups {
+        let shared_name = names[template].first().filter(|n| names[template].iter().all(|m| m == *n));
+        for (zones, ids) in split_for_even_spread(placements) {
+            index += 1;
+            adopted += ids.len();
+            let _ = writeln!(out, "      - name: g{index}");
+            let _ = writeln!(out, "        replicas: {}", ids.len());
+            let zones: Vec<String> = zones
+                .iter()
+                .map(|(zone, subnet)| {
+                    if subnet.is_empty() {
+                        zone.clone()
+                    } else {
+                        format!("{{zone: {zone}, SubnetId: {subnet}}}")
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "        zones: [{}]", zones.join(", "));
+            let _ = writeln!(out, "        adopt: [{}]", ids.join(", "));
+            let _ = writeln!(out, "        template:");
+            for (key, value) in template {
+                let _ = writeln!(out, "          {key}: {value}");
+            }
+            if let Some(name) = shared_name.filter(|n| !n.is_empty()) {
+                let _ = writeln!(out, "          InstanceName: {}", quoted(name));
+            }
+            let _ = writeln!(
+                out,
+                "          # New instances get a login you choose; a spec holds only a reference:\n          \
+                 # LoginSettings: {{Password: {{fromEnv: CVM_PASSWORD}}}}"
+            );
+        }
+    }
+    if adopted == 0 {
+        notes.push("nothing to import".into());
+    }
+    Imported { spec: out, adopted, notes }
+}
+
+/// The placements of one launch template as groups: one group when the instances are spread the
+/// way a group spreads them (zones, listed by count, differ by at most one, each zone in one
+/// subnet), else one group per zone and subnet.
+fn split_for_even_spread(placements: &BTreeMap<Placement, Vec<String>>) -> Vec<Planned> {
+    let mut ordered: Vec<(&Placement, &Vec<String>)> = placements.iter().collect();
+    ordered.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)));
+    let total: usize = ordered.iter().map(|(_, ids)| ids.len()).sum();
+    let k = ordered.len();
+    let even =
+        ordered.iter().enumerate().all(|(i, (_, ids))| ids.len() == total / k + usize::from(i < total % k));
+    let one_subnet_per_zone = {
+        let mut zones: Vec<&str> = ordered.iter().map(|(p, _)| p.0.as_str()).collect();
+        zones.sort_unstable();
+        zones.windows(2).all(|w| w[0] != w[1])
+    };
+    if even && one_subnet_per_zone {
+        let zones = ordered.iter().map(|(p, _)| (*p).clone()).collect();
+        let mut ids: Vec<String> = ordered.iter().flat_map(|(_, ids)| ids.iter().cloned()).collect();
+        ids.sort();
+        vec![(zones, ids)]
+    } else {
+        placements.iter().map(|(p, ids)| (vec![p.clone()], ids.clone())).collect()
+    }
+}
+
+/// The template lines an instance was launched with, as far as DescribeInstances tells.
+fn template_of(i: &Instance) -> Template {
+    let mut lines: Template = Vec::new();
+    let mut push = |key: &str, value: String| lines.push((key.to_owned(), value));
+    push("InstanceType", i.instance_type.clone());
+    push("ImageId", i.image_id.clone());
+    if !i.instance_charge_type.is_empty() && i.instance_charge_type != "POSTPAID_BY_HOUR" {
+        push("InstanceChargeType", i.instance_charge_type.clone());
+        if i.instance_charge_type == "PREPAID" {
+            // The period is not observable; one month is the smallest. Renewal as observed.
+            let renew = i.renew_flag.as_deref().map(|f| format!(", RenewFlag: {f}")).unwrap_or_default();
+            push("InstanceChargePrepaid", format!("{{Period: 1{renew}}}"));
+        }
+    }
+    let disk = &i.system_disk;
+    if let (Some(kind), Some(size)) = (&disk.disk_type, disk.disk_size) {
+        push("SystemDisk", format!("{{DiskType: {kind}, DiskSize: {size}}}"));
+    }
+    if !i.data_disks.is_empty() {
+        let disks: Vec<String> = i
+            .data_disks
+            .iter()
+            .map(|d| match &d.disk_type {
+                Some(kind) => format!("{{DiskType: {kind}, DiskSize: {}}}", d.disk_size),
+                None => format!("{{DiskSize: {}}}", d.disk_size),
+            })
+            .collect();
+        push("DataDisks", format!("[{}]", disks.join(", ")));
+    }
+    if !i.virtual_private_cloud.vpc_id.is_empty() {
+        push("VirtualPrivateCloud", format!("{{VpcId: {}}}", i.virtual_private_cloud.vpc_id));
+    }
+    let net = &i.internet_accessible;
+    if net.internet_max_bandwidth_out.is_some_and(|b| b > 0) {
+        let charge = net
+            .internet_charge_type
+            .as_deref()
+            .map(|c| format!("InternetChargeType: {c}, "))
+            .unwrap_or_default();
+        push(
+            "InternetAccessible",
+            format!("{{{charge}InternetMaxBandwidthOut: {}}}", net.internet_max_bandwidth_out.unwrap_or(0)),
+        );
+    }
+    if !i.security_group_ids.is_empty() {
+        let mut groups = i.security_group_ids.clone();
+        groups.sort();
+        push("SecurityGroupIds", format!("[{}]", groups.join(", ")));
+    }
+    lines
+}
+
+/// A YAML double-quoted scalar (JSON's string syntax is YAML's).
+fn quoted(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str, zone: &str, instance_type: &str) -> Instance {
+        let mut i =
+            Instance { instance_id: id.into(), instance_type: instance_type.into(), ..Instance::default() };
+        i.placement.zone = zone.into();
+        i.image_id = "img-pmqg1cw7".into();
+        i.instance_state = "RUNNING".into();
+        i.instance_name = "legacy".into();
+        i.security_group_ids = vec!["sg-5ld3mz1q".into()];
+        i
+    }
+
+    #[test]
+    fn one_group_per_launch_template_spread_like_a_group() {
+        let mut managed = instance("ins-managed1", "ap-guangzhou-3", "S5.MEDIUM2");
+        managed.tags = vec![cvmfleet_wire::model::Tag::new(tags::FLEET, "web")];
+        let instances = [
+            instance("ins-aaaaaaa1", "ap-guangzhou-3", "S5.MEDIUM2"),
+            instance("ins-aaaaaaa2", "ap-guangzhou-4", "S5.MEDIUM2"),
+            instance("ins-aaaaaaa3", "ap-guangzhou-3", "S5.MEDIUM2"),
+            instance("ins-bbbbbbb1", "ap-guangzhou-3", "S5.SMALL1"),
+            managed,
+        ];
+        let imported = generate("ap-guangzhou", "legacy", Some("shop"), &instances);
+        assert_eq!(imported.adopted, 4);
+        assert_eq!(imported.notes, ["ins-managed1 is already managed by cvmfleet (fleet web); left out"]);
+        insta::assert_snapshot!(imported.spec);
+        let specs =
+            cvmfleet_spec::load_str("imported.yaml", &imported.spec).expect("the generated spec validates");
+        assert_eq!(specs.project.as_deref(), Some("shop"));
+        let adopt: Vec<usize> = specs.fleets[0].groups.iter().map(|g| g.adopt.len()).collect();
+        assert_eq!(adopt, [3, 1]);
+    }
+
+    #[test]
+    fn an_uneven_spread_becomes_a_group_per_zone() {
+        let instances = [
+            instance("ins-aaaaaaa1", "ap-guangzhou-3", "S5.MEDIUM2"),
+            instance("ins-aaaaaaa2", "ap-guangzhou-3", "S5.MEDIUM2"),
+            instance("ins-aaaaaaa3", "ap-guangzhou-3", "S5.MEDIUM2"),
+            instance("ins-aaaaaaa4", "ap-guangzhou-4", "S5.MEDIUM2"),
+        ];
+        let imported = generate("ap-guangzhou", "legacy", None, &instances);
+        let specs = cvmfleet_spec::load_str("imported.yaml", &imported.spec).expect("valid");
+        let replicas: Vec<u32> = specs.fleets[0].groups.iter().map(|g| g.replicas).collect();
+        assert_eq!(replicas, [3, 1]);
+    }
+}
