@@ -7,8 +7,9 @@
 //! - [`model`]: the service's objects; its tags are `TagKey`/`TagValue` pairs ([`model::Tag`]),
 //!   not CVM's `Key`/`Value` ([`crate::model::Tag`]), and convert both ways.
 //! - [`ResourceName`]: the six-segment resource names the service addresses resources by.
-//! - [`rules`]: the service's checks with the error codes it answers, shared by the emulator
-//!   and the simulation so that both refuse exactly the same requests.
+//! - [`rules`]: the service's checks with the error codes it answers.
+//! - [`engine`]: the actions' behaviour over any [`engine::TagStore`], shared by the emulator
+//!   and the simulation so that both answer every Tag request the same way.
 //! - [`codes`]: the service's error codes.
 //!
 //! Tags are one store: a tag the Tag service binds to an instance is the tag DescribeInstances
@@ -25,6 +26,7 @@
 
 pub mod api;
 pub mod codes;
+pub mod engine;
 pub mod model;
 mod resource;
 pub mod rules;
