@@ -69,6 +69,8 @@ mod faults;
 mod world;
 
 #[cfg(test)]
+mod tag_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
