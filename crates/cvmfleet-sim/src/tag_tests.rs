@@ -163,7 +163,9 @@ async fn issue_12_configured_regions_and_uin() {
     };
     let failed = client.call("", &foreign).await.unwrap().data.failed_resources;
     assert_eq!(failed[0].code, "AuthFailure.UnauthorizedOperation");
-    for outcome in client.tag_resources("ap-guangzhou", &[id.clone()], &[Tag::new("k", "v")]).await {
+    for outcome in
+        client.tag_resources("ap-guangzhou", std::slice::from_ref(&id), &[Tag::new("k", "v")]).await
+    {
         outcome.result.unwrap();
     }
     assert_eq!(cloud.get(&id).unwrap().tag("k"), Some("v"));
