@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cvmfleet_wire::envelope::{Reply, decode_reply};
 use cvmfleet_wire::sign::{Tc3Request, sha256_hex, tc3_sign};
-use cvmfleet_wire::{API_VERSION, Action, ApiRequest, SERVICE, flat};
+use cvmfleet_wire::{Action, ApiRequest, Service, flat};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -168,6 +168,8 @@ pub struct CvmClient {
 struct Inner {
     config: ClientConfig,
     endpoint: Endpoint,
+    /// The Tag service's endpoint ([`ClientConfig::tag_endpoint_url`]).
+    tag_endpoint: Endpoint,
     credentials: Credentials,
     http: reqwest::Client,
     limiter: RateLimiter,
@@ -181,6 +183,7 @@ impl fmt::Debug for CvmClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CvmClient")
             .field("endpoint", &self.inner.endpoint.url.as_str())
+            .field("tag_endpoint", &self.inner.tag_endpoint.url.as_str())
             .field("secret_id", &self.inner.credentials.secret_id)
             .field("method", &self.inner.config.method)
             .finish_non_exhaustive()
@@ -194,6 +197,7 @@ impl CvmClient {
     /// [`Error::Config`] when the configuration or the credentials are unusable.
     pub fn new(config: ClientConfig, credentials: Credentials) -> Result<Self, Error> {
         let endpoint = config.validate()?;
+        let tag_endpoint = config.validate_tag_endpoint()?;
         credentials.validate()?;
         let mut http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
@@ -201,7 +205,7 @@ impl CvmClient {
             // Redirects would re-send a signed request to a host it was not signed for.
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true);
-        if endpoint.loopback {
+        if endpoint.loopback || tag_endpoint.loopback {
             // A proxy from the environment must not intercept calls to a local emulator.
             http = http.no_proxy();
         }
@@ -215,6 +219,7 @@ impl CvmClient {
             inner: Arc::new(Inner {
                 config,
                 endpoint,
+                tag_endpoint,
                 credentials,
                 http,
                 limiter,
@@ -404,9 +409,18 @@ impl CvmClient {
     fn sign(&self, action: Action, region: &str, params: &Value) -> Result<SignedRequest, Error> {
         let inner = &self.inner;
         let invalid = |reason: String| Error::InvalidRequest { action, reason };
-        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        // Actions that take no region send none when given none (DescribeRegions, Tag).
+        let needs_region = action.needs_region() || !region.is_empty();
+        if needs_region
+            && (region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
             return Err(invalid(format!("`{region}` is not a region name")));
         }
+        let service = action.service();
+        let endpoint = match service {
+            Service::Tag => &inner.tag_endpoint,
+            _ => &inner.endpoint,
+        };
         let method = inner.config.method;
         let (content_type, query, body) = match method {
             RequestMethod::Post => {
@@ -427,7 +441,7 @@ impl CvmClient {
         };
         let timestamp = inner.config.clock.now();
         let payload_hash = sha256_hex(&body);
-        let host = inner.endpoint.host.as_str();
+        let host = endpoint.host.as_str();
         // The two headers both official SDKs sign; every TC3 server accepts them.
         let signed_headers = [("content-type", content_type), ("host", host)];
         let signature = tc3_sign(
@@ -436,26 +450,30 @@ impl CvmClient {
                 query: &query,
                 headers: &signed_headers,
                 payload_hash: &payload_hash,
-                service: SERVICE,
+                service: service.name(),
                 timestamp,
             },
             &inner.credentials.secret_key,
         );
-        let mut url = inner.endpoint.url.clone();
+        let mut url = endpoint.url.clone();
         if !query.is_empty() {
             url.set_query(Some(&query));
         }
         let mut headers = vec![
-            ("Authorization", signature.authorization(&inner.credentials.secret_id, SERVICE)),
+            ("Authorization", signature.authorization(&inner.credentials.secret_id, service.name())),
             ("Content-Type", content_type.to_owned()),
             ("Host", host.to_owned()),
             ("X-TC-Action", action.as_str().to_owned()),
             ("X-TC-Timestamp", timestamp.to_string()),
-            ("X-TC-Version", API_VERSION.to_owned()),
-            ("X-TC-Region", region.to_owned()),
+            ("X-TC-Version", service.version().to_owned()),
+        ];
+        if !region.is_empty() {
+            headers.push(("X-TC-Region", region.to_owned()));
+        }
+        headers.extend([
             ("X-TC-Language", inner.config.language.as_str().to_owned()),
             ("X-TC-RequestClient", inner.config.request_client.clone()),
-        ];
+        ]);
         if let Some(token) = &inner.credentials.token {
             headers.push(("X-TC-Token", token.clone()));
         }

@@ -16,6 +16,9 @@ use crate::retry::RetryPolicy;
 /// The public endpoint. Region-specific hosts (`cvm.<region>.tencentcloudapi.com`) also work.
 pub const DEFAULT_ENDPOINT: &str = "https://cvm.tencentcloudapi.com";
 
+/// The Tag service's public endpoint (the Tag API pages: "接口请求域名: tag.tencentcloudapi.com").
+pub const DEFAULT_TAG_ENDPOINT: &str = "https://tag.tencentcloudapi.com";
+
 /// How requests are encoded. Both are signed with TC3-HMAC-SHA256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RequestMethod {
@@ -111,6 +114,15 @@ impl Default for Clock {
 pub struct ClientConfig {
     /// API endpoint URL: scheme, host and optional port, path `/` or none.
     pub endpoint: String,
+    /// The Tag service's endpoint. `None` derives it from [`ClientConfig::endpoint`]: a
+    /// `cvm.…tencentcloudapi.com` host becomes the same host with `tag.` in front instead
+    /// (`https://cvm.tencentcloudapi.com` → `https://tag.tencentcloudapi.com`), any other
+    /// endpoint (an emulator, a proxy) serves the Tag service too and is used as it is.
+    pub tag_endpoint: Option<String>,
+    /// The account's uin, for the six-segment resource names of the Tag service
+    /// (`qcs::cvm:<region>:uin/<uin>:instance/<id>`). `None` leaves it empty, which names the
+    /// caller's own account (terraform-provider-tencentcloud names resources so too).
+    pub account_uin: Option<String>,
     /// Allow plain `http://` to a host that is not a loopback address. Off: signed requests
     /// and session tokens should not cross a network in the clear.
     pub allow_insecure_http: bool,
@@ -142,6 +154,8 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             endpoint: DEFAULT_ENDPOINT.to_owned(),
+            tag_endpoint: None,
+            account_uin: None,
             allow_insecure_http: false,
             method: RequestMethod::Post,
             rate_limits: BTreeMap::new(),
@@ -196,7 +210,36 @@ impl ClientConfig {
         if !self.request_client.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
             return setting("request_client must be printable ASCII");
         }
+        if let Some(uin) = &self.account_uin
+            && (uin.is_empty() || !uin.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return setting("account_uin must be a number");
+        }
         Endpoint::parse(&self.endpoint, self.allow_insecure_http)
+    }
+
+    /// The Tag service's endpoint URL: [`ClientConfig::tag_endpoint`], or the one derived from
+    /// [`ClientConfig::endpoint`].
+    #[must_use]
+    pub fn tag_endpoint_url(&self) -> String {
+        if let Some(endpoint) = &self.tag_endpoint {
+            return endpoint.clone();
+        }
+        let Ok(mut url) = Url::parse(&self.endpoint) else { return self.endpoint.clone() };
+        let derived = url
+            .host_str()
+            .filter(|h| h.ends_with(".tencentcloudapi.com"))
+            .and_then(|h| h.strip_prefix("cvm."))
+            .map(|rest| format!("tag.{rest}"));
+        match derived {
+            Some(host) if url.set_host(Some(&host)).is_ok() => url.into(),
+            _ => self.endpoint.clone(),
+        }
+    }
+
+    /// Checks and resolves the Tag service's endpoint.
+    pub(crate) fn validate_tag_endpoint(&self) -> Result<Endpoint, ConfigError> {
+        Endpoint::parse(&self.tag_endpoint_url(), self.allow_insecure_http)
     }
 }
 
@@ -313,6 +356,29 @@ mod tests {
         assert!(endpoint("http://localhost:1").unwrap().loopback);
         assert!(endpoint("http://[::1]:9000/").unwrap().loopback);
         assert_eq!(endpoint("http://[::1]:9000/").unwrap().host, "[::1]:9000");
+    }
+
+    #[test]
+    fn issue_12_the_tag_endpoint_follows_the_cvm_endpoint() {
+        let tag = |endpoint: &str| ClientConfig::with_endpoint(endpoint).tag_endpoint_url();
+        assert_eq!(ClientConfig::default().tag_endpoint_url(), "https://tag.tencentcloudapi.com/");
+        assert_eq!(tag("https://cvm.intl.tencentcloudapi.com"), "https://tag.intl.tencentcloudapi.com/");
+        assert_eq!(
+            tag("https://cvm.ap-guangzhou.tencentcloudapi.com"),
+            "https://tag.ap-guangzhou.tencentcloudapi.com/"
+        );
+        // An emulator or a proxy serves both services.
+        assert_eq!(tag("http://127.0.0.1:9100"), "http://127.0.0.1:9100");
+        assert_eq!(tag("https://cvm.example.com"), "https://cvm.example.com");
+        let explicit =
+            ClientConfig { tag_endpoint: Some("http://127.0.0.1:1".into()), ..ClientConfig::default() };
+        assert_eq!(explicit.tag_endpoint_url(), "http://127.0.0.1:1");
+        assert_eq!(explicit.validate_tag_endpoint().unwrap().host, "127.0.0.1:1");
+        let insecure =
+            ClientConfig { tag_endpoint: Some("http://10.0.0.1".into()), ..ClientConfig::default() };
+        assert!(matches!(insecure.validate_tag_endpoint(), Err(ConfigError::InsecureEndpoint { .. })));
+        let bad_uin = ClientConfig { account_uin: Some("12a".into()), ..ClientConfig::default() };
+        assert!(bad_uin.validate().is_err());
     }
 
     #[test]

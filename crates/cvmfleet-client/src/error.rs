@@ -242,6 +242,8 @@ pub fn classify(error: &Error) -> FailureClass {
     match error {
         Error::Connect { .. } => FailureClass::NotProcessed,
         Error::Api { code, .. } if codes::is_throttling(code) => FailureClass::NotProcessed,
+        // The Tag service refused because another change of the resource's tags is under way.
+        Error::Api { code, .. } if cvmfleet_wire::tag::codes::is_busy(code) => FailureClass::NotProcessed,
         Error::Api { code, .. } if codes::is_server_fault(code) => FailureClass::Ambiguous,
         Error::Transport { .. } | Error::Timeout { .. } => FailureClass::Ambiguous,
         Error::HttpStatus { status, .. } if *status >= 500 || *status == 429 => FailureClass::Ambiguous,

@@ -23,7 +23,7 @@ use crate::error::Error;
 
 /// How often a listing is walked again when its pages do not add up before giving up with
 /// [`Error::ListingChanged`].
-const LISTING_ROUNDS: usize = 3;
+pub(crate) const LISTING_ROUNDS: usize = 3;
 
 /// `MAX_BATCH` as the API's integer type.
 const PAGE_LIMIT: i64 = 100;
@@ -245,7 +245,11 @@ impl CvmClient {
 
     /// Sends `requests` concurrently and stops at the first error, abandoning the requests
     /// still in flight. Answers come back in request order.
-    async fn fan_out_ok<R>(&self, region: &str, requests: Vec<R>) -> Result<Vec<Answer<R::Response>>, Error>
+    pub(crate) async fn fan_out_ok<R>(
+        &self,
+        region: &str,
+        requests: Vec<R>,
+    ) -> Result<Vec<Answer<R::Response>>, Error>
     where
         R: ApiRequest + Send + Sync + 'static,
         R::Response: Send + 'static,
@@ -271,7 +275,7 @@ impl CvmClient {
 
     /// Sends `requests` concurrently (at most `page_concurrency` in flight), handing each
     /// result to `on_result` as it arrives; `on_result` returning `false` abandons the rest.
-    async fn fan_out<R>(
+    pub(crate) async fn fan_out<R>(
         &self,
         region: &str,
         requests: Vec<R>,
@@ -311,9 +315,14 @@ impl CvmClient {
 
 /// The IDs, without repeats (first occurrence kept), in chunks of at most 100.
 fn batches(ids: &[String]) -> impl Iterator<Item = Vec<String>> {
+    batches_of(ids, MAX_BATCH)
+}
+
+/// The IDs, without repeats (first occurrence kept), in chunks of at most `size`.
+pub(crate) fn batches_of(ids: &[String], size: usize) -> impl Iterator<Item = Vec<String>> {
     let mut seen = BTreeSet::new();
     let unique: Vec<String> = ids.iter().filter(|id| seen.insert(id.as_str())).cloned().collect();
-    let chunks: Vec<Vec<String>> = unique.chunks(MAX_BATCH).map(<[String]>::to_vec).collect();
+    let chunks: Vec<Vec<String>> = unique.chunks(size.max(1)).map(<[String]>::to_vec).collect();
     chunks.into_iter()
 }
 

@@ -9,8 +9,10 @@
 //! - **Not processed**: the service certainly did not act on the request. That is a throttling
 //!   answer (`RequestLimitExceeded` and its sub-codes `.UinLimitExceeded`, `.IPLimitExceeded`,
 //!   `.GlobalRegionUinLimitExceeded`: Tencent's frequency limiter rejects the call before it is
-//!   dispatched to CVM, and its documented remedy is "delay and retry"), or a failure to connect
-//!   at all (no byte of the request left this machine).
+//!   dispatched to CVM, and its documented remedy is "delay and retry"), the Tag service's
+//!   `FailedOperation.ResourceTagProcessing` (资源标签正在处理中: another change of the
+//!   resource's tags is under way, this one was refused), or a failure to connect at all (no
+//!   byte of the request left this machine).
 //! - **Ambiguous**: the request may or may not have been acted on. Transport errors after the
 //!   connection was made, timeouts, HTTP statuses 5xx/429 from a gateway, and the service's own
 //!   `InternalError*` / `InternalServerError` / `ServiceUnavailable` (the service says it failed,
@@ -23,7 +25,10 @@
 //!
 //! - Not processed → every action is retried, mutations included: repeating a request that was
 //!   never processed cannot do anything twice.
-//! - Ambiguous → reads are retried (they change nothing). `RunInstances` is retried only when it
+//! - Ambiguous → reads are retried (they change nothing), and so are the Tag service's
+//!   mutations (`TagResources`, `UnTagResources`, `ModifyResourceTags`): they set named keys to
+//!   given values or remove them, so the same request twice leaves what it leaves once
+//!   ([`Action::is_idempotent`]). `RunInstances` is retried only when it
 //!   carries a `ClientToken`: the client resends the very same body, so the same token, and the
 //!   service returns the instances created by the first attempt instead of creating more.
 //!   Every other mutation (`TerminateInstances`, `ModifyInstancesAttribute`, `StartInstances`,
@@ -156,7 +161,7 @@ pub fn may_retry(action: Action, has_client_token: bool, class: FailureClass) ->
     match class {
         FailureClass::NotProcessed => true,
         FailureClass::Ambiguous => {
-            action.is_read_only() || (action == Action::RunInstances && has_client_token)
+            action.is_idempotent() || (action == Action::RunInstances && has_client_token)
         }
         FailureClass::Permanent => false,
     }
@@ -189,6 +194,11 @@ mod tests {
             (api(codes::REQUEST_LIMIT_EXCEEDED_GLOBAL_REGION_UIN_LIMIT_EXCEEDED), FailureClass::NotProcessed),
             (Error::Connect { action: a, source: io_error() }, FailureClass::NotProcessed),
             (api(codes::INTERNAL_ERROR), FailureClass::Ambiguous),
+            (
+                api(cvmfleet_wire::tag::codes::FAILED_OPERATION_RESOURCE_TAG_PROCESSING),
+                FailureClass::NotProcessed,
+            ),
+            (api(cvmfleet_wire::tag::codes::INVALID_PARAMETER_VALUE_TAG_KEY_EMPTY), FailureClass::Permanent),
             (api(codes::INTERNAL_ERROR_TRADE_UNKNOWN_ERROR), FailureClass::Ambiguous),
             (api(codes::INTERNAL_SERVER_ERROR), FailureClass::Ambiguous),
             (api(codes::SERVICE_UNAVAILABLE), FailureClass::Ambiguous),
@@ -217,7 +227,7 @@ mod tests {
     fn retry_matrix_per_action() {
         use FailureClass::*;
         for action in Action::ALL {
-            let read = action.is_read_only();
+            let read = action.is_idempotent();
             assert!(may_retry(action, false, NotProcessed), "{action}");
             assert!(!may_retry(action, true, Permanent), "{action}");
             assert_eq!(may_retry(action, false, Ambiguous), read, "{action}");
@@ -232,6 +242,10 @@ mod tests {
         assert!(!may_retry(Action::ModifyInstancesAttribute, false, Ambiguous));
         assert!(!may_retry(Action::StartInstances, false, Ambiguous));
         assert!(!may_retry(Action::StopInstances, false, Ambiguous));
+        // Issue 12: the Tag mutations are idempotent; a busy resource is retried.
+        assert!(may_retry(Action::TagResources, false, Ambiguous));
+        assert!(may_retry(Action::ModifyResourceTags, false, Ambiguous));
+        assert!(may_retry(Action::DescribeResourcesByTags, false, Ambiguous));
     }
 
     #[test]

@@ -13,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{
     DescribeImagesRequest, DescribeInstanceTypeConfigsRequest, DescribeInstancesRequest,
-    DescribeInstancesStatusRequest, DescribeZonesRequest, EmptyResponse, ModifyInstancesAttributeRequest,
-    RunInstancesRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
+    DescribeInstancesStatusRequest, DescribeRegionsRequest, DescribeZonesRequest, EmptyResponse,
+    ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, StopInstancesRequest,
+    TerminateInstancesRequest,
 };
 use cvmfleet_wire::envelope::{RESPONSE_CONTENT_TYPE, encode_error, encode_success};
 use cvmfleet_wire::sign::SecretKey;
+use cvmfleet_wire::tag::api as tag_api;
 
 use crate::api_error::ApiError;
 use crate::auth::{self, RawRequest};
@@ -138,7 +140,7 @@ impl App {
             Ok(call) => call,
             Err(e) => return (Err(e), None),
         };
-        if self.catalog.region(&call.region).is_none() {
+        if call.action.needs_region() && self.catalog.region(&call.region).is_none() {
             let e =
                 ApiError::new("UnsupportedRegion", format!("The region `{}` is not supported.", call.region));
             return (Err(e), None);
@@ -225,6 +227,36 @@ impl App {
                 Action::DescribeInstanceTypeConfigs => {
                     let req: DescribeInstanceTypeConfigsRequest = auth::decode(params)?;
                     read(encode(&world.describe_instance_types(&ctx.region, &req)?, request_id))
+                }
+                Action::DescribeRegions => {
+                    let _: DescribeRegionsRequest = auth::decode(params)?;
+                    read(encode(&world.describe_regions(), request_id))
+                }
+                // The Tag service (world/tags.rs).
+                Action::TagResources => {
+                    let (response, mutation) = world.tag_resources(&auth::decode(params)?)?;
+                    (encode(&response, request_id), mutation)
+                }
+                Action::UnTagResources => {
+                    let (response, mutation) = world.untag_resources(&auth::decode(params)?)?;
+                    (encode(&response, request_id), mutation)
+                }
+                Action::ModifyResourceTags => empty(world.modify_resource_tags(&auth::decode::<
+                    tag_api::ModifyResourceTagsRequest,
+                >(
+                    params
+                )?)?),
+                Action::DescribeResourcesByTags => {
+                    let req: tag_api::DescribeResourcesByTagsRequest = auth::decode(params)?;
+                    read(encode(&world.describe_resources_by_tags(&req)?, request_id))
+                }
+                Action::DescribeResourceTagsByResourceIds => {
+                    let req: tag_api::DescribeResourceTagsByResourceIdsRequest = auth::decode(params)?;
+                    read(encode(&world.describe_resource_tags_by_ids(&req)?, request_id))
+                }
+                Action::GetResources => {
+                    let req: tag_api::GetResourcesRequest = auth::decode(params)?;
+                    read(encode(&world.get_resources(&req)?, request_id))
                 }
                 other => {
                     return Err(ApiError::new(

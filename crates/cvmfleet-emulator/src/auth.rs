@@ -2,6 +2,12 @@
 //! legacy v1 signatures (HmacSHA1 / HmacSHA256, GET query or POST form body), verified as the
 //! service does: over the raw query string as received, the headers named in `SignedHeaders`,
 //! and the `Host` header with its port.
+//!
+//! Every service is served on the one port, so a request names its service itself, by the
+//! facts the cloud's own hosts check: a TC3 request by its credential scope (`…/tag/tc3_request`
+//! signs for the Tag service, as a request to `tag.tencentcloudapi.com` must), a v1 request,
+//! which has no scope, by its `Version`. The version must then be that service's
+//! (`NoSuchVersion` otherwise) and the action one of its actions (`InvalidAction` otherwise).
 
 use std::collections::HashMap;
 
@@ -10,7 +16,7 @@ use cvmfleet_wire::sign::{
     self, SecretKey, Tc3Request, V1Method, parse_tc3_authorization, signatures_match, tc3_sign, v1_sign,
     v1_string_to_sign,
 };
-use cvmfleet_wire::{API_VERSION, Action, COMMON_PARAMS, MAX_CLOCK_SKEW_SECS, SERVICE};
+use cvmfleet_wire::{Action, COMMON_PARAMS, MAX_CLOCK_SKEW_SECS, Service};
 use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
@@ -39,6 +45,7 @@ pub(crate) enum Params {
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub(crate) action: Action,
+    /// The region of the call; empty for actions that take none ([`Action::needs_region`]).
     pub(crate) region: String,
     pub(crate) secret_id: String,
     pub(crate) params: Params,
@@ -126,28 +133,48 @@ fn lookup<'a>(
     })
 }
 
-/// The common parameters every action needs, checked in the service's order.
+/// The common parameters every action needs, checked in the service's order. `scope` is the
+/// service a TC3 signature was made for; without one (v1) the version names the service.
 fn common(
     action: Option<&str>,
     version: Option<&str>,
     region: Option<&str>,
     v3: bool,
+    scope: Option<Service>,
 ) -> Result<(Action, String), ApiError> {
     let name = |v3_name: &'static str, v1_name: &'static str| if v3 { v3_name } else { v1_name };
     let version = version.ok_or_else(|| ApiError::missing(name("X-TC-Version", "Version")))?;
     let action =
         action.filter(|a| !a.is_empty()).ok_or_else(|| ApiError::missing(name("X-TC-Action", "Action")))?;
-    if version != API_VERSION {
-        return Err(ApiError::new(
+    let no_such_version = |service: Option<Service>| {
+        let speaks = match service {
+            Some(s) => format!("{} speaks {}", s.name(), s.version()),
+            None => Service::ALL.map(|s| format!("{} speaks {}", s.name(), s.version())).join(", "),
+        };
+        ApiError::new(
             "NoSuchVersion",
-            format!(
-                "The requested version `{version}` of action `{action}` does not exist; CVM speaks {API_VERSION}."
-            ),
-        ));
+            format!("The requested version `{version}` of action `{action}` does not exist; {speaks}."),
+        )
+    };
+    let service = match scope {
+        Some(service) if service.version() == version => service,
+        Some(service) => return Err(no_such_version(Some(service))),
+        None => Service::from_version(version).ok_or_else(|| no_such_version(None))?,
+    };
+    let action: Action =
+        action.parse().ok().filter(|a: &Action| a.service() == service).ok_or_else(|| {
+            ApiError::new(
+                "InvalidAction",
+                format!(
+                    "The action `{action}` does not exist in {} {version} or is not supported.",
+                    service.name()
+                ),
+            )
+        })?;
+    if !action.needs_region() {
+        // "本接口不需要传递此参数": a region given anyway is ignored.
+        return Ok((action, String::new()));
     }
-    let action: Action = action.parse().map_err(|_| {
-        ApiError::new("InvalidAction", format!("The action `{action}` does not exist or is not supported."))
-    })?;
     let region =
         region.filter(|r| !r.is_empty()).ok_or_else(|| ApiError::missing(name("X-TC-Region", "Region")))?;
     Ok((action, region.to_owned()))
@@ -195,7 +222,9 @@ fn tc3(
     {
         return Err(invalid_authorization("must sign at least the content-type and host headers"));
     }
-    if auth.service != SERVICE || auth.date != sign::utc_date(timestamp) {
+    // The scope names the service the request was signed for; no other service can verify it.
+    let Some(service) = Service::from_name(&auth.service) else { return Err(signature_failure()) };
+    if auth.date != sign::utc_date(timestamp) {
         return Err(signature_failure());
     }
     let mut signed = Vec::with_capacity(auth.signed_headers.len());
@@ -211,7 +240,7 @@ fn tc3(
         query: raw.query,
         headers: &headers,
         payload_hash: &payload_hash,
-        service: SERVICE,
+        service: service.name(),
         timestamp,
     };
     if !signatures_match(&tc3_sign(&request, key).signature, &auth.signature) {
@@ -222,6 +251,7 @@ fn tc3(
         header(raw.headers, "x-tc-version"),
         header(raw.headers, "x-tc-region"),
         true,
+        Some(service),
     )?;
     let params = if *raw.method == Method::GET {
         Params::Pairs(
@@ -271,7 +301,7 @@ fn v1(raw: &RawRequest<'_>, credentials: &HashMap<String, SecretKey>, now: i64) 
     if !signatures_match(&expected, signature) {
         return Err(signature_failure());
     }
-    let (action, region) = common(get("Action"), get("Version"), get("Region"), false)?;
+    let (action, region) = common(get("Action"), get("Version"), get("Region"), false, None)?;
     let params = all.iter().filter(|(k, _)| !COMMON_PARAMS.contains(&k.as_str())).cloned().collect();
     Ok(Call { action, region, secret_id: secret_id.to_owned(), params: Params::Pairs(params) })
 }
@@ -407,6 +437,101 @@ mod tests {
             authenticate(&raw, &creds(), 1_551_113_065).unwrap_err().code,
             "AuthFailure.SignatureFailure"
         );
+    }
+
+    /// A POST TC3 request signed for `service`, with the given version, action and region.
+    fn signed(service: &str, version: &str, action: &str, region: Option<&str>, now: i64) -> HeaderMap {
+        let body = b"{}";
+        let payload = sign::sha256_hex(body);
+        let to_sign = [("content-type", "application/json"), ("host", "127.0.0.1:9100")];
+        let request = Tc3Request {
+            method: "POST",
+            query: "",
+            headers: &to_sign,
+            payload_hash: &payload,
+            service,
+            timestamp: now,
+        };
+        let authorization = tc3_sign(&request, &SecretKey::new(KEY)).authorization(ID, service);
+        let mut list = vec![
+            ("content-type", "application/json".to_owned()),
+            ("host", "127.0.0.1:9100".to_owned()),
+            ("x-tc-action", action.to_owned()),
+            ("x-tc-timestamp", now.to_string()),
+            ("x-tc-version", version.to_owned()),
+            ("authorization", authorization),
+        ];
+        if let Some(region) = region {
+            list.push(("x-tc-region", region.to_owned()));
+        }
+        let list: Vec<(&'static str, &str)> = list.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        headers(&list)
+    }
+
+    /// Issue 12: one port serves CVM and Tag; the credential scope picks the service, the
+    /// version must be its version, the action one of its actions, and Tag actions need no
+    /// region.
+    #[test]
+    fn issue_12_the_credential_scope_routes_between_services() {
+        let now = 1_700_000_000;
+        let call = |h: &HeaderMap| {
+            let raw = RawRequest { method: &Method::POST, path: "/", query: "", headers: h, body: b"{}" };
+            authenticate(&raw, &creds(), now)
+        };
+        let tag = call(&signed("tag", "2018-08-13", "TagResources", None, now)).unwrap();
+        assert_eq!((tag.action, tag.region.as_str()), (Action::TagResources, ""));
+        let ignored = call(&signed("tag", "2018-08-13", "GetResources", Some("ap-guangzhou"), now)).unwrap();
+        assert_eq!(ignored.region, "", "a region given to a Tag action is ignored");
+        let regions = call(&signed("cvm", "2017-03-12", "DescribeRegions", None, now)).unwrap();
+        assert_eq!(regions.action, Action::DescribeRegions);
+        let code = |h: HeaderMap| call(&h).unwrap_err().code;
+        assert_eq!(code(signed("cvm", "2018-08-13", "TagResources", None, now)), "NoSuchVersion");
+        assert_eq!(code(signed("tag", "2017-03-12", "TagResources", None, now)), "NoSuchVersion");
+        assert_eq!(code(signed("tag", "2018-08-13", "DescribeInstances", None, now)), "InvalidAction");
+        assert_eq!(
+            code(signed("cvm", "2017-03-12", "TagResources", Some("ap-guangzhou"), now)),
+            "InvalidAction"
+        );
+        assert_eq!(
+            code(signed("cbs", "2017-03-12", "DescribeInstances", Some("ap-guangzhou"), now)),
+            "AuthFailure.SignatureFailure"
+        );
+        assert_eq!(code(signed("cvm", "2017-03-12", "DescribeInstances", None, now)), "MissingParameter");
+        // A request signed for one service and relabelled for another fails its signature.
+        let mut relabelled = signed("tag", "2018-08-13", "TagResources", None, now);
+        let auth = relabelled["authorization"].to_str().unwrap().replace("/tag/", "/cvm/");
+        relabelled.insert("authorization", HeaderValue::from_str(&auth).unwrap());
+        assert_eq!(code(relabelled), "AuthFailure.SignatureFailure");
+    }
+
+    /// v1 requests carry no scope: the version picks the service.
+    #[test]
+    fn issue_12_v1_requests_are_routed_by_version() {
+        let now = 1_551_113_065;
+        let pairs = |version: &str, action: &str| {
+            let mut unsigned: Vec<(String, String)> = [
+                ("Action", action),
+                ("Nonce", "1"),
+                ("SecretId", ID),
+                ("Timestamp", "1551113065"),
+                ("Version", version),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            let to_sign = v1_string_to_sign("GET", "127.0.0.1:9100", "/", &unsigned);
+            let signature = v1_sign(V1Method::HmacSha1, &SecretKey::new(KEY), &to_sign);
+            unsigned.push(("Signature".to_owned(), signature));
+            cvmfleet_wire::flat::encode_query(&unsigned)
+        };
+        let h = headers(&[("host", "127.0.0.1:9100")]);
+        let call = |query: &str| {
+            let raw = RawRequest { method: &Method::GET, path: "/", query, headers: &h, body: b"" };
+            authenticate(&raw, &creds(), now)
+        };
+        assert_eq!(call(&pairs("2018-08-13", "UnTagResources")).unwrap().action, Action::UnTagResources);
+        assert_eq!(call(&pairs("2017-03-12", "UnTagResources")).unwrap_err().code, "InvalidAction");
+        assert_eq!(call(&pairs("2019-01-01", "UnTagResources")).unwrap_err().code, "NoSuchVersion");
     }
 
     #[test]

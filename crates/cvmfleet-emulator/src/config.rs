@@ -19,6 +19,11 @@ pub const DEV_SECRET_ID: &str = "AKIDcvmfleetEmulatorDevelopmentKey00";
 /// The development SecretKey paired with [`DEV_SECRET_ID`].
 pub const DEV_SECRET_KEY: &str = "cvmfleetEmulatorDevSecretKey0000";
 
+/// The account uin of an emulator configured with none: the `uin/<uin>` segment of the
+/// resource names its Tag service answers with. Tencent uins are numbers of up to 12 digits;
+/// this one is recognisably not a real account.
+pub const DEFAULT_ACCOUNT_UIN: &str = "100000000001";
+
 /// What a RunInstances with a ClientToken already used by the same SecretId in the same region,
 /// but with different parameters, gets. Tencent documents no rule for this.
 ///
@@ -75,6 +80,10 @@ pub struct EmulatorConfig {
     /// the journal is twice the snapshot). Large by default so that a 10,000-instance
     /// snapshot is rewritten rarely; tests lower it to exercise compaction.
     pub compact_after_bytes: u64,
+    /// The uin of the one account every key pair belongs to ([`DEFAULT_ACCOUNT_UIN`] by
+    /// default): resource names `qcs::cvm:<region>:uin/<uin>:instance/<id>` with this uin (or
+    /// an empty one) name its instances.
+    pub account_uin: String,
 }
 
 impl Default for EmulatorConfig {
@@ -95,6 +104,7 @@ impl Default for EmulatorConfig {
             seed: 0,
             unqualified_secret_ids: BTreeSet::new(),
             compact_after_bytes: 64 * 1024 * 1024,
+            account_uin: DEFAULT_ACCOUNT_UIN.to_owned(),
         }
     }
 }
@@ -195,6 +205,13 @@ impl EmulatorConfig {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets the account's uin (digits).
+    #[must_use]
+    pub fn account_uin(mut self, uin: impl Into<String>) -> Self {
+        self.account_uin = uin.into();
         self
     }
 }

@@ -1,13 +1,26 @@
-//! A local CVM cloud speaking the Tencent Cloud API 3.0 wire protocol (CVM 2017-03-12): the
-//! embedded default target of cvmfleet, the ground truth of its end-to-end tests, and a
-//! LocalStack-style tool of its own (`cvmfleet emulator`).
+//! A local Tencent Cloud speaking the API 3.0 wire protocol: CVM 2017-03-12 and the Tag service
+//! 2018-08-13, on one port. It is the embedded default target of cvmfleet, the ground truth of
+//! its end-to-end tests, and a LocalStack-style tool of its own (`cvmfleet emulator`).
 //!
 //! - Wire: POST JSON and GET query requests signed with TC3-HMAC-SHA256, and v1 (HmacSHA1 /
 //!   HmacSHA256) in a GET query or a POST form body, verified exactly as the service does.
 //!   Every processed request answers HTTP 200 with `Content-Type: application/json`.
-//! - Actions: RunInstances, DescribeInstances, DescribeInstancesStatus, TerminateInstances,
+//! - Services on one port: a TC3 request is routed by its credential scope
+//!   (`Credential=<id>/<date>/tag/tc3_request` is a Tag call, as only `tag.tencentcloudapi.com`
+//!   would verify it), a v1 request by its `Version`; the version must be the service's
+//!   (`NoSuchVersion`) and the action one of its own (`InvalidAction`). `Host` is not used, so
+//!   one endpoint serves both.
+//! - CVM actions: RunInstances, DescribeInstances (filters incl. `tag-key`, `tag-value`,
+//!   `tag:<key>`, at most 10 filters of 5 values), DescribeInstancesStatus, TerminateInstances,
 //!   ModifyInstancesAttribute, StartInstances, StopInstances, DescribeZones, DescribeImages,
-//!   DescribeInstanceTypeConfigs, with the reference's validation and error codes.
+//!   DescribeInstanceTypeConfigs and DescribeRegions (the catalog's regions; no region needed),
+//!   with the reference's validation and error codes.
+//! - Tag actions (no region needed): TagResources, UnTagResources, ModifyResourceTags,
+//!   DescribeResourcesByTags (every region, offset-paged), DescribeResourceTagsByResourceIds and
+//!   GetResources (token-paged), over the instances' own tags: a change shows in the next
+//!   DescribeInstances, and is journaled before it is acknowledged like every change. Resources
+//!   are named `qcs::cvm:<region>:uin/<uin>:instance/<id>`, the uin the account's
+//!   ([`EmulatorConfig::account_uin`], default [`DEFAULT_ACCOUNT_UIN`]) or empty.
 //! - A world ([`Catalog`]), lifecycle delays, idempotent ClientTokens ([`TokenMode`]),
 //!   per-region quota, published rate limits, seeded fault injection ([`FaultConfig`],
 //!   [`FaultRule`]) and crash-safe persistence (snapshot + journal in a state directory).
@@ -59,7 +72,7 @@ use tokio::task::JoinHandle;
 
 pub use crate::api_error::ApiError;
 pub use crate::catalog::{Catalog, CatalogError};
-pub use crate::config::{DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig, TokenMode};
+pub use crate::config::{DEFAULT_ACCOUNT_UIN, DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig, TokenMode};
 pub use crate::faults::{FaultConfig, FaultKind, FaultRule};
 pub use crate::net::{BadCidr, Cidr};
 pub use crate::stats::Stats;
@@ -153,6 +166,9 @@ impl Emulator {
         }
         config.catalog.validate().map_err(Error::Catalog)?;
         config.faults.validate().map_err(Error::Config)?;
+        if config.account_uin.is_empty() || !config.account_uin.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Config(format!("the account uin `{}` is not a number", config.account_uin)));
+        }
         let catalog = Arc::new(CatalogIndex::new(config.catalog.clone()));
         let settings = Settings {
             boot_delay_ms: millis(config.boot_delay),
@@ -162,6 +178,7 @@ impl Emulator {
             instance_quota: config.instance_quota,
             token_mode: config.token_mode,
             unqualified_secret_ids: config.unqualified_secret_ids.clone(),
+            account_uin: config.account_uin.clone(),
         };
 
         let (world, store) = match &config.state_path {
@@ -243,6 +260,12 @@ impl RunningEmulator {
     #[must_use]
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The account's uin, as the Tag service's resource names carry it.
+    #[must_use]
+    pub fn account_uin(&self) -> String {
+        lock(&self.app.inner).world.account_uin().to_owned()
     }
 
     /// `<ip>:<port>`, for SDKs that take a host (`HttpProfile(endpoint=…, protocol="http")`).

@@ -5,10 +5,15 @@
 //! - [`SimCloud`] is a cheap, cloneable handle on one world. It is a
 //!   [`cvmfleet_client::Transport`]: `CvmClient::with_transport(.., Arc::new(cloud.clone()))`.
 //! - The model follows the emulator (`crates/cvmfleet-emulator/src/world`): RunInstances with
-//!   ClientTokens remembered forever, DescribeInstances by IDs or filters with Offset/Limit
+//!   ClientTokens remembered forever, DescribeInstances by IDs or filters (`tag-key`,
+//!   `tag-value`, `tag:<key>` among them, at most 10 filters of 5 values) with Offset/Limit
 //!   paging, DescribeInstancesStatus, TerminateInstances, ModifyInstancesAttribute,
-//!   Start/StopInstances, with the emulator's checks and error codes; no catalog, so any image,
-//!   type, VPC or security group exists.
+//!   Start/StopInstances and DescribeRegions, with the emulator's checks and error codes; no
+//!   catalog, so any image, type, VPC or security group exists.
+//! - The Tag service's TagResources, UnTagResources, ModifyResourceTags,
+//!   DescribeResourcesByTags, DescribeResourceTagsByResourceIds and GetResources, through the
+//!   very code the emulator runs ([`cvmfleet_wire::tag::engine`]), over the instances' own
+//!   tags; resource names carry [`SimConfig::account_uin`] or an empty uin.
 //! - Time is `tokio::time` relative to the construction instant: PENDING → RUNNING after
 //!   [`SimConfig::boot_delay`], TERMINATING → gone after [`SimConfig::terminate_delay`], applied
 //!   lazily at the start of every call and inspection.
@@ -64,6 +69,8 @@ mod faults;
 mod world;
 
 #[cfg(test)]
+mod tag_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,6 +86,9 @@ use serde_json::Value;
 
 pub use faults::{FaultConfig, Rule, RuleKind};
 use world::World;
+
+/// The account uin of a simulation configured with none (the emulator's default too).
+pub const DEFAULT_ACCOUNT_UIN: &str = "100000000001";
 
 /// A SecretId for clients of the simulation (the sim checks no signature).
 pub const DEV_SECRET_ID: &str = "AKIDcvmfleetSimulationKey000000000";
@@ -103,7 +113,8 @@ pub enum TokenMode {
 pub struct SimConfig {
     /// Seed of the world's one generator (faults, failed launches) and salt of the IDs.
     pub seed: u64,
-    /// Regions served; calls to others answer `UnsupportedRegion`. Empty: every region.
+    /// Regions served; calls to others answer `UnsupportedRegion`. Empty: every region, and
+    /// DescribeRegions lists the regions that hold an instance.
     pub regions: BTreeSet<String>,
     /// How long a new instance stays `PENDING` (and a started one `STARTING`).
     pub boot_delay: Duration,
@@ -117,6 +128,8 @@ pub struct SimConfig {
     pub token_mode: TokenMode,
     /// Random faults from the start.
     pub faults: FaultConfig,
+    /// The account's uin, in the Tag service's resource names.
+    pub account_uin: String,
 }
 
 impl Default for SimConfig {
@@ -130,6 +143,7 @@ impl Default for SimConfig {
             failed_linger: Duration::from_secs(600),
             token_mode: TokenMode::Strict,
             faults: FaultConfig::default(),
+            account_uin: DEFAULT_ACCOUNT_UIN.to_owned(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod describe;
 mod run;
+mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -226,7 +227,7 @@ impl World {
         params: &Value,
         rid: &str,
     ) -> Result<Value, ApiError> {
-        if !self.config.regions.is_empty() && !self.config.regions.contains(region) {
+        if action.needs_region() && !self.config.regions.is_empty() && !self.config.regions.contains(region) {
             return Err(ApiError::new(
                 codes::UNSUPPORTED_REGION,
                 format!("The region `{region}` is not supported."),
@@ -240,6 +241,16 @@ impl World {
             Action::ModifyInstancesAttribute => self.modify(region, &decode(params)?, rid),
             Action::StartInstances => self.start(region, &decode(params)?, rid),
             Action::StopInstances => self.stop(region, &decode(params)?, rid),
+            Action::DescribeRegions => {
+                let _: cvmfleet_wire::api::DescribeRegionsRequest = decode(params)?;
+                encode(&self.describe_regions())
+            }
+            Action::TagResources
+            | Action::UnTagResources
+            | Action::ModifyResourceTags
+            | Action::DescribeResourcesByTags
+            | Action::DescribeResourceTagsByResourceIds
+            | Action::GetResources => self.tag_action(action, params),
             other => Err(ApiError::new(
                 codes::INVALID_ACTION,
                 format!("The action `{other}` is not supported by the simulation."),

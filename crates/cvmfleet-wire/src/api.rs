@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::action::Action;
 use crate::model::{
     ActionTimer, DataDisk, EnhancedService, Filter, Image, Instance, InstanceChargePrepaid, InstanceStatus,
-    InstanceTypeConfig, InternetAccessible, LoginSettings, Placement, SystemDisk, TagSpecification,
-    VirtualPrivateCloud, ZoneInfo, null_as_default,
+    InstanceTypeConfig, InternetAccessible, LoginSettings, Placement, RegionInfo, SystemDisk,
+    TagSpecification, VirtualPrivateCloud, ZoneInfo, null_as_default,
 };
 
 /// A request body of one action, tied to its response body.
@@ -342,3 +342,21 @@ pub struct DescribeInstanceTypeConfigsResponse {
     pub instance_type_config_set: Vec<InstanceTypeConfig>,
 }
 bind!(DescribeInstanceTypeConfigsRequest, DescribeInstanceTypeConfigs, DescribeInstanceTypeConfigsResponse);
+
+/// DescribeRegions: every region of the account. It takes no parameters, not even a region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeRegionsRequest {}
+
+/// DescribeRegions result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeRegionsResponse {
+    /// Number of regions.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub total_count: u64,
+    /// The regions.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub region_set: Vec<RegionInfo>,
+}
+bind!(DescribeRegionsRequest, DescribeRegions, DescribeRegionsResponse);

@@ -1,7 +1,11 @@
-//! The wire contract of the Tencent Cloud CVM API (version 2017-03-12), shared by cvmfleet's
-//! client and its emulator, and depending on nothing else of cvmfleet's.
+//! The wire contract of the Tencent Cloud CVM API (version 2017-03-12) and of the Tag service
+//! (version 2018-08-13), shared by cvmfleet's client and its emulator, and depending on nothing
+//! else of cvmfleet's.
 //!
-//! - [`api`]: request and response bodies of each supported [`Action`], bound by [`ApiRequest`].
+//! - [`service`]: the services, their names, versions and hosts; [`Action::service`] says which
+//!   one an action belongs to.
+//! - [`api`]: request and response bodies of each supported CVM [`Action`], bound by
+//!   [`ApiRequest`]; [`tag`]: the same for the Tag service, with its resource names and rules.
 //! - [`model`]: the data objects (`Instance`, `Placement`, …), with the API's own field names.
 //! - [`envelope`]: the `{"Response": …}` envelope, success and error.
 //! - [`flat`]: the flattened `Placement.Zone=…` parameter form of GET and v1 requests.
@@ -33,19 +37,22 @@ pub mod envelope;
 pub mod flat;
 pub mod model;
 pub mod names;
+pub mod service;
 pub mod sign;
+pub mod tag;
 pub mod vocab;
 
 pub use action::Action;
 pub use api::ApiRequest;
+pub use service::Service;
 
-/// The API version cvmfleet speaks.
+/// The CVM API version cvmfleet speaks ([`Service::Cvm`]'s version).
 pub const API_VERSION: &str = "2017-03-12";
 
-/// The service name in TC3 credential scopes and host names.
+/// The CVM service name in TC3 credential scopes and host names ([`Service::Cvm`]'s name).
 pub const SERVICE: &str = "cvm";
 
-/// The public endpoint host; `cvm.<region>.tencentcloudapi.com` also exists.
+/// The CVM public endpoint host; `cvm.<region>.tencentcloudapi.com` also exists.
 pub const DEFAULT_HOST: &str = "cvm.tencentcloudapi.com";
 
 /// Most items one page or one batch may hold: DescribeInstances `Limit`, `InstanceIds` lists,

@@ -250,6 +250,33 @@ impl Filter {
     {
         Filter { name: name.into(), values: values.into_iter().map(Into::into).collect() }
     }
+
+    /// `tag:<key>`: instances whose tag `key` has one of `values`.
+    pub fn tag<I, S>(key: &str, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Filter::new(format!("{}{key}", crate::vocab::FILTER_TAG_PREFIX), values)
+    }
+
+    /// `tag-key`: instances carrying one of `keys`.
+    pub fn tag_key<I, S>(keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Filter::new(crate::vocab::FILTER_TAG_KEY, keys)
+    }
+
+    /// `tag-value`: instances with a tag of one of `values`, whatever its key.
+    pub fn tag_value<I, S>(values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Filter::new(crate::vocab::FILTER_TAG_VALUE, values)
+    }
 }
 
 /// An instance as DescribeInstances returns it.
@@ -421,6 +448,21 @@ pub struct ZoneInfo {
     /// `AVAILABLE` or `UNAVAILABLE`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub zone_state: String,
+}
+
+/// A region (DescribeRegions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegionInfo {
+    /// Region, e.g. `ap-guangzhou`.
+    #[serde(default)]
+    pub region: String,
+    /// Display name, e.g. `华南地区(广州)`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub region_name: String,
+    /// `AVAILABLE` when the region sells instances (api.json example).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub region_state: String,
 }
 
 /// An image (DescribeImages).

@@ -276,6 +276,48 @@ pub const TAG_KEY_MAX_CHARS: usize = 127;
 /// Longest tag value, characters (`FailedOperation.IllegalTagValue`).
 pub const TAG_VALUE_MAX_CHARS: usize = 255;
 
+/// Most filters in one DescribeInstances request. api.json, `DescribeInstancesRequest.Filters`:
+/// "每次请求的`Filters`的上限为10，`Filter.Values`的上限为5"; more answer
+/// `InvalidParameterValue.LimitExceeded` (参数值数量超过限制).
+pub const MAX_FILTERS: usize = 10;
+/// Most values in one DescribeInstances filter (same sentence); more answer
+/// `InvalidFilterValue.LimitExceeded` (`Filter`传值超出限制).
+pub const MAX_FILTER_VALUES: usize = 5;
+
+/// The DescribeInstances filter on tag keys: instances carrying one of the keys.
+pub const FILTER_TAG_KEY: &str = "tag-key";
+/// The DescribeInstances filter on tag values: instances with a tag of one of the values.
+pub const FILTER_TAG_VALUE: &str = "tag-value";
+/// The prefix of the DescribeInstances filter on one tag, `tag:<key>` (api.json: "tag:tag-key
+/// … tag-key使用具体的标签键进行替换"); the key may itself hold `:` (`tag:cvmfleet:fleet`).
+pub const FILTER_TAG_PREFIX: &str = "tag:";
+
+/// Checks the sizes of a DescribeInstances filter list against [`MAX_FILTERS`] and
+/// [`MAX_FILTER_VALUES`], returning the code the API answers and a message.
+///
+/// # Errors
+/// `InvalidParameterValue.LimitExceeded` for too many filters, `InvalidFilterValue.LimitExceeded`
+/// for a filter with too many values.
+pub fn check_filter_limits(filters: &[crate::model::Filter]) -> Result<(), (&'static str, String)> {
+    if filters.len() > MAX_FILTERS {
+        return Err((
+            codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
+            format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
+        ));
+    }
+    match filters.iter().find(|f| f.values.len() > MAX_FILTER_VALUES) {
+        Some(f) => Err((
+            codes::INVALID_FILTER_VALUE_LIMIT_EXCEEDED,
+            format!(
+                "The filter `{}` has {} values; at most {MAX_FILTER_VALUES} are allowed.",
+                f.name,
+                f.values.len()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Tag key prefixes the cloud reserves for its own tags (`FailedOperation.TagKeyReserved`),
 /// compared without regard to ASCII case.
 pub const RESERVED_TAG_KEY_PREFIXES: [&str; 3] = ["qcloud", "tencent", "project"];
@@ -590,6 +632,17 @@ mod tests {
         assert_eq!(leaving, [InstanceState::Shutdown, InstanceState::Terminating, InstanceState::Terminated]);
         assert!(InstanceState::Rebooting.is_transitional() && !InstanceState::Running.is_transitional());
         assert!(InstanceState::Stopping.is_stopped() && InstanceState::LaunchFailed.is_failed());
+    }
+
+    #[test]
+    fn filter_limits() {
+        use crate::model::Filter;
+        let five = Filter::new("zone", ["a", "b", "c", "d", "e"]);
+        assert!(check_filter_limits(&vec![five.clone(); MAX_FILTERS]).is_ok());
+        let (code, _) = check_filter_limits(&vec![five.clone(); MAX_FILTERS + 1]).unwrap_err();
+        assert_eq!(code, codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED);
+        let six = Filter::new("zone", ["a", "b", "c", "d", "e", "f"]);
+        assert_eq!(check_filter_limits(&[six]).unwrap_err().0, codes::INVALID_FILTER_VALUE_LIMIT_EXCEEDED);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `cvmfleet emulator`: runs the local CVM cloud until SIGINT or SIGTERM.
+//! `cvmfleet emulator`: runs the local cloud (CVM and the Tag service) until SIGINT or SIGTERM.
 //!
 //! The endpoint it listens on is printed on stdout, alone on one line, as soon as it accepts
 //! requests (so `--listen 127.0.0.1:0` can be used and the port read back); everything else
@@ -75,6 +75,10 @@ pub(crate) struct EmulatorArgs {
     /// Limit the error, throttle, reset and lost-response rates to these actions.
     #[arg(long, value_name = "ACTION,...", value_delimiter = ',')]
     fault_actions: Vec<String>,
+    /// The account's uin, in the Tag service's resource names
+    /// (qcs::cvm:REGION:uin/UIN:instance/ID).
+    #[arg(long, value_name = "UIN", default_value = cvmfleet_emulator::DEFAULT_ACCOUNT_UIN)]
+    account_uin: String,
 }
 
 /// Reads `3s`, `500ms`, `2m`, `1.5s` or `0`.
@@ -140,7 +144,8 @@ fn config(args: EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
         .rate_limits(!args.no_rate_limits)
         .token_mode(if args.strict_tokens { TokenMode::Strict } else { TokenMode::Lenient })
         .faults(faults)
-        .seed(args.fault_seed);
+        .seed(args.fault_seed)
+        .account_uin(args.account_uin);
     if let Some(dir) = args.state {
         config = config.state_path(dir);
     }

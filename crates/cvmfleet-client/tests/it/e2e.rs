@@ -130,6 +130,24 @@ async fn lifecycle(method: RequestMethod) {
     }
     assert_eq!(states(&client, &ids).await, ["RUNNING", "RUNNING"]);
 
+    // Issue 12: DescribeRegions and the Tag service, in the same request form.
+    assert!(client.describe_regions().await.unwrap().iter().any(|r| r.region == REGION));
+    for outcome in client.tag_resources(REGION, &ids, &[Tag::new("team", "e2e"), Tag::new("k", "v")]).await {
+        outcome.result.unwrap();
+    }
+    client.modify_resource_tags(REGION, &ids[0], &[Tag::new("owner", "ops")], &["k".into()]).await.unwrap();
+    for outcome in client.untag_resources(REGION, &ids[1..], &["k".into()]).await {
+        outcome.result.unwrap();
+    }
+    let found =
+        client.find_tagged_instances(vec![cvmfleet_wire::tag::model::TagFilter::new("team", ["e2e"])]);
+    assert_eq!(found.await.unwrap().len(), 2);
+    let tags = client.describe_instance_tags(REGION, &ids).await.unwrap();
+    assert_eq!(tags[&ids[0]], [Tag::new("fleet", "web"), Tag::new("team", "e2e"), Tag::new("owner", "ops")]);
+    assert_eq!(tags[&ids[1]], [Tag::new("fleet", "web"), Tag::new("team", "e2e")]);
+    let mapped = client.call("", &cvmfleet_wire::tag::api::GetResourcesRequest::default()).await.unwrap();
+    assert_eq!(mapped.data.resource_tag_mapping_list.len(), 2);
+
     for outcome in client.terminate_instances(REGION, &ids).await {
         outcome.result.unwrap();
     }

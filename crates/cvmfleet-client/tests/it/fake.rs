@@ -94,7 +94,7 @@ impl Recorded {
             .ok_or("no X-TC-Timestamp")?
             .parse()
             .map_err(|_| "bad X-TC-Timestamp")?;
-        if auth.date != utc_date(timestamp) || auth.service != "cvm" {
+        if auth.date != utc_date(timestamp) || !matches!(auth.service.as_str(), "cvm" | "tag") {
             return Err(format!("bad credential scope {}/{}", auth.date, auth.service));
         }
         let mut headers = Vec::new();
@@ -108,7 +108,7 @@ impl Recorded {
                 query: self.query(),
                 headers: &headers,
                 payload_hash: &payload_hash,
-                service: "cvm",
+                service: &auth.service,
                 timestamp,
             },
             &SecretKey::new(SECRET_KEY),

@@ -7,6 +7,7 @@ mod faults;
 mod paging;
 mod secrets;
 mod signing;
+mod tags;
 
 use std::time::Duration;
 

@@ -11,6 +11,7 @@ use cvmfleet_wire::api::{
 };
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, Image, Instance, InstanceStatus, InstanceTypeConfig, ZoneInfo};
+use cvmfleet_wire::vocab::{self, FILTER_TAG_KEY, FILTER_TAG_PREFIX, FILTER_TAG_VALUE, MAX_FILTER_VALUES};
 use serde::Serialize;
 
 use super::{Record, World};
@@ -20,10 +21,6 @@ use crate::net::parse_ipv4;
 
 /// Default page size of the Describe actions.
 const DEFAULT_LIMIT: i64 = 20;
-/// Most filters per request.
-const MAX_FILTERS: usize = 10;
-/// Most values per filter.
-const MAX_FILTER_VALUES: usize = 5;
 
 /// One DescribeInstances filter, compiled.
 #[derive(Debug)]
@@ -67,7 +64,7 @@ impl Matcher {
                 ),
             ));
         }
-        if let Some(key) = filter.name.strip_prefix("tag:") {
+        if let Some(key) = filter.name.strip_prefix(FILTER_TAG_PREFIX) {
             if key.is_empty() {
                 return Err(ApiError::new(codes::INVALID_FILTER, "The filter `tag:` names no tag key."));
             }
@@ -113,8 +110,8 @@ impl Matcher {
                     .map_err(|_| ApiError::invalid_value("The filter `project-id` takes numbers."))?;
                 Matcher::ProjectId(ids)
             }
-            "tag-key" => Matcher::TagKey(values),
-            "tag-value" => Matcher::TagValue(values),
+            FILTER_TAG_KEY => Matcher::TagKey(values),
+            FILTER_TAG_VALUE => Matcher::TagValue(values),
             other => {
                 return Err(ApiError::new(
                     codes::INVALID_FILTER,
@@ -237,12 +234,7 @@ impl World {
             }
         } else {
             let filters = filters.unwrap_or_default();
-            if filters.len() > MAX_FILTERS {
-                return Err(ApiError::new(
-                    codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
-                    format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
-                ));
-            }
+            vocab::check_filter_limits(filters).map_err(|(code, message)| ApiError::new(code, message))?;
             let matchers = filters.iter().map(Matcher::compile).collect::<Result<Vec<_>, _>>()?;
             match self.tag_candidates(region, &matchers) {
                 // The index answers the only filter: count and page without looking further.

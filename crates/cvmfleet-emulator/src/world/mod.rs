@@ -11,6 +11,7 @@ mod checks;
 mod describe;
 mod ops;
 mod run;
+mod tags;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -150,6 +151,8 @@ pub(crate) struct Settings {
     pub(crate) instance_quota: Option<u32>,
     pub(crate) token_mode: TokenMode,
     pub(crate) unqualified_secret_ids: BTreeSet<String>,
+    /// The account's uin, in the six-segment names of the Tag service.
+    pub(crate) account_uin: String,
 }
 
 /// Who calls, where, and when: the context of one API call.

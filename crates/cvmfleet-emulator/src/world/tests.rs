@@ -24,6 +24,7 @@ fn settings(mode: TokenMode) -> Settings {
         instance_quota: Some(20),
         token_mode: mode,
         unqualified_secret_ids: ["AKIDunqualified".to_owned()].into(),
+        account_uin: "100000000001".to_owned(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
 use cvmfleet_wire::sign::{self, SecretKey, Tc3Request, V1Method};
-use cvmfleet_wire::{API_VERSION, flat};
+use cvmfleet_wire::{API_VERSION, Service, flat};
 use serde_json::Value;
 
 /// A config for tests: instant lifecycle, no rate limits.
@@ -125,6 +125,23 @@ impl Client {
         self.send(Style::PostTc3, action, &params).await.expect("transport")
     }
 
+    /// POST TC3 to the Tag service (scope `tag`, version 2018-08-13, no region).
+    pub async fn tag(&self, action: &str, params: Value) -> Reply {
+        let body = serde_json::to_vec(&params).unwrap_or_default();
+        let mut headers = self.tc3_headers_for(
+            Service::Tag,
+            action,
+            Service::Tag.version(),
+            now(),
+            "POST",
+            "",
+            &body,
+            "application/json",
+        );
+        headers.retain(|(k, _)| k != "x-tc-region");
+        self.send_raw(reqwest::Method::POST, "", headers, body).await.expect("transport")
+    }
+
     /// Sends in any style; `Err` on a transport failure (reset, lost response).
     pub async fn send(&self, style: Style, action: &str, params: &Value) -> Result<Reply, reqwest::Error> {
         let ts = now();
@@ -194,10 +211,26 @@ impl Client {
         pairs
     }
 
-    /// TC3 headers for a request, signing content-type and host.
+    /// TC3 headers for a CVM request, signing content-type and host.
     #[allow(clippy::too_many_arguments)]
     pub fn tc3_headers(
         &self,
+        action: &str,
+        version: &str,
+        ts: i64,
+        method: &str,
+        query: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Vec<(String, String)> {
+        self.tc3_headers_for(Service::Cvm, action, version, ts, method, query, body, content_type)
+    }
+
+    /// TC3 headers for a request of `service`, signing content-type and host.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tc3_headers_for(
+        &self,
+        service: Service,
         action: &str,
         version: &str,
         ts: i64,
@@ -213,10 +246,11 @@ impl Client {
             query,
             headers: &signed,
             payload_hash: &payload_hash,
-            service: "cvm",
+            service: service.name(),
             timestamp: ts,
         };
-        let authorization = sign::tc3_sign(&request, &self.key).authorization(&self.secret_id, "cvm");
+        let authorization =
+            sign::tc3_sign(&request, &self.key).authorization(&self.secret_id, service.name());
         vec![
             ("authorization".into(), authorization),
             ("content-type".into(), content_type.into()),

@@ -10,4 +10,5 @@ mod hostile;
 mod lifecycle;
 mod persistence;
 mod seed;
+mod tags;
 mod wire;

@@ -9,15 +9,12 @@ use cvmfleet_wire::api::{
 };
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, Instance, InstanceStatus};
+use cvmfleet_wire::vocab::{self, FILTER_TAG_PREFIX};
 
 use super::{ApiError, Record, World, check_ids};
 
 /// Default page size of the Describe actions.
 const DEFAULT_LIMIT: i64 = 20;
-/// Most filters per request.
-const MAX_FILTERS: usize = 10;
-/// Most values per filter.
-const MAX_FILTER_VALUES: usize = 5;
 /// Filter names supported besides `tag:<key>`.
 const FILTERS: [&str; 10] = [
     "zone",
@@ -28,8 +25,8 @@ const FILTERS: [&str; 10] = [
     "vpc-id",
     "subnet-id",
     "security-group-id",
-    "tag-key",
-    "tag-value",
+    vocab::FILTER_TAG_KEY,
+    vocab::FILTER_TAG_VALUE,
 ];
 
 fn check_filter(filter: &Filter) -> Result<(), ApiError> {
@@ -37,19 +34,10 @@ fn check_filter(filter: &Filter) -> Result<(), ApiError> {
     if filter.values.is_empty() {
         return Err(ApiError::new(codes::INVALID_FILTER, format!("The filter `{name}` has no values.")));
     }
-    if filter.values.len() > MAX_FILTER_VALUES {
-        return Err(ApiError::new(
-            codes::INVALID_FILTER_VALUE_LIMIT_EXCEEDED,
-            format!(
-                "The filter `{name}` has {} values; at most {MAX_FILTER_VALUES} are allowed.",
-                filter.values.len()
-            ),
-        ));
-    }
-    if name == "tag:" {
+    if name == FILTER_TAG_PREFIX {
         return Err(ApiError::new(codes::INVALID_FILTER, "The filter `tag:` names no tag key."));
     }
-    if !name.starts_with("tag:") && !FILTERS.contains(&name) {
+    if !name.starts_with(FILTER_TAG_PREFIX) && !FILTERS.contains(&name) {
         return Err(ApiError::new(codes::INVALID_FILTER, format!("The filter `{name}` is not supported.")));
     }
     Ok(())
@@ -58,7 +46,7 @@ fn check_filter(filter: &Filter) -> Result<(), ApiError> {
 /// Whether `i` passes `filter`: one of its values matches (`instance-name` by substring).
 fn matches(filter: &Filter, i: &Instance) -> bool {
     let any = |field: &str| filter.values.iter().any(|v| v == field);
-    if let Some(key) = filter.name.strip_prefix("tag:") {
+    if let Some(key) = filter.name.strip_prefix(FILTER_TAG_PREFIX) {
         return i.tags.iter().any(|t| t.key == key && any(&t.value));
     }
     match filter.name.as_str() {
@@ -70,8 +58,8 @@ fn matches(filter: &Filter, i: &Instance) -> bool {
         "vpc-id" => any(&i.virtual_private_cloud.vpc_id),
         "subnet-id" => any(&i.virtual_private_cloud.subnet_id),
         "security-group-id" => i.security_group_ids.iter().any(|sg| any(sg)),
-        "tag-key" => i.tags.iter().any(|t| any(&t.key)),
-        "tag-value" => i.tags.iter().any(|t| any(&t.value)),
+        vocab::FILTER_TAG_KEY => i.tags.iter().any(|t| any(&t.key)),
+        vocab::FILTER_TAG_VALUE => i.tags.iter().any(|t| any(&t.value)),
         _ => false,
     }
 }
@@ -125,12 +113,8 @@ impl World {
         let matching: Vec<&Record> = match ids {
             Some(ids) => self.by_ids(region, ids)?,
             None => {
-                if filters.len() > MAX_FILTERS {
-                    return Err(ApiError::new(
-                        codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
-                        format!("{} filters were given; at most {MAX_FILTERS} are allowed.", filters.len()),
-                    ));
-                }
+                vocab::check_filter_limits(filters)
+                    .map_err(|(code, message)| ApiError::new(code, message))?;
                 filters.iter().try_for_each(check_filter)?;
                 self.records
                     .values()
