@@ -107,7 +107,9 @@ impl Rounds {
     /// After executing a round: plan again, or stop.
     pub fn after_execute(&mut self, report: &Report, interrupt: &Interrupt) -> Verdict {
         self.rounds += 1;
-        self.deferred = report.deferred_ids.iter().cloned().collect();
+        // Deferred steps, and the instances just adopted (their differences are planned once
+        // their tags are written), are the run's own continuation.
+        self.deferred = report.deferred_ids.iter().chain(&report.adopted).cloned().collect();
         if interrupt.is_set() {
             return Verdict::Stop(Stop::Interrupted);
         }
@@ -125,8 +127,11 @@ impl Rounds {
         } else if !report.failures.is_empty() || !report.skipped.is_empty() {
             return Verdict::Stop(Stop::Failed);
         }
-        let did =
-            report.created.len() + report.started.len() + report.updated.len() + report.terminated.len();
+        let did = report.created.len()
+            + report.started.len()
+            + report.updated.len()
+            + report.terminated.len()
+            + report.adopted.len();
         // A spent token or lost instances are news a fresh plan acts on (the pool's next
         // generation), so they count as progress; the round limit still bounds them.
         if did == 0 && !launch_failures_only && !report.needs_replan() {
@@ -151,7 +156,7 @@ impl Rounds {
         let new = |id: &String| !self.deferred.contains(id);
         let unexpected =
             plan.fleets.iter().flat_map(|f| &f.groups).any(|g| {
-                !g.updates.is_empty()
+                g.updates.iter().flat_map(|u| &u.instance_ids).any(new)
                     || g.starts.iter().flat_map(|s| &s.instance_ids).any(new)
                     || g.terminations.iter().any(|t| t.reason.reduces_capacity() && new(&t.instance_id))
             }) || plan.fleets.iter().any(|f| f.prune && f.orphans.iter().any(|t| new(&t.instance_id)));

@@ -162,6 +162,8 @@ pub struct Report {
     /// The instances of the deferred batch steps: the next round may plan them again without
     /// that counting as someone else's change.
     pub deferred_ids: Vec<String>,
+    /// Instances adopted: their ownership tags were written (issue 12 §4).
+    pub adopted: Vec<String>,
 }
 
 impl Report {
@@ -259,7 +261,8 @@ pub async fn execute(
     };
     let plan = &owned;
 
-    // 1. Updates and immediate creates.
+    // 1. Adoptions, updates and immediate creates.
+    adopt(client, plan, progress, interrupt, &mut report).await;
     let mut launches: Vec<Launch> = Vec::new();
     let mut later: Vec<(String, String, String, String, Create)> = Vec::new();
     let mut tasks: JoinSet<StepOutcome> = JoinSet::new();
@@ -524,15 +527,71 @@ pub async fn execute(
     report
 }
 
+/// Writes the ownership tags of every adoption in the plan with the Tag service (TagResources,
+/// ten instances a call), one call per batch of instances sharing the same tags. Tag writes
+/// are idempotent: an adoption run twice, or by two applies at once, writes the same tags.
+async fn adopt(
+    client: &CvmClient,
+    plan: &Plan,
+    progress: &dyn Progress,
+    interrupt: &Interrupt,
+    report: &mut Report,
+) {
+    // (region, fleet, group, tags) → instances.
+    type Batch<'a> = (&'a str, &'a str, &'a str, Vec<(String, String)>);
+    let mut batches: BTreeMap<Batch<'_>, Vec<String>> = BTreeMap::new();
+    for fleet in &plan.fleets {
+        for group in &fleet.groups {
+            for a in &group.adoptions {
+                let tags = a.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                batches
+                    .entry((fleet.region.as_str(), fleet.name.as_str(), group.name.as_str(), tags))
+                    .or_default()
+                    .push(a.instance_id.clone());
+            }
+        }
+    }
+    for ((region, fleet, group, tags), ids) in batches {
+        let step = format!("adopt {} instance(s) (fleet {fleet}, group {group})", ids.len());
+        if interrupt.is_set() {
+            report.skipped.push(step);
+            continue;
+        }
+        progress.event(Event::Started(step.clone()));
+        let tags: Vec<cvmfleet_wire::model::Tag> =
+            tags.iter().map(|(k, v)| cvmfleet_wire::model::Tag::new(k.as_str(), v.as_str())).collect();
+        let mut all_done = true;
+        for outcome in client.tag_resources(region, &ids, &tags).await {
+            match outcome.result {
+                Ok(_) => report.adopted.extend(outcome.instance_ids),
+                Err(source) => {
+                    all_done = false;
+                    let step = format!("{step}: {}", outcome.instance_ids.join(", "));
+                    report.failures.push(ExecError::Api { step, source });
+                }
+            }
+        }
+        if all_done {
+            progress.event(Event::Finished(step));
+        }
+    }
+}
+
 /// The plan with every step on an instance the cloud does not show as the step's (its fleet's
 /// and group's tags; for orphans, its fleet's) left out, and a failure for each. One
 /// DescribeInstances per 100 instances the plan would change.
 async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecError>), ExecError> {
     type Owner<'a> = (&'a str, &'a str, Option<&'a str>);
     let mut wanted: BTreeMap<&str, BTreeMap<&str, Owner<'_>>> = BTreeMap::new();
+    // Instances to adopt may carry no ownership tags yet, or already this group's.
+    let mut adopting: BTreeSet<&str> = BTreeSet::new();
     for fleet in &plan.fleets {
         let ids = wanted.entry(fleet.region.as_str()).or_default();
         for group in &fleet.groups {
+            for a in &group.adoptions {
+                ids.insert(&a.instance_id, (&fleet.project, &fleet.name, Some(&group.name)));
+                adopting.insert(&a.instance_id);
+            }
             let touched = group.updates.iter().flat_map(|u| &u.instance_ids);
             let touched = touched.chain(group.starts.iter().flat_map(|s| &s.instance_ids));
             for id in touched.chain(group.terminations.iter().map(|t| &t.instance_id)) {
@@ -558,6 +617,10 @@ async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecEr
             let fleet_tag = instance.tag(cvmfleet_plan::observed::tags::FLEET);
             let group_tag = instance.tag(cvmfleet_plan::observed::tags::GROUP);
             let project_tag = instance.tag(cvmfleet_plan::observed::tags::PROJECT);
+            let unowned = project_tag.is_none() && fleet_tag.is_none() && group_tag.is_none();
+            if unowned && adopting.contains(instance.instance_id.as_str()) {
+                continue;
+            }
             if let Some(other) = project_tag.filter(|p| p != project) {
                 refused.insert(
                     instance.instance_id.clone(),
@@ -593,6 +656,7 @@ async fn keep_owned(client: &CvmClient, plan: &Plan) -> Result<(Plan, Vec<ExecEr
             }
             group.starts.retain(|s| !s.instance_ids.is_empty());
             group.terminations.retain(|t| keep(&t.instance_id));
+            group.adoptions.retain(|a| keep(&a.instance_id));
         }
         fleet.orphans.retain(|t| keep(&t.instance_id));
     }

@@ -18,6 +18,6 @@ pub mod watch;
 pub use converge::{Converged, Rounds, Stop, Verdict, converge, error_chain};
 pub use error::ExecError;
 pub use execute::{Event, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Report, Silent, execute};
-pub use observe::{observe, observe_each, observe_in, project_of};
+pub use observe::{observe, observe_each, observe_in, project_of, regions_with_instances};
 pub use preflight::{PreflightOutcome, preflight};
 pub use watch::{ClientCloud, Cloud, CycleReport, FleetOutcome, FleetReport, WatchOptions, Watcher};

@@ -78,6 +78,44 @@ pub async fn observe_each(
     observe_regions(client, project_of(fleets), fleets, &[]).await
 }
 
+/// The regions, other than `known`, where `project` has instances: one DescribeRegions, then
+/// one single-result DescribeInstances (by the project tag) per other region, concurrently.
+/// This is how a fleet moved to another region, or a region dropped from the specs, stays
+/// visible.
+///
+/// # Errors
+/// The first API failure.
+pub async fn regions_with_instances(
+    client: &CvmClient,
+    project: &str,
+    known: &BTreeSet<String>,
+) -> Result<Vec<String>, ApiError> {
+    let regions = client.describe_regions().await?;
+    let mut probes = JoinSet::new();
+    for region in regions.into_iter().map(|r| r.region).filter(|r| !known.contains(r)) {
+        let (client, project) = (client.clone(), project.to_owned());
+        probes.spawn(async move {
+            let request = DescribeInstancesRequest {
+                instance_ids: None,
+                filters: Some(vec![Filter::new(format!("tag:{}", tags::PROJECT), [project])]),
+                offset: Some(0),
+                limit: Some(1),
+            };
+            let answer = client.call(&region, &request).await;
+            (region, answer.map(|a| a.data.total_count > 0))
+        });
+    }
+    let mut found = Vec::new();
+    while let Some(joined) = probes.join_next().await {
+        let Ok((region, answer)) = joined else { continue };
+        if answer? {
+            found.push(region);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// The project of a set of fleets: theirs (they share it), or the default one.
 #[must_use]
 pub fn project_of(fleets: &[DesiredFleet]) -> &str {

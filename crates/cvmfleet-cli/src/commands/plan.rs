@@ -75,13 +75,17 @@ pub(crate) struct PlanArgs {
     target: TargetArgs,
 }
 
-/// Observes the fleets and plans them.
+/// Observes the fleets (in their regions, and wherever else the project has instances) and
+/// plans them.
 pub(crate) async fn observe_and_plan(
     target: &Target,
     desired: &[DesiredFleet],
     options: PlanOptions,
 ) -> anyhow::Result<Plan> {
-    let observed = cvmfleet_reconcile::observe(&target.client, desired).await?;
+    let project = cvmfleet_reconcile::project_of(desired);
+    let spec_regions = desired.iter().map(|f| f.region.clone()).collect();
+    let more = cvmfleet_reconcile::regions_with_instances(&target.client, project, &spec_regions).await?;
+    let observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
     Ok(cvmfleet_plan::plan(desired, &observed, options))
 }
 
