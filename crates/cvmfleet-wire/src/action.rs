@@ -29,11 +29,15 @@ pub enum Action {
     DescribeImages,
     /// List instance types and their sizes per zone.
     DescribeInstanceTypeConfigs,
+    /// List each zone's instance types per charge type, with their stock and prices.
+    DescribeZoneInstanceConfigInfos,
+    /// Quote the price of a RunInstances request without creating anything.
+    InquiryPriceRunInstances,
 }
 
 impl Action {
     /// Every supported action, in a stable order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::RunInstances,
         Action::DescribeInstances,
         Action::DescribeInstancesStatus,
@@ -44,6 +48,8 @@ impl Action {
         Action::DescribeZones,
         Action::DescribeImages,
         Action::DescribeInstanceTypeConfigs,
+        Action::DescribeZoneInstanceConfigInfos,
+        Action::InquiryPriceRunInstances,
     ];
 
     /// The action's name on the wire.
@@ -60,13 +66,18 @@ impl Action {
             Action::DescribeZones => "DescribeZones",
             Action::DescribeImages => "DescribeImages",
             Action::DescribeInstanceTypeConfigs => "DescribeInstanceTypeConfigs",
+            Action::DescribeZoneInstanceConfigInfos => "DescribeZoneInstanceConfigInfos",
+            Action::InquiryPriceRunInstances => "InquiryPriceRunInstances",
         }
     }
 
     /// Tencent's published default request rate for the action, per second, per
     /// (action, access region, sub-account). Sources: the per-action API pages
-    /// (RunInstances, TerminateInstances, ModifyInstancesAttribute 10/s; Describe* 40/s).
-    /// Start/Stop are mutations and share the mutation rate.
+    /// (RunInstances, TerminateInstances, ModifyInstancesAttribute 10/s; Describe* 40/s;
+    /// DescribeZoneInstanceConfigInfos 40/s, https://cloud.tencent.com/document/product/213/17378;
+    /// InquiryPriceRunInstances 10/s although it only reads,
+    /// https://cloud.tencent.com/document/api/213/15726). Start/Stop are mutations and share the
+    /// mutation rate.
     #[must_use]
     pub const fn published_rate_limit(self) -> u32 {
         match self {
@@ -74,16 +85,19 @@ impl Action {
             | Action::TerminateInstances
             | Action::ModifyInstancesAttribute
             | Action::StartInstances
-            | Action::StopInstances => 10,
+            | Action::StopInstances
+            | Action::InquiryPriceRunInstances => 10,
             Action::DescribeInstances
             | Action::DescribeInstancesStatus
             | Action::DescribeZones
             | Action::DescribeImages
-            | Action::DescribeInstanceTypeConfigs => 40,
+            | Action::DescribeInstanceTypeConfigs
+            | Action::DescribeZoneInstanceConfigInfos => 40,
         }
     }
 
-    /// Whether the action only reads: reads may be retried freely.
+    /// Whether the action only reads: reads may be retried freely. A price quote changes nothing,
+    /// so it counts as a read.
     #[must_use]
     pub const fn is_read_only(self) -> bool {
         matches!(
@@ -93,6 +107,8 @@ impl Action {
                 | Action::DescribeZones
                 | Action::DescribeImages
                 | Action::DescribeInstanceTypeConfigs
+                | Action::DescribeZoneInstanceConfigInfos
+                | Action::InquiryPriceRunInstances
         )
     }
 }
@@ -133,5 +149,8 @@ mod tests {
         assert_eq!(Action::RunInstances.published_rate_limit(), 10);
         assert_eq!(Action::DescribeInstances.published_rate_limit(), 40);
         assert!(!Action::TerminateInstances.is_read_only());
+        assert_eq!(Action::DescribeZoneInstanceConfigInfos.published_rate_limit(), 40);
+        assert_eq!(Action::InquiryPriceRunInstances.published_rate_limit(), 10);
+        assert!(Action::InquiryPriceRunInstances.is_read_only());
     }
 }
