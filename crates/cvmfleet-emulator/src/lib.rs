@@ -7,12 +7,15 @@
 //!   Every processed request answers HTTP 200 with `Content-Type: application/json`.
 //! - Actions: RunInstances, DescribeInstances, DescribeInstancesStatus, TerminateInstances,
 //!   ModifyInstancesAttribute, StartInstances, StopInstances, DescribeZones, DescribeImages,
-//!   DescribeInstanceTypeConfigs, with the reference's validation and error codes.
+//!   DescribeInstanceTypeConfigs, DescribeZoneInstanceConfigInfos, InquiryPriceRunInstances,
+//!   with the reference's validation and error codes.
+//! - Stock per offering ([`stock`]: sold-out codes, `MinCount`, launches whose stock vanished),
+//!   a price table ([`pricing`]) and spot instances that the cloud reclaims.
 //! - A world ([`Catalog`]), lifecycle delays, idempotent ClientTokens ([`TokenMode`]),
 //!   per-region quota, published rate limits, seeded fault injection ([`FaultConfig`],
 //!   [`FaultRule`]) and crash-safe persistence (snapshot + journal in a state directory).
 //! - Admin endpoints under `/_emulator/` (no signature; loopback only): `stats`, `faults`,
-//!   `faults/rules`, `clock`, `health`.
+//!   `faults/rules`, `clock`, `health`, `stock`, `spot/reclaim`, `spot/reclaims`.
 //!
 //! ```
 //! use cvmfleet_emulator::{Emulator, EmulatorConfig, FaultRule};
@@ -32,6 +35,7 @@
 //! ```
 
 mod admin;
+mod admin_market;
 mod api_error;
 mod app;
 mod auth;
@@ -41,9 +45,11 @@ mod faults;
 mod ids;
 use cvmfleet_wire::names;
 mod net;
+pub mod pricing;
 mod ratelimit;
 mod server;
 mod stats;
+pub mod stock;
 mod store;
 mod world;
 
@@ -62,7 +68,10 @@ pub use crate::catalog::{Catalog, CatalogError};
 pub use crate::config::{DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig, TokenMode};
 pub use crate::faults::{FaultConfig, FaultKind, FaultRule};
 pub use crate::net::{BadCidr, Cidr};
+pub use crate::pricing::{BandwidthPriceSpec, DiskPriceSpec, InstancePriceSpec, PriceTable};
 pub use crate::stats::Stats;
+pub use crate::stock::{StockSpec, StockView};
+pub use crate::world::{Reclaim, SpotReclaim};
 
 use crate::app::{App, Inner, lock};
 use crate::catalog::CatalogIndex;
@@ -191,7 +200,8 @@ impl Emulator {
             clock_offset_ms: AtomicI64::new(0),
             compact_after_bytes: config.compact_after_bytes,
         });
-        let router = admin::routes().fallback(app::api).with_state(Arc::clone(&app));
+        let router =
+            admin::routes().merge(admin_market::routes()).fallback(app::api).with_state(Arc::clone(&app));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, router, stopped));
         tracing::info!(%addr, "CVM emulator listening");
@@ -243,6 +253,10 @@ impl RunningEmulator {
     #[must_use]
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub(crate) fn app(&self) -> &App {
+        &self.app
     }
 
     /// `<ip>:<port>`, for SDKs that take a host (`HttpProfile(endpoint=…, protocol="http")`).

@@ -69,6 +69,14 @@ api_enum! {
 pub const PRICED_CHARGE_TYPES: [InstanceChargeType; 3] =
     [InstanceChargeType::Prepaid, InstanceChargeType::PostpaidByHour, InstanceChargeType::Spotpaid];
 
+/// `LatestOperationErrorMsg` of a SPOTPAID instance that cvmfleet's emulator and simulation are
+/// reclaiming (it is `TERMINATING`, and gone after the terminate delay). Not an API fact: Tencent
+/// announces a reclamation through the instance's metadata (`spot/termination-time`) and its
+/// event center, and DescribeInstances has no field for it (document 213/32487), so a reader
+/// may use this text to name the reason but must work without it.
+pub const EMULATED_SPOT_RECLAIM_MESSAGE: &str =
+    "The spot instance is being reclaimed by the system: spot stock ran short.";
+
 /// Whether `min_count` is a valid `MinCount` for `instance_count`. api.json, RunInstances
 /// `MinCount`: "取值范围为不大于InstanceCount的正整数" (a positive integer at most InstanceCount).
 #[must_use]
