@@ -318,7 +318,8 @@ fn subnet(id: &str, zone: &str, block: &str) -> SubnetSpec {
 impl Catalog {
     /// The built-in world: every resource of the RunInstances reference examples (regions
     /// `ap-guangzhou` and `ap-hongkong`, images `img-pmqg1cw7` and `img-dkwyg6sr`, types
-    /// `S1.SMALL1`, `S1.SMALL2`, `S2.SMALL1`, CDH host `host-q88gab4i`, `vpc-1urkhbj4` /
+    /// `S1.SMALL1`, `S1.SMALL2`, `S2.SMALL1`, `S5.16XLARGE256` (the InquiryPriceRunInstances
+    /// examples), CDH host `host-q88gab4i`, `vpc-1urkhbj4` /
     /// `subnet-dcs9x3gz` holding 10.0.0.18 and .19) and the starter fleet's (`vpc-2zxc8w1p` with
     /// `subnet-g3a1x7k2` and `subnet-h4b2y8m3`, `sg-5ld3mz1q`, `skey-3glfot13`).
     #[must_use]
@@ -387,6 +388,7 @@ impl Catalog {
                 itype("S5.LARGE16", 4, 16),
                 itype("S5.2XLARGE16", 8, 16),
                 itype("S5.2XLARGE32", 8, 32),
+                itype("S5.16XLARGE256", 64, 256),
                 itype("SA2.MEDIUM4", 2, 4),
                 itype("SA2.LARGE8", 4, 8),
                 s6,

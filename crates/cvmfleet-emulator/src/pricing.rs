@@ -14,7 +14,8 @@
 //!
 //! - An instance price is per hour for `POSTPAID_BY_HOUR` and `SPOTPAID` (the spot market price)
 //!   and per month for `PREPAID`; an entry without `region` applies to every region, and one
-//!   with a region wins there. `discount` is the percentage charged (100: none), as `ItemPrice.Discount`.
+//!   with a region wins there (a file's entry without `region` replaces the built-in regional
+//!   ones too). `discount` is the percentage charged (100: none), as `ItemPrice.Discount`.
 //! - A disk price is per GiB: per hour for pay-as-you-go instances, per month for prepaid ones.
 //! - A bandwidth price is per GB of traffic (`TRAFFIC_POSTPAID_BY_HOUR`), per Mbps per hour
 //!   (`BANDWIDTH_POSTPAID_BY_HOUR`, `BANDWIDTH_PACKAGE`) or per Mbps per month
@@ -151,14 +152,17 @@ impl PriceTable {
             let rate = FAMILY_RATES.iter().find(|r| r.prefix == family).unwrap_or(&DEFAULT_RATE);
             #[allow(clippy::cast_precision_loss)]
             let hourly = rate.vcpu * t.cpu as f64 + rate.gib * t.memory as f64 + rate.gpu * t.gpu as f64;
-            for region in regions {
-                let factor =
-                    REGION_FACTORS.iter().find(|(r, _)| r == region).map_or(1.0, |(_, factor)| *factor);
+            // One entry for every region, and one for each region priced differently.
+            let mut variants: Vec<(Option<&str>, f64)> = vec![(None, 1.0)];
+            variants.extend(
+                REGION_FACTORS.iter().filter(|(r, _)| regions.contains(r)).map(|(r, f)| (Some(*r), *f)),
+            );
+            for (region, factor) in variants {
                 let on_demand = hourly * factor;
                 let entry = |charge: InstanceChargeType, price: f64| InstancePriceSpec {
                     instance_type: t.instance_type.clone(),
                     charge_type: charge.as_str().to_owned(),
-                    region: Some((*region).to_owned()),
+                    region: region.map(str::to_owned),
                     price,
                     discount: 100.0,
                 };
@@ -203,9 +207,15 @@ impl PriceTable {
     }
 
     /// Adds or replaces entries by key: (instance type, charge type, region), disk type,
-    /// internet charge type.
+    /// internet charge type. An instance entry without a region replaces every entry of its
+    /// type and charge type, regional ones included: it sets the price everywhere.
     pub(crate) fn extend(&mut self, other: PriceTable) {
         for entry in other.instances {
+            if entry.region.is_none() {
+                self.instances.retain(|e| {
+                    !(e.instance_type == entry.instance_type && e.charge_type == entry.charge_type)
+                });
+            }
             match self.instances.iter().position(|e| {
                 e.instance_type == entry.instance_type
                     && e.charge_type == entry.charge_type
@@ -530,16 +540,20 @@ mod tests {
             instances: vec![entry(None, 1.0), entry(Some("r-2"), 2.0)],
             ..PriceTable::default()
         });
-        t.extend(PriceTable { instances: vec![entry(None, 1.5)], ..PriceTable::default() });
         assert_eq!(t.instances.len(), 2);
         let charge = InstanceChargeType::PostpaidByHour;
         let item = t.offering_price("r-1", "S5.MEDIUM2", charge);
         assert_eq!(
             (item.unit_price, item.unit_price_discount, item.discount),
-            (Some(1.5), Some(0.75), Some(50.0))
+            (Some(1.0), Some(0.5), Some(50.0))
         );
         assert_eq!(t.offering_price("r-2", "S5.MEDIUM2", charge).unit_price, Some(2.0));
+        // An entry for every region replaces the regional ones.
+        t.extend(PriceTable { instances: vec![entry(None, 1.5)], ..PriceTable::default() });
+        assert_eq!(t.instances.len(), 1);
+        assert_eq!(t.offering_price("r-2", "S5.MEDIUM2", charge).unit_price, Some(1.5));
         assert_eq!(t.offering_price("r-1", "S5.MEDIUM4", charge), ItemPrice::default());
+        t.extend(PriceTable { instances: vec![entry(Some("r-2"), 2.0)], ..PriceTable::default() });
         assert!(t.validate(|_| true, |r| r == "r-1").is_err(), "r-2 is not known");
         assert!(t.validate(|_| true, |_| true).is_ok());
     }

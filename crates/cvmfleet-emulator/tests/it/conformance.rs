@@ -1,5 +1,6 @@
 //! Conformance with an independent client: the official Python SDK runs the seed's five
-//! RunInstances examples (`tests/conformance/seed_examples.py`) against the emulator.
+//! RunInstances examples (`tests/conformance/seed_examples.py`) and the reference's stock and
+//! price examples (`tests/conformance/market_examples.py`) against the emulator.
 //!
 //! Skipped, with a message, when `python3` or the SDK is missing, unless
 //! `CVMFLEET_REQUIRE_PYTHON_SDK=1`, which makes a missing SDK a failure (CI sets it).
@@ -18,8 +19,9 @@ fn sdk_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[tokio::test]
-async fn official_python_sdk_runs_the_seed_examples() {
+/// Whether the SDK is there; when it is not, says why the test is skipped (or fails it when
+/// `CVMFLEET_REQUIRE_PYTHON_SDK=1`).
+fn sdk_or_skip() -> bool {
     if !sdk_available() {
         let required = std::env::var("CVMFLEET_REQUIRE_PYTHON_SDK").is_ok_and(|v| v == "1");
         assert!(
@@ -30,11 +32,14 @@ async fn official_python_sdk_runs_the_seed_examples() {
         eprintln!(
             "skipped: the Tencent Cloud Python SDK is not installed (set CVMFLEET_REQUIRE_PYTHON_SDK=1 to require it)"
         );
-        return;
+        return false;
     }
-    let emulator = start(config()).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/seed_examples.py");
-    let host = emulator.host();
+    true
+}
+
+/// Runs a conformance script against `host` and returns its JSON report.
+async fn run_script(name: &str, host: String) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)
@@ -52,10 +57,38 @@ async fn official_python_sdk_runs_the_seed_examples() {
     .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the SDK check failed:\n{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
+    assert!(output.status.success(), "the SDK check {name} failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).expect("a JSON report")
+}
+
+#[tokio::test]
+async fn official_python_sdk_runs_the_seed_examples() {
+    if !sdk_or_skip() {
+        return;
+    }
+    let emulator = start(config()).await;
+    let report = run_script("seed_examples.py", emulator.host()).await;
     assert_eq!(report.as_array().map(Vec::len), Some(11), "{report}");
     // 5 examples + 3 more transports = 9 RunInstances, all with the SDK's own client string.
     assert_eq!(emulator.stats().requests_of("RunInstances"), 9);
     assert_eq!(emulator.stats().instances, 9);
+}
+
+/// Issues 13 and 14: DescribeZoneInstanceConfigInfos and InquiryPriceRunInstances as the SDK
+/// parses them, sold-out codes, MinCount and spot options from the SDK's models.
+#[tokio::test]
+async fn official_python_sdk_reads_stock_and_prices_issue_13_14() {
+    if !sdk_or_skip() {
+        return;
+    }
+    let emulator = start(config()).await;
+    let report = run_script("market_examples.py", emulator.host()).await;
+    assert_eq!(report.as_array().map(Vec::len), Some(4), "{report}");
+    // Every type of the built-in catalog but the GPU one (ap-guangzhou-3 only) sells in gz-6.
+    assert_eq!(report[0]["items"], 20, "{report}");
+    assert_eq!(report[2]["code"], "ResourcesSoldOut.SpecifiedInstanceType");
+    assert_eq!(report[3]["delivered"], 2);
+    let stats = emulator.stats();
+    assert_eq!(stats.requests_of("InquiryPriceRunInstances"), 3);
+    assert_eq!(stats.instances_created, 2);
 }
