@@ -4,7 +4,9 @@
 //! - [`CvmClient::call`] sends any request type of [`cvmfleet_wire::api`] to a region and
 //!   returns its typed response with the RequestId ([`Answer`]).
 //! - Helpers walk whole listings and split ID lists into batches of 100
-//!   ([`CvmClient::describe_instances_all`], [`CvmClient::terminate_instances`], …).
+//!   ([`CvmClient::describe_instances_all`], [`CvmClient::terminate_instances`], …), and read
+//!   stock and prices ([`CvmClient::describe_zone_instance_configs`],
+//!   [`CvmClient::quote_run_instances`]).
 //! - [`retry`] holds the whole retry policy; [`ratelimit`] the per-action token buckets.
 //! - [`Credentials`] come from `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` /
 //!   `TENCENTCLOUD_SESSION_TOKEN` or a tccli profile; the secret key is never printed.
@@ -34,6 +36,7 @@ mod client;
 pub mod config;
 pub mod credentials;
 pub mod error;
+mod offering;
 mod paging;
 pub mod ratelimit;
 pub mod retry;
