@@ -417,36 +417,10 @@ impl Sum {
 
     /// The `ItemPrice`, every field present as the API sends it (zero where it does not apply).
     fn item(&self, unit: ChargeUnit) -> ItemPrice {
-        let discount = if self.original > 0.0 {
-            (self.discounted / self.original * 1000.0).round() / 10.0
+        if self.prepaid {
+            ItemPrice::prepaid(fen(self.original), fen(self.discounted))
         } else {
-            100.0
-        };
-        let (unit_price, unit_discount, original, discounted) = if self.prepaid {
-            (0.0, 0.0, fen(self.original), fen(self.discounted))
-        } else {
-            (fine(self.original), fine(self.discounted), 0.0, 0.0)
-        };
-        ItemPrice {
-            unit_price: Some(unit_price),
-            charge_unit: Some(unit.as_str().to_owned()),
-            original_price: Some(original),
-            discount_price: Some(discounted),
-            discount: Some(discount),
-            unit_price_discount: Some(unit_discount),
-            unit_price_second_step: Some(unit_price),
-            unit_price_discount_second_step: Some(unit_discount),
-            unit_price_third_step: Some(unit_price),
-            unit_price_discount_third_step: Some(unit_discount),
-            original_price_three_year: Some(0.0),
-            discount_price_three_year: Some(0.0),
-            discount_three_year: Some(0.0),
-            original_price_five_year: Some(0.0),
-            discount_price_five_year: Some(0.0),
-            discount_five_year: Some(0.0),
-            original_price_one_year: Some(0.0),
-            discount_price_one_year: Some(0.0),
-            discount_one_year: Some(0.0),
+            ItemPrice::pay_as_you_go(fine(self.original), fine(self.discounted), unit)
         }
     }
 }

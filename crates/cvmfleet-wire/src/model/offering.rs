@@ -103,6 +103,62 @@ impl ItemPrice {
     pub fn unit(&self) -> Option<ChargeUnit> {
         self.charge_unit.as_deref().and_then(ChargeUnit::parse)
     }
+
+    /// A pay-as-you-go price as the API sends one: `UnitPrice` / `UnitPriceDiscount` per
+    /// `unit` (and the same for the later steps, the price having none), the prepaid fields
+    /// `0`, `Discount` the percentage charged.
+    #[must_use]
+    pub fn pay_as_you_go(unit_price: f64, unit_price_discount: f64, unit: ChargeUnit) -> Self {
+        ItemPrice {
+            unit_price: Some(unit_price),
+            unit_price_discount: Some(unit_price_discount),
+            unit_price_second_step: Some(unit_price),
+            unit_price_discount_second_step: Some(unit_price_discount),
+            unit_price_third_step: Some(unit_price),
+            unit_price_discount_third_step: Some(unit_price_discount),
+            original_price: Some(0.0),
+            discount_price: Some(0.0),
+            ..ItemPrice::zero(unit, unit_price, unit_price_discount)
+        }
+    }
+
+    /// A prepaid price as the API sends one: `OriginalPrice` / `DiscountPrice` of the period,
+    /// the pay-as-you-go fields `0` (the API still says `ChargeUnit` `HOUR`, as its examples
+    /// show).
+    #[must_use]
+    pub fn prepaid(original_price: f64, discount_price: f64) -> Self {
+        ItemPrice {
+            original_price: Some(original_price),
+            discount_price: Some(discount_price),
+            ..ItemPrice::zero(ChargeUnit::Hour, original_price, discount_price)
+        }
+    }
+
+    /// Every field `0` but `ChargeUnit` and `Discount` (of `discounted` against `original`).
+    fn zero(unit: ChargeUnit, original: f64, discounted: f64) -> Self {
+        let discount = if original > 0.0 { (discounted / original * 1000.0).round() / 10.0 } else { 100.0 };
+        ItemPrice {
+            unit_price: Some(0.0),
+            charge_unit: Some(unit.as_str().to_owned()),
+            original_price: Some(0.0),
+            discount_price: Some(0.0),
+            discount: Some(discount),
+            unit_price_discount: Some(0.0),
+            unit_price_second_step: Some(0.0),
+            unit_price_discount_second_step: Some(0.0),
+            unit_price_third_step: Some(0.0),
+            unit_price_discount_third_step: Some(0.0),
+            original_price_three_year: Some(0.0),
+            discount_price_three_year: Some(0.0),
+            discount_three_year: Some(0.0),
+            original_price_five_year: Some(0.0),
+            discount_price_five_year: Some(0.0),
+            discount_five_year: Some(0.0),
+            original_price_one_year: Some(0.0),
+            discount_price_one_year: Some(0.0),
+            discount_one_year: Some(0.0),
+        }
+    }
 }
 
 /// The price of a RunInstances request (InquiryPriceRunInstances `Price`).
@@ -268,5 +324,18 @@ mod tests {
         assert!(!sold_out.is_selling());
         let price: Price = serde_json::from_str(r#"{"InstancePrice":null}"#).unwrap();
         assert_eq!(price, Price::default());
+        let hourly = ItemPrice::pay_as_you_go(2.0, 1.5, ChargeUnit::Gb);
+        assert_eq!(
+            (hourly.unit_price_discount, hourly.discount, hourly.original_price),
+            (Some(1.5), Some(75.0), Some(0.0))
+        );
+        assert_eq!(hourly.unit(), Some(ChargeUnit::Gb));
+        let month = ItemPrice::prepaid(100.0, 100.0);
+        assert_eq!(
+            (month.discount_price, month.unit_price, month.discount),
+            (Some(100.0), Some(0.0), Some(100.0))
+        );
+        let json = serde_json::to_value(&month).unwrap();
+        assert_eq!(json.as_object().map(|o| o.values().filter(|v| v.is_null()).count()), Some(0));
     }
 }
