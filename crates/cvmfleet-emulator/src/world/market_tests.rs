@@ -422,6 +422,8 @@ fn quotes_are_validated_like_creates_and_price_the_whole_request_issue_14() {
         ..prepaid
     };
     assert_eq!(quote(&w, &period).unwrap_err().code, codes::INVALID_PERIOD);
+    let cdh = RunInstancesRequest { instance_charge_type: Some("CDHPAID".into()), ..hourly.clone() };
+    assert_eq!(quote(&w, &cdh).unwrap_err().code, codes::INVALID_PARAMETER_VALUE);
     // Partial stock does not refuse a quote; none left does.
     set(&mut w, None, Some(1));
     quote(&w, &hourly).unwrap();

@@ -202,6 +202,13 @@ impl World {
                 InstanceChargeType::names()
             )));
         };
+        if purpose == Purpose::Quote && !vocab::PRICED_CHARGE_TYPES.contains(&charge) {
+            // api.json, InquiryPriceRunInstances `InstanceChargeType`: PREPAID, POSTPAID_BY_HOUR
+            // or SPOTPAID.
+            return Err(ApiError::invalid_value(format!(
+                "InquiryPriceRunInstances prices PREPAID, POSTPAID_BY_HOUR and SPOTPAID instances, not {charge}."
+            )));
+        }
         let (mut renew_flag, mut period_months) = (None, None);
         if charge == InstanceChargeType::Prepaid {
             let prepaid = req

@@ -150,7 +150,7 @@ async fn the_new_actions_answer_in_every_request_style() {
         let reply = client.send(style, "DescribeZoneInstanceConfigInfos", &describe).await.unwrap();
         reply.assert_envelope();
         let items = reply.ok()["InstanceTypeQuotaSet"].as_array().cloned().unwrap_or_default();
-        assert_eq!(items.len(), 7 * 3, "{style:?}");
+        assert_eq!(items.len(), 8 * 3, "eight S5 types: {style:?}");
         let reply = client.send(style, "InquiryPriceRunInstances", &quote).await.unwrap();
         reply.assert_envelope();
         let price = &reply.ok()["Price"];
