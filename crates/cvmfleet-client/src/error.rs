@@ -159,6 +159,15 @@ impl Error {
         matches!(self, Error::ListingChanged { .. }) || !matches!(classify(self), FailureClass::Permanent)
     }
 
+    /// Whether the service said the offering (zone, instance type, charge type) is short of
+    /// stock ([`codes::is_stock_shortage`]): a planning signal, to choose another offering or
+    /// wait. Such an answer is a verdict ([`FailureClass::Permanent`]); the client never
+    /// retries it.
+    #[must_use]
+    pub fn is_stock_shortage(&self) -> bool {
+        self.code().is_some_and(codes::is_stock_shortage)
+    }
+
     /// Whether the service throttled the request (`RequestLimitExceeded` or one of its
     /// sub-codes).
     #[must_use]

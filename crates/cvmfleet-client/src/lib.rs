@@ -9,7 +9,9 @@
 //! - Helpers walk whole listings and split ID lists into batches of 100
 //!   ([`CvmClient::describe_instances_all`], [`CvmClient::terminate_instances`], …), and the
 //!   Tag service's work into its per-call limits ([`CvmClient::tag_resources`],
-//!   [`CvmClient::find_tagged_instances`], … with their costs in [`tags`]).
+//!   [`CvmClient::find_tagged_instances`], … with their costs in [`tags`]); others read
+//!   stock and prices ([`CvmClient::describe_zone_instance_configs`],
+//!   [`CvmClient::quote_run_instances`]).
 //! - [`retry`] holds the whole retry policy; [`ratelimit`] the per-action token buckets.
 //! - [`Credentials`] come from `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` /
 //!   `TENCENTCLOUD_SESSION_TOKEN` or a tccli profile; the secret key is never printed.
@@ -39,6 +41,7 @@ mod client;
 pub mod config;
 pub mod credentials;
 pub mod error;
+mod offering;
 mod paging;
 pub mod ratelimit;
 pub mod retry;

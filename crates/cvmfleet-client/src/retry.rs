@@ -248,6 +248,33 @@ mod tests {
         assert!(may_retry(Action::DescribeResourcesByTags, false, Ambiguous));
     }
 
+    /// Issue 13: a create refused for stock is a planning signal, not a fault: the client gives
+    /// it back at once, with or without a ClientToken, so the planner can choose another
+    /// offering instead of hammering a sold-out one.
+    #[test]
+    fn stock_shortages_are_verdicts_never_retried_issue_13() {
+        let policy = RetryPolicy::default();
+        for code in codes::STOCK_SHORTAGE_CODES {
+            let error = Error::Api {
+                action: Action::RunInstances,
+                code: code.into(),
+                message: "m".into(),
+                request_id: "r".into(),
+            };
+            assert_eq!(classify(&error), FailureClass::Permanent, "{code}");
+            assert!(error.is_stock_shortage() && !error.is_retryable(), "{code}");
+            for token in [false, true] {
+                assert_eq!(
+                    policy.decide(Action::RunInstances, token, &error, 1, 0.5),
+                    Decision::GiveUp(GiveUpReason::NotRetryable(FailureClass::Permanent)),
+                    "{code}"
+                );
+            }
+        }
+        assert!(!api(codes::INVALID_PARAMETER_VALUE_INSUFFICIENT_PRICE).is_stock_shortage());
+        assert!(!api(codes::REQUEST_LIMIT_EXCEEDED).is_stock_shortage());
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let policy = RetryPolicy {

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{
     DescribeImagesRequest, DescribeInstanceTypeConfigsRequest, DescribeInstancesRequest,
-    DescribeInstancesStatusRequest, DescribeRegionsRequest, DescribeZonesRequest, EmptyResponse,
-    ModifyInstancesAttributeRequest, RunInstancesRequest, StartInstancesRequest, StopInstancesRequest,
-    TerminateInstancesRequest,
+    DescribeInstancesStatusRequest, DescribeRegionsRequest, DescribeZoneInstanceConfigInfosRequest,
+    DescribeZonesRequest, EmptyResponse, InquiryPriceRunInstancesRequest, ModifyInstancesAttributeRequest,
+    RunInstancesRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
 };
 use cvmfleet_wire::envelope::{RESPONSE_CONTENT_TYPE, encode_error, encode_success};
 use cvmfleet_wire::sign::SecretKey;
@@ -175,18 +175,24 @@ impl App {
             Ok(match call.action {
                 Action::RunInstances => {
                     let req: RunInstancesRequest = auth::decode(params)?;
-                    let mut failures = 0u64;
+                    let (mut failures, mut vanished) = (0u64, 0u64);
                     let mut faults = lock(&self.faults);
-                    let mut fails = || {
-                        let f = faults.launch_fails();
-                        failures += u64::from(f);
-                        f
+                    let mut launch = |draw| {
+                        let fate = faults.launch_fate(draw);
+                        failures += u64::from(fate.fails);
+                        vanished += u64::from(!fate.fails && fate.stock_vanishes && draw.low_stock);
+                        fate
                     };
-                    let result = world.run_instances(&ctx, &req, &mut fails);
+                    let result = world.run_instances(&ctx, &req, &mut launch);
                     drop(faults);
                     let mut stats = lock(&self.stats);
-                    for _ in 0..failures {
-                        stats.fault("launch_failure");
+                    if result.is_ok() {
+                        for _ in 0..failures {
+                            stats.fault("launch_failure");
+                        }
+                        for _ in 0..vanished {
+                            stats.fault("stock_vanished");
+                        }
                     }
                     // A create puts exactly its new records; a replayed token puts none.
                     if let Ok((_, mutation)) = &result {
@@ -257,6 +263,14 @@ impl App {
                 Action::GetResources => {
                     let req: tag_api::GetResourcesRequest = auth::decode(params)?;
                     read(encode(&world.get_resources(&req)?, request_id))
+                }
+                Action::DescribeZoneInstanceConfigInfos => {
+                    let req: DescribeZoneInstanceConfigInfosRequest = auth::decode(params)?;
+                    read(encode(&world.describe_zone_configs(&ctx.region, &req)?, request_id))
+                }
+                Action::InquiryPriceRunInstances => {
+                    let req: InquiryPriceRunInstancesRequest = auth::decode(params)?;
+                    read(encode(&world.inquiry_price(&ctx, &req)?, request_id))
                 }
                 other => {
                     return Err(ApiError::new(

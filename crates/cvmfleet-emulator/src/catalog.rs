@@ -13,6 +13,10 @@
 //!
 //! With `"mode": "extend"` (the default) an entry whose ID matches a built-in one replaces it
 //! and the others are added; `"mode": "replace"` starts from an empty catalog.
+//!
+//! `"stock"` limits offerings ([`crate::stock`]; extended entries apply after the built-in
+//! ones) and `"prices"` prices them ([`crate::pricing`]; extended entries replace the built-in
+//! ones of the same key). The built-in catalog has unlimited stock and prices every type.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,6 +24,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::net::Cidr;
+use crate::pricing::PriceTable;
+use crate::stock::{Offering, StockSpec};
 
 /// A region with its zones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +224,12 @@ pub struct Catalog {
     /// Block public IPs come from (a benchmarking range by default, never routed).
     #[serde(default = "default_public_pool")]
     pub public_ip_pool: Cidr,
+    /// Stock of limited offerings, applied in order; every other offering is unlimited.
+    #[serde(default)]
+    pub stock: Vec<StockSpec>,
+    /// Prices of instances, disks and bandwidth.
+    #[serde(default)]
+    pub prices: PriceTable,
 }
 
 fn default_public_pool() -> Cidr {
@@ -306,7 +318,8 @@ fn subnet(id: &str, zone: &str, block: &str) -> SubnetSpec {
 impl Catalog {
     /// The built-in world: every resource of the RunInstances reference examples (regions
     /// `ap-guangzhou` and `ap-hongkong`, images `img-pmqg1cw7` and `img-dkwyg6sr`, types
-    /// `S1.SMALL1`, `S1.SMALL2`, `S2.SMALL1`, CDH host `host-q88gab4i`, `vpc-1urkhbj4` /
+    /// `S1.SMALL1`, `S1.SMALL2`, `S2.SMALL1`, `S5.16XLARGE256` (the InquiryPriceRunInstances
+    /// examples), CDH host `host-q88gab4i`, `vpc-1urkhbj4` /
     /// `subnet-dcs9x3gz` holding 10.0.0.18 and .19) and the starter fleet's (`vpc-2zxc8w1p` with
     /// `subnet-g3a1x7k2` and `subnet-h4b2y8m3`, `sg-5ld3mz1q`, `skey-3glfot13`).
     #[must_use]
@@ -317,7 +330,7 @@ impl Catalog {
         gpu.requires_permission = true;
         let mut s6 = itype("S6.MEDIUM4", 2, 4);
         s6.zones = vec!["ap-guangzhou-6".into(), "ap-guangzhou-7".into()];
-        Catalog {
+        let mut catalog = Catalog {
             regions: vec![
                 RegionSpec {
                     region: "ap-guangzhou".into(),
@@ -375,6 +388,7 @@ impl Catalog {
                 itype("S5.LARGE16", 4, 16),
                 itype("S5.2XLARGE16", 8, 16),
                 itype("S5.2XLARGE32", 8, 32),
+                itype("S5.16XLARGE256", 64, 256),
                 itype("SA2.MEDIUM4", 2, 4),
                 itype("SA2.LARGE8", 4, 8),
                 s6,
@@ -425,7 +439,12 @@ impl Catalog {
                 KeyPairSpec { key_id: "skey-b4vakk62".into() },
             ],
             public_ip_pool: default_public_pool(),
-        }
+            stock: Vec::new(),
+            prices: PriceTable::default(),
+        };
+        let regions: Vec<&str> = catalog.regions.iter().map(|r| r.region.as_str()).collect();
+        catalog.prices = PriceTable::builtin(&catalog.instance_types, &regions);
+        catalog
     }
 
     /// An empty catalog (no regions at all), for building one from scratch.
@@ -440,6 +459,8 @@ impl Catalog {
             security_groups: Vec::new(),
             key_pairs: Vec::new(),
             public_ip_pool: default_public_pool(),
+            stock: Vec::new(),
+            prices: PriceTable::default(),
         }
     }
 
@@ -497,6 +518,8 @@ impl Catalog {
         if take_pool {
             self.public_ip_pool = other.public_ip_pool;
         }
+        self.stock.extend(other.stock);
+        self.prices.extend(other.prices);
         self
     }
 
@@ -582,6 +605,16 @@ impl Catalog {
                 ));
             }
         }
+        for entry in &self.stock {
+            let sold = self
+                .instance_types
+                .iter()
+                .any(|t| t.instance_type == entry.instance_type && t.sold_in(&entry.zone));
+            entry.check(zone_region.contains_key(&entry.zone), sold).map_err(CatalogError::Inconsistent)?;
+        }
+        self.prices
+            .validate(|t| self.instance_types.iter().any(|s| s.instance_type == t), |r| seen.contains(r))
+            .map_err(CatalogError::Inconsistent)?;
         Ok(())
     }
 }
@@ -598,6 +631,8 @@ pub(crate) struct CatalogIndex {
     subnets: HashMap<String, (usize, usize)>,
     security_groups: HashMap<String, usize>,
     key_pairs: BTreeSet<String>,
+    /// The catalog's stock, per offering (`None`: set back to unlimited).
+    stock: HashMap<Offering, Option<u64>>,
 }
 
 impl CatalogIndex {
@@ -627,8 +662,23 @@ impl CatalogIndex {
                 catalog.security_groups.iter().map(|s| &s.security_group_id).collect(),
             ),
             key_pairs: catalog.key_pairs.iter().map(|k| k.key_id.clone()).collect(),
+            stock: catalog
+                .stock
+                .iter()
+                .flat_map(|e| e.offerings().unwrap_or_default().into_iter().map(|o| (o, e.available)))
+                .collect(),
             catalog,
         }
+    }
+
+    /// The catalog's stock of an offering: `None` when unlimited.
+    pub(crate) fn stock(&self, offering: &Offering) -> Option<u64> {
+        self.stock.get(offering).copied().flatten()
+    }
+
+    /// The offerings the catalog limits.
+    pub(crate) fn limited(&self) -> impl Iterator<Item = (&Offering, u64)> {
+        self.stock.iter().filter_map(|(o, n)| n.map(|n| (o, n)))
     }
 
     pub(crate) fn region(&self, region: &str) -> Option<&RegionSpec> {
@@ -722,6 +772,19 @@ mod tests {
             (r#"{"regionz":[]}"#, "not valid"),
             (r#"{"hosts":[{"host_id":"host-x","zone":"nowhere","cpu":1,"memory":1}]}"#, "unknown zone"),
             (r#"{"instance_types":[{"instance_type":"bad","cpu":1,"memory":1}]}"#, "FAMILY.SIZE"),
+            (r#"{"stock":[{"zone":"nowhere","instance_type":"S5.MEDIUM2","available":1}]}"#, "unknown zone"),
+            (
+                r#"{"stock":[{"zone":"ap-guangzhou-3","instance_type":"S6.MEDIUM4","available":1}]}"#,
+                "does not sell",
+            ),
+            (
+                r#"{"prices":{"instances":[{"instance_type":"X1.A","charge_type":"PREPAID","price":1}]}}"#,
+                "unknown instance type",
+            ),
+            (
+                r#"{"prices":{"disks":[{"disk_type":"FLOPPY","hourly_per_gib":1,"monthly_per_gib":1}]}}"#,
+                "FLOPPY",
+            ),
         ] {
             let err = Catalog::builtin().apply_json(text, Path::new("x.json")).unwrap_err();
             assert!(err.to_string().contains(needle), "{err}");

@@ -1,7 +1,8 @@
 //! Fault injection, deterministic under a seed: added latency, injected `InternalError` and
 //! `RequestLimitExceeded`, connection resets, lost responses and launch failures, as rates
 //! ([`FaultConfig`]) and as one-shot rules ([`FaultRule`]) such as "lose the next RunInstances
-//! response".
+//! response". The same generator decides which launches in a low-stock offering fail because
+//! their stock vanished, and when SPOTPAID instances are reclaimed.
 //!
 //! Every API request draws the same number of random values from one seeded generator, in
 //! arrival order, so a run of sequential requests sees the same faults under the same seed.
@@ -13,10 +14,11 @@ use cvmfleet_wire::Action;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
+use crate::world::{LaunchDraw, LaunchFate};
 
 /// Rates of random faults. Rates are probabilities in `0.0..=1.0` per request (per instance
-/// for `launch_failure_rate`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// for `launch_failure_rate`, `low_stock_launch_failure_rate` and `spot_reclaim_rate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Latency added before every API request, in milliseconds.
@@ -34,11 +36,40 @@ pub struct FaultConfig {
     pub lose_response_rate: f64,
     /// New instances that go from `PENDING` to `LAUNCH_FAILED` instead of `RUNNING`.
     pub launch_failure_rate: f64,
+    /// New instances of an offering that was low on stock (`UnderStock`) when the request came
+    /// that go `LAUNCH_FAILED` because the stock vanished after acceptance (their unit of stock
+    /// goes with them). 0 by default.
+    pub low_stock_launch_failure_rate: f64,
+    /// New SPOTPAID instances that the cloud reclaims, at a time drawn uniformly within
+    /// `spot_reclaim_within_ms` after they run. 0 by default.
+    pub spot_reclaim_rate: f64,
+    /// The window of `spot_reclaim_rate`, in milliseconds (one hour by default; 0 reclaims as
+    /// soon as the instance runs).
+    pub spot_reclaim_within_ms: u64,
     /// Actions the rate-based request faults apply to; empty means every action. Latency
     /// applies to every action.
     pub actions: BTreeSet<String>,
     /// When set, the fault generator restarts from this seed as the config is applied.
     pub seed: Option<u64>,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            latency_ms: 0,
+            latency_jitter_ms: 0,
+            error_rate: 0.0,
+            throttle_rate: 0.0,
+            reset_rate: 0.0,
+            lose_response_rate: 0.0,
+            launch_failure_rate: 0.0,
+            low_stock_launch_failure_rate: 0.0,
+            spot_reclaim_rate: 0.0,
+            spot_reclaim_within_ms: 3_600_000,
+            actions: BTreeSet::new(),
+            seed: None,
+        }
+    }
 }
 
 impl FaultConfig {
@@ -53,6 +84,8 @@ impl FaultConfig {
             ("reset_rate", self.reset_rate),
             ("lose_response_rate", self.lose_response_rate),
             ("launch_failure_rate", self.launch_failure_rate),
+            ("low_stock_launch_failure_rate", self.low_stock_launch_failure_rate),
+            ("spot_reclaim_rate", self.spot_reclaim_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
@@ -348,6 +381,23 @@ impl Faults {
         decision
     }
 
+    /// What becomes of the next created instance: the launch-failure draw and rules, then, for
+    /// an instance of a low-stock offering, whether its stock vanishes, and for a SPOTPAID one,
+    /// whether and when it is reclaimed.
+    pub(crate) fn launch_fate(&mut self, draw: LaunchDraw) -> LaunchFate {
+        let fails = self.launch_fails();
+        let stock_vanishes = draw.low_stock && self.rng.f64() < self.config.low_stock_launch_failure_rate;
+        let reclaim_after_ms = if draw.spot {
+            let (reclaimed, when) = (self.rng.f64(), self.rng.f64());
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+            let after = (when * self.config.spot_reclaim_within_ms as f64) as i64;
+            (reclaimed < self.config.spot_reclaim_rate).then_some(after)
+        } else {
+            None
+        };
+        LaunchFate { fails, stock_vanishes, reclaim_after_ms }
+    }
+
     /// Whether the next created instance fails to launch.
     pub(crate) fn launch_fails(&mut self) -> bool {
         let draw = self.rng.f64();
@@ -453,7 +503,35 @@ mod tests {
     }
 
     #[test]
+    fn stock_and_spot_fates_are_seeded() {
+        let config = FaultConfig {
+            low_stock_launch_failure_rate: 0.5,
+            spot_reclaim_rate: 0.5,
+            spot_reclaim_within_ms: 1_000,
+            ..FaultConfig::default()
+        };
+        let draw = LaunchDraw { low_stock: true, spot: true };
+        let run = || {
+            let mut f = Faults::new(config.clone(), 3);
+            (0..100).map(|_| f.launch_fate(draw)).collect::<Vec<_>>()
+        };
+        let fates = run();
+        assert_eq!(fates, run());
+        let vanished = fates.iter().filter(|f| f.stock_vanishes).count();
+        let reclaimed: Vec<i64> = fates.iter().filter_map(|f| f.reclaim_after_ms).collect();
+        assert!((25..75).contains(&vanished), "{vanished}");
+        assert!((25..75).contains(&reclaimed.len()), "{}", reclaimed.len());
+        assert!(reclaimed.iter().all(|ms| (0..=1_000).contains(ms)));
+        let mut calm = Faults::new(FaultConfig::default(), 3);
+        assert_eq!(calm.launch_fate(draw), LaunchFate::default());
+        let plain = LaunchDraw { low_stock: false, spot: false };
+        let mut f = Faults::new(config, 3);
+        assert!((0..100).all(|_| f.launch_fate(plain) == LaunchFate::default()));
+    }
+
+    #[test]
     fn validation() {
+        assert!(FaultConfig { spot_reclaim_rate: -0.1, ..FaultConfig::default() }.validate().is_err());
         assert!(FaultConfig { error_rate: 1.5, ..FaultConfig::default() }.validate().is_err());
         assert!(
             FaultConfig { actions: ["Nope".to_owned()].into(), ..FaultConfig::default() }.validate().is_err()

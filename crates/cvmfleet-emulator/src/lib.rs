@@ -13,19 +13,22 @@
 //! - CVM actions: RunInstances, DescribeInstances (filters incl. `tag-key`, `tag-value`,
 //!   `tag:<key>`, at most 10 filters of 5 values), DescribeInstancesStatus, TerminateInstances,
 //!   ModifyInstancesAttribute, StartInstances, StopInstances, DescribeZones, DescribeImages,
-//!   DescribeInstanceTypeConfigs and DescribeRegions (the catalog's regions; no region needed),
-//!   with the reference's validation and error codes.
+//!   DescribeInstanceTypeConfigs, DescribeZoneInstanceConfigInfos, InquiryPriceRunInstances
+//!   and DescribeRegions (the catalog's regions; no region needed), with the reference's
+//!   validation and error codes.
 //! - Tag actions (no region needed): TagResources, UnTagResources, ModifyResourceTags,
 //!   DescribeResourcesByTags (every region, offset-paged), DescribeResourceTagsByResourceIds and
 //!   GetResources (token-paged), over the instances' own tags: a change shows in the next
 //!   DescribeInstances, and is journaled before it is acknowledged like every change. Resources
 //!   are named `qcs::cvm:<region>:uin/<uin>:instance/<id>`, the uin the account's
 //!   ([`EmulatorConfig::account_uin`], default [`DEFAULT_ACCOUNT_UIN`]) or empty.
+//! - Stock per offering ([`stock`]: sold-out codes, `MinCount`, launches whose stock vanished),
+//!   a price table ([`pricing`]) and spot instances that the cloud reclaims.
 //! - A world ([`Catalog`]), lifecycle delays, idempotent ClientTokens ([`TokenMode`]),
 //!   per-region quota, published rate limits, seeded fault injection ([`FaultConfig`],
 //!   [`FaultRule`]) and crash-safe persistence (snapshot + journal in a state directory).
 //! - Admin endpoints under `/_emulator/` (no signature; loopback only): `stats`, `faults`,
-//!   `faults/rules`, `clock`, `health`.
+//!   `faults/rules`, `clock`, `health`, `stock`, `spot/reclaim`, `spot/reclaims`.
 //!
 //! ```
 //! use cvmfleet_emulator::{Emulator, EmulatorConfig, FaultRule};
@@ -45,6 +48,7 @@
 //! ```
 
 mod admin;
+mod admin_market;
 mod api_error;
 mod app;
 mod auth;
@@ -54,9 +58,11 @@ mod faults;
 mod ids;
 use cvmfleet_wire::names;
 mod net;
+pub mod pricing;
 mod ratelimit;
 mod server;
 mod stats;
+pub mod stock;
 mod store;
 mod world;
 
@@ -75,7 +81,10 @@ pub use crate::catalog::{Catalog, CatalogError};
 pub use crate::config::{DEFAULT_ACCOUNT_UIN, DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig, TokenMode};
 pub use crate::faults::{FaultConfig, FaultKind, FaultRule};
 pub use crate::net::{BadCidr, Cidr};
+pub use crate::pricing::{BandwidthPriceSpec, DiskPriceSpec, InstancePriceSpec, PriceTable};
 pub use crate::stats::Stats;
+pub use crate::stock::{StockSpec, StockView};
+pub use crate::world::{Reclaim, SpotReclaim};
 
 use crate::app::{App, Inner, lock};
 use crate::catalog::CatalogIndex;
@@ -208,7 +217,8 @@ impl Emulator {
             clock_offset_ms: AtomicI64::new(0),
             compact_after_bytes: config.compact_after_bytes,
         });
-        let router = admin::routes().fallback(app::api).with_state(Arc::clone(&app));
+        let router =
+            admin::routes().merge(admin_market::routes()).fallback(app::api).with_state(Arc::clone(&app));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, router, stopped));
         tracing::info!(%addr, "CVM emulator listening");
@@ -266,6 +276,10 @@ impl RunningEmulator {
     #[must_use]
     pub fn account_uin(&self) -> String {
         lock(&self.app.inner).world.account_uin().to_owned()
+    }
+
+    pub(crate) fn app(&self) -> &App {
+        &self.app
     }
 
     /// `<ip>:<port>`, for SDKs that take a host (`HttpProfile(endpoint=…, protocol="http")`).

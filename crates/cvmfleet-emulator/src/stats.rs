@@ -12,7 +12,8 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Error answers per action name and error code.
     pub errors: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Injected faults per kind (`latency`, `reset`, `lose_response`, `error`, `launch_failure`).
+    /// Injected faults per kind (`latency`, `reset`, `lose_response`, `error`, `launch_failure`,
+    /// `stock_vanished`: launches in a low-stock offering that lost their stock).
     pub faults: BTreeMap<String, u64>,
     /// Instances currently in the state, in every region.
     pub instances: u64,

@@ -283,7 +283,7 @@ mod tests {
     use super::*;
 
     fn snapshot(next_seq: u64) -> Snapshot {
-        Snapshot { salt: 1, next_seq, records: Vec::new(), tokens: Vec::new() }
+        Snapshot { salt: 1, next_seq, records: Vec::new(), tokens: Vec::new(), stock: Vec::new() }
     }
 
     #[test]

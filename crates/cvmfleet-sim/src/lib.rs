@@ -14,6 +14,14 @@
 //!   DescribeResourcesByTags, DescribeResourceTagsByResourceIds and GetResources, through the
 //!   very code the emulator runs ([`cvmfleet_wire::tag::engine`]), over the instances' own
 //!   tags; resource names carry [`SimConfig::account_uin`] or an empty uin.
+//!   Start/StopInstances, with the emulator's checks and error codes; no catalog, so any image,
+//!   type, VPC or security group exists.
+//! - Stock and prices as the emulator's (issues 13 and 14): [`SimCloud::set_stock`] limits an
+//!   offering (sold-out codes, `MinCount`, launches whose stock vanished after acceptance at
+//!   [`SimConfig::low_stock_launch_failure_rate`]; a replayed token ignores stock),
+//!   [`SimCloud::set_price`] prices one, and DescribeZoneInstanceConfigInfos and
+//!   InquiryPriceRunInstances answer from both; [`SimCloud::reclaim_spot`] reclaims a spot
+//!   instance.
 //! - Time is `tokio::time` relative to the construction instant: PENDING → RUNNING after
 //!   [`SimConfig::boot_delay`], TERMINATING → gone after [`SimConfig::terminate_delay`], applied
 //!   lazily at the start of every call and inspection.
@@ -72,6 +80,8 @@ mod world;
 mod tag_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_market;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -130,6 +140,11 @@ pub struct SimConfig {
     pub faults: FaultConfig,
     /// The account's uin, in the Tag service's resource names.
     pub account_uin: String,
+    /// Created instances of an offering low on stock (`UnderStock`, fewer than 10 left) that
+    /// end `LAUNCH_FAILED` because the stock vanished after acceptance (their unit goes with
+    /// them), as the emulator's `low_stock_launch_failure_rate`. Drawn from the world's
+    /// generator only for such instances. [`SimCloud::calm`] sets it to 0.
+    pub low_stock_launch_failure_rate: f64,
 }
 
 impl Default for SimConfig {
@@ -144,6 +159,7 @@ impl Default for SimConfig {
             token_mode: TokenMode::Strict,
             faults: FaultConfig::default(),
             account_uin: DEFAULT_ACCOUNT_UIN.to_owned(),
+            low_stock_launch_failure_rate: 0.0,
         }
     }
 }
@@ -180,6 +196,13 @@ pub struct CreatedInstance {
     /// Whether the launch was decided (at creation) to fail: the instance shows
     /// `LAUNCH_FAILED` after the boot delay, unless removed out of band before.
     pub launch_failed: bool,
+    /// Instance type.
+    pub instance_type: String,
+    /// Charge type.
+    pub charge_type: String,
+    /// Whether the launch fails because the offering's stock vanished after acceptance (then
+    /// `launch_failed` too).
+    pub stock_vanished: bool,
 }
 
 /// An instance removed out of band, through no fault of the reconciler.
@@ -324,11 +347,58 @@ impl SimCloud {
         self.world().rules.clear();
     }
 
-    /// Turns every random fault off at once, failed launches included, keeping latency (which
-    /// only reorders calls) and the pending one-shot rules: the harness's "let it converge".
+    /// Turns every random fault off at once, failed launches included (those of low stock
+    /// too), keeping latency (which only reorders calls) and the pending one-shot rules: the
+    /// harness's "let it converge".
     pub fn calm(&self) {
         let mut world = self.world();
         world.config.faults = world.config.faults.calm();
+        world.config.low_stock_launch_failure_rate = 0.0;
+    }
+
+    /// Sets how many more instances an offering can launch: `zone`, `instance_type` and one
+    /// charge type (`None`: PREPAID, POSTPAID_BY_HOUR, SPOTPAID and CDCPAID each); `available`
+    /// `None` makes it unlimited (the default of every offering). As the emulator's
+    /// `PUT /_emulator/stock`: creates take from it, an instance gives its unit back when it is
+    /// gone, a launch whose stock vanished keeps it. `false` (nothing set) for a charge type
+    /// without stock (CDHPAID, or an unknown one).
+    pub fn set_stock(
+        &self,
+        zone: &str,
+        instance_type: &str,
+        charge_type: Option<&str>,
+        available: Option<u64>,
+    ) -> bool {
+        self.world().set_stock(zone, instance_type, charge_type, available)
+    }
+
+    /// What an offering can still launch; `None` when unlimited.
+    #[must_use]
+    pub fn available(&self, zone: &str, instance_type: &str, charge_type: &str) -> Option<u64> {
+        self.world().available(&(zone.to_owned(), instance_type.to_owned(), charge_type.to_owned()))
+    }
+
+    /// Every limited offering, (zone, instance type, charge type), with what it has left.
+    #[must_use]
+    pub fn stock(&self) -> BTreeMap<(String, String, String), u64> {
+        self.world().stock_view()
+    }
+
+    /// Sets the price of an instance type under PREPAID (yuan per month), POSTPAID_BY_HOUR or
+    /// SPOTPAID (yuan per hour; a SPOTPAID bid below it gets
+    /// `InvalidParameterValue.InsufficientPrice`), in every region. Types without a price
+    /// quote as `FailedOperation.InquiryPriceFailed`. `false` for another charge type or a
+    /// negative price.
+    pub fn set_price(&self, instance_type: &str, charge_type: &str, price: f64) -> bool {
+        self.world().set_price(instance_type, charge_type, price)
+    }
+
+    /// Reclaims a SPOTPAID instance as the cloud does: `TERMINATING` at once, gone after the
+    /// terminate delay, `LatestOperationErrorMsg` [`cvmfleet_wire::vocab::EMULATED_SPOT_RECLAIM_MESSAGE`];
+    /// recorded in [`SimCloud::lost`] with reason `spot instance reclaimed`. `false` when it is
+    /// not a listed, live SPOTPAID instance.
+    pub fn reclaim_spot(&self, id: &str) -> bool {
+        self.world().reclaim_spot(id)
     }
 
     /// Changes the token mode from now on.

@@ -6,6 +6,7 @@
 //! are applied lazily by [`World::advance`], in deadline order (ties by creation order).
 
 mod describe;
+mod market;
 mod run;
 mod tags;
 
@@ -17,9 +18,11 @@ use cvmfleet_wire::api::{
     EmptyResponse, ModifyInstancesAttributeRequest, StartInstancesRequest, StopInstancesRequest,
     TerminateInstancesRequest,
 };
+
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::Instance;
 use cvmfleet_wire::{Action, MAX_BATCH};
+pub(crate) use market::Offering;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -70,6 +73,8 @@ struct Record {
     instance: Instance,
     /// The next timed transition: (deadline, step).
     next: Option<(Duration, Step)>,
+    /// The launch fails because its stock vanished after acceptance: it holds no stock.
+    stock_vanished: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +102,10 @@ pub(crate) struct World {
     pub(crate) created: Vec<CreatedInstance>,
     pub(crate) lost: Vec<LostInstance>,
     pub(crate) calls: BTreeMap<Action, CallCount>,
+    /// Capacity of each limited offering (the emulator's stock model); others are unlimited.
+    stock: BTreeMap<Offering, u64>,
+    /// (instance type, charge type) → yuan per hour, or per month for PREPAID.
+    prices: BTreeMap<(String, String), f64>,
 }
 
 impl World {
@@ -116,6 +125,8 @@ impl World {
             created: Vec::new(),
             lost: Vec::new(),
             calls: BTreeMap::new(),
+            stock: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 
@@ -158,6 +169,9 @@ impl World {
                 }
                 Step::LaunchFailed => {
                     // As the emulator: a failed launch holds no address and lingers a while.
+                    if record.stock_vanished {
+                        i.latest_operation_error_msg = Some(market::no_stock_message(i));
+                    }
                     i.instance_state = state::LAUNCH_FAILED.into();
                     i.latest_operation_state = Some("FAILED".into());
                     i.private_ip_addresses.clear();
@@ -251,6 +265,10 @@ impl World {
             | Action::DescribeResourcesByTags
             | Action::DescribeResourceTagsByResourceIds
             | Action::GetResources => self.tag_action(action, params),
+            Action::DescribeZoneInstanceConfigInfos => {
+                encode(&self.describe_zone_configs(region, &decode(params)?)?)
+            }
+            Action::InquiryPriceRunInstances => encode(&self.inquiry_price(region, &decode(params)?)?),
             other => Err(ApiError::new(
                 codes::INVALID_ACTION,
                 format!("The action `{other}` is not supported by the simulation."),

@@ -48,11 +48,15 @@ pub enum Action {
     DescribeResourceTagsByResourceIds,
     /// Tag service: resources with their tags, by names or tag filters, token-paged.
     GetResources,
+    /// List each zone's instance types per charge type, with their stock and prices.
+    DescribeZoneInstanceConfigInfos,
+    /// Quote the price of a RunInstances request without creating anything.
+    InquiryPriceRunInstances,
 }
 
 impl Action {
     /// Every supported action, in a stable order.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::RunInstances,
         Action::DescribeInstances,
         Action::DescribeInstancesStatus,
@@ -70,6 +74,8 @@ impl Action {
         Action::DescribeResourcesByTags,
         Action::DescribeResourceTagsByResourceIds,
         Action::GetResources,
+        Action::DescribeZoneInstanceConfigInfos,
+        Action::InquiryPriceRunInstances,
     ];
 
     /// The action's name on the wire.
@@ -93,6 +99,8 @@ impl Action {
             Action::DescribeResourcesByTags => "DescribeResourcesByTags",
             Action::DescribeResourceTagsByResourceIds => "DescribeResourceTagsByResourceIds",
             Action::GetResources => "GetResources",
+            Action::DescribeZoneInstanceConfigInfos => "DescribeZoneInstanceConfigInfos",
+            Action::InquiryPriceRunInstances => "InquiryPriceRunInstances",
         }
     }
 
@@ -121,12 +129,14 @@ impl Action {
 
     /// Tencent's published default request rate for the action, per second, per
     /// (action, access region, sub-account). Sources: the per-action API pages
-    /// (RunInstances, TerminateInstances, ModifyInstancesAttribute 10/s; Describe* 40/s).
-    /// Start/Stop are mutations and share the mutation rate. DescribeRegions 20/s
-    /// (document 213/15708, "默认接口请求频率限制：20次/秒"). Tag service pages (product 651):
-    /// TagResources 20/s (72280), UnTagResources 20/s (46532), ModifyResourceTags 20/s (33012),
-    /// GetResources 20/s (46539), DescribeResourcesByTags 100/s (33021),
-    /// DescribeResourceTagsByResourceIds 100/s (33022).
+    /// (RunInstances, TerminateInstances, ModifyInstancesAttribute 10/s; Describe* 40/s;
+    /// DescribeZoneInstanceConfigInfos 40/s, https://cloud.tencent.com/document/product/213/17378;
+    /// InquiryPriceRunInstances 10/s although it only reads,
+    /// https://cloud.tencent.com/document/api/213/15726). Start/Stop are mutations and share the
+    /// mutation rate. DescribeRegions 20/s (document 213/15708, "默认接口请求频率限制：20次/秒").
+    /// Tag service pages (product 651): TagResources 20/s (72280), UnTagResources 20/s (46532),
+    /// ModifyResourceTags 20/s (33012), GetResources 20/s (46539), DescribeResourcesByTags
+    /// 100/s (33021), DescribeResourceTagsByResourceIds 100/s (33022).
     #[must_use]
     pub const fn published_rate_limit(self) -> u32 {
         match self {
@@ -134,12 +144,14 @@ impl Action {
             | Action::TerminateInstances
             | Action::ModifyInstancesAttribute
             | Action::StartInstances
-            | Action::StopInstances => 10,
+            | Action::StopInstances
+            | Action::InquiryPriceRunInstances => 10,
             Action::DescribeInstances
             | Action::DescribeInstancesStatus
             | Action::DescribeZones
             | Action::DescribeImages
-            | Action::DescribeInstanceTypeConfigs => 40,
+            | Action::DescribeInstanceTypeConfigs
+            | Action::DescribeZoneInstanceConfigInfos => 40,
             Action::DescribeRegions
             | Action::TagResources
             | Action::UnTagResources
@@ -149,7 +161,8 @@ impl Action {
         }
     }
 
-    /// Whether the action only reads: reads may be retried freely.
+    /// Whether the action only reads: reads may be retried freely. A price quote changes nothing,
+    /// so it counts as a read.
     #[must_use]
     pub const fn is_read_only(self) -> bool {
         matches!(
@@ -163,6 +176,8 @@ impl Action {
                 | Action::DescribeResourcesByTags
                 | Action::DescribeResourceTagsByResourceIds
                 | Action::GetResources
+                | Action::DescribeZoneInstanceConfigInfos
+                | Action::InquiryPriceRunInstances
         )
     }
 
@@ -225,5 +240,8 @@ mod tests {
         assert_eq!(Action::RunInstances.published_rate_limit(), 10);
         assert_eq!(Action::DescribeInstances.published_rate_limit(), 40);
         assert!(!Action::TerminateInstances.is_read_only());
+        assert_eq!(Action::DescribeZoneInstanceConfigInfos.published_rate_limit(), 40);
+        assert_eq!(Action::InquiryPriceRunInstances.published_rate_limit(), 10);
+        assert!(Action::InquiryPriceRunInstances.is_read_only());
     }
 }

@@ -31,8 +31,11 @@ macro_rules! bind {
     };
 }
 
+mod offering;
+pub use offering::*;
+
 /// RunInstances: create instances. Every parameter of the RunInstances reference, plus `DryRun`,
-/// `UserData` and `DisableApiTermination`.
+/// `UserData`, `DisableApiTermination`, `MinCount` and `InstanceMarketOptions`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RunInstancesRequest {
@@ -66,6 +69,10 @@ pub struct RunInstancesRequest {
     /// How many instances, 1..=100 per the reference (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_count: Option<i64>,
+    /// Deliver at least this many and as many more as stock allows, up to `InstanceCount`
+    /// ([`crate::vocab::min_count_in_range`]); without it the create is all or nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<i64>,
     /// Display name; `{R:x}` patterns number multiple instances.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_name: Option<String>,
@@ -90,6 +97,9 @@ pub struct RunInstancesRequest {
     /// Tags bound atomically with the create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag_specification: Option<Vec<TagSpecification>>,
+    /// Spot bid, for `SPOTPAID` ([`crate::vocab::market_options_problem`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_market_options: Option<crate::model::InstanceMarketOptionsRequest>,
     /// Base64 user data, at most 16 KiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,

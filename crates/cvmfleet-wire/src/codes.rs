@@ -156,6 +156,64 @@ pub const INVALID_PARAMETER_VALUE_BANDWIDTH_PACKAGE_ID_MALFORMED: &str =
 pub const UNSUPPORTED_OPERATION_BANDWIDTH_PACKAGE_ID_NOT_SUPPORTED: &str =
     "UnsupportedOperation.BandwidthPackageIdNotSupported";
 
+// ---- Stock and prices (RunInstances, DescribeZoneInstanceConfigInfos, InquiryPriceRunInstances) ----
+// Which action may answer which code: the per-action lists of the Go SDK
+// (`tencentcloud/cvm/v20170312/client.go`, v1.3.166). RunInstances lists
+// ResourceInsufficient.SpecifiedInstanceType, ResourcesSoldOut.SpecifiedInstanceType,
+// ResourceInsufficient.AvailabilityZoneSoldOut, ResourceInsufficient.InsufficientOfferingMinimum,
+// InvalidParameterValue.InsufficientOffering and .InsufficientPrice;
+// ResourceInsufficient.ZoneSoldOutForSpecifiedInstance and ResourcesSoldOut.AvailableZone appear
+// only for other actions (AllocateHosts; ResetInstancesType, PurchaseResourcePoolPacks).
+// InquiryPriceRunInstances lists ResourcesSoldOut.SpecifiedInstanceType and
+// FailedOperation.InquiryPriceFailed; DescribeZoneInstanceConfigInfos
+// ResourceInsufficient.AvailabilityZoneSoldOut.
+/// `ResourcesSoldOut.SpecifiedInstanceType`: 指定的实例类型已售罄。 The emulator's answer when the
+/// offering (zone, instance type, charge type) has no stock left at all.
+pub const RESOURCES_SOLD_OUT_SPECIFIED_INSTANCE_TYPE: &str = "ResourcesSoldOut.SpecifiedInstanceType";
+/// `ResourceInsufficient.ZoneSoldOutForSpecifiedInstance`: 指定的实例类型在选择的可用区已售罄。 Listed
+/// by the Go SDK for AllocateHosts only; the emulator does not answer it to RunInstances.
+pub const RESOURCE_INSUFFICIENT_ZONE_SOLD_OUT_FOR_SPECIFIED_INSTANCE: &str =
+    "ResourceInsufficient.ZoneSoldOutForSpecifiedInstance";
+/// `ResourceInsufficient.AvailabilityZoneSoldOut`: 该可用区已售罄。 The emulator's answer when every
+/// instance type of the zone is sold out for the charge type.
+pub const RESOURCE_INSUFFICIENT_AVAILABILITY_ZONE_SOLD_OUT: &str =
+    "ResourceInsufficient.AvailabilityZoneSoldOut";
+/// `ResourcesSoldOut.AvailableZone`: 该可用区已售罄。 (Not a RunInstances code.)
+pub const RESOURCES_SOLD_OUT_AVAILABLE_ZONE: &str = "ResourcesSoldOut.AvailableZone";
+/// `ResourceInsufficient.InsufficientOfferingMinimum`: 库存不满足最小数量。 RunInstances with `MinCount`
+/// when the stock cannot deliver even that many.
+pub const RESOURCE_INSUFFICIENT_INSUFFICIENT_OFFERING_MINIMUM: &str =
+    "ResourceInsufficient.InsufficientOfferingMinimum";
+/// `InvalidParameterValue.InsufficientOffering`: 竞价数量不足。 The emulator's answer when a SPOTPAID
+/// offering is short (spot stock), in place of the two codes above.
+pub const INVALID_PARAMETER_VALUE_INSUFFICIENT_OFFERING: &str = "InvalidParameterValue.InsufficientOffering";
+/// `InvalidParameterValue.InsufficientPrice`: 竞价失败。 A SPOTPAID bid
+/// (`InstanceMarketOptions.SpotOptions.MaxPrice`) below the current spot price.
+pub const INVALID_PARAMETER_VALUE_INSUFFICIENT_PRICE: &str = "InvalidParameterValue.InsufficientPrice";
+/// `FailedOperation.InquiryPriceFailed`: 询价失败。 InquiryPriceRunInstances for a configuration
+/// without a price.
+pub const FAILED_OPERATION_INQUIRY_PRICE_FAILED: &str = "FailedOperation.InquiryPriceFailed";
+
+/// The codes that say an offering (zone, instance type, charge type) has not enough stock for
+/// the request: a planning signal (choose another offering, or wait), not a fault to retry and
+/// not a mistake in the request. `InvalidParameterValue.InsufficientPrice` (a spot bid too low)
+/// is not among them.
+pub const STOCK_SHORTAGE_CODES: [&str; 7] = [
+    RESOURCE_INSUFFICIENT_SPECIFIED_INSTANCE_TYPE,
+    RESOURCES_SOLD_OUT_SPECIFIED_INSTANCE_TYPE,
+    RESOURCE_INSUFFICIENT_ZONE_SOLD_OUT_FOR_SPECIFIED_INSTANCE,
+    RESOURCE_INSUFFICIENT_AVAILABILITY_ZONE_SOLD_OUT,
+    RESOURCES_SOLD_OUT_AVAILABLE_ZONE,
+    RESOURCE_INSUFFICIENT_INSUFFICIENT_OFFERING_MINIMUM,
+    INVALID_PARAMETER_VALUE_INSUFFICIENT_OFFERING,
+];
+
+/// Whether `code` says the offering is short of stock ([`STOCK_SHORTAGE_CODES`]).
+#[must_use]
+pub fn is_stock_shortage(code: &str) -> bool {
+    STOCK_SHORTAGE_CODES.contains(&code)
+}
+
 // ---- Instances by ID, states (Terminate/Start/Stop/Modify, Describe) ----
 /// `InvalidInstanceId.Malformed`: 无效实例`ID`。指定的实例`ID`格式错误。例如实例`ID`长度错误`ins-1122`。
 pub const INVALID_INSTANCE_ID_MALFORMED: &str = "InvalidInstanceId.Malformed";
@@ -234,5 +292,9 @@ mod tests {
         assert!(is_server_fault(INTERNAL_ERROR_TRADE_UNKNOWN_ERROR) && is_server_fault(SERVICE_UNAVAILABLE));
         assert!(!is_server_fault("InternalErrorish"));
         assert!(in_family(UNSUPPORTED_OPERATION_INSTANCE_STATE_PENDING, UNSUPPORTED_OPERATION));
+        assert!(is_stock_shortage(RESOURCES_SOLD_OUT_SPECIFIED_INSTANCE_TYPE));
+        assert!(is_stock_shortage(INVALID_PARAMETER_VALUE_INSUFFICIENT_OFFERING));
+        assert!(!is_stock_shortage(INVALID_PARAMETER_VALUE_INSUFFICIENT_PRICE));
+        assert!(!is_stock_shortage(INSTANCES_QUOTA_LIMIT_EXCEEDED));
     }
 }

@@ -14,6 +14,9 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+mod offering;
+pub use offering::*;
+
 /// Where an instance lives: zone, project and (for CDHPAID) dedicated hosts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

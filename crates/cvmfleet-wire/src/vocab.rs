@@ -90,6 +90,9 @@ macro_rules! api_enum {
     };
 }
 
+mod market;
+pub use market::*;
+
 api_enum! {
     /// `InstanceChargeType` of RunInstances. api.json: "PREPAID：预付费，即包年包月 /
     /// POSTPAID_BY_HOUR：按小时后付费 / CDHPAID：独享子机 / SPOTPAID：竞价付费 / CDCPAID：专用集群付费

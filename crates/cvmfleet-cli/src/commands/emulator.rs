@@ -48,7 +48,8 @@ pub(crate) struct EmulatorArgs {
     /// replaying the original instances.
     #[arg(long)]
     strict_tokens: bool,
-    /// Seed of the fault generator and of new instance IDs.
+    /// Seed of the fault generator (faults, vanished stock, spot reclamations) and of new
+    /// instance IDs.
     #[arg(long, value_name = "N", default_value_t = 0)]
     fault_seed: u64,
     /// Latency added to every API request.
@@ -72,6 +73,17 @@ pub(crate) struct EmulatorArgs {
     /// Share of new instances that end LAUNCH_FAILED (0 to 1).
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     launch_failure_rate: f64,
+    /// Share of new instances of an offering low on stock (UnderStock) that end LAUNCH_FAILED
+    /// because the stock vanished after the request was accepted (0 to 1).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    low_stock_launch_failure_rate: f64,
+    /// Share of new SPOTPAID instances the cloud reclaims (0 to 1), each at a random time
+    /// within --spot-reclaim-within after it runs.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    spot_reclaim_rate: f64,
+    /// The window of --spot-reclaim-rate.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
+    spot_reclaim_within: Duration,
     /// Limit the error, throttle, reset and lost-response rates to these actions.
     #[arg(long, value_name = "ACTION,...", value_delimiter = ',')]
     fault_actions: Vec<String>,
@@ -81,7 +93,7 @@ pub(crate) struct EmulatorArgs {
     account_uin: String,
 }
 
-/// Reads `3s`, `500ms`, `2m`, `1.5s` or `0`.
+/// Reads `3s`, `500ms`, `2m`, `1h`, `1.5s` or `0`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
@@ -93,8 +105,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
+        "h" => value * 3600.0,
         "" if value == 0.0 => 0.0,
-        _ => return Err(format!("`{text}` needs a unit: ms, s or m")),
+        _ => return Err(format!("`{text}` needs a unit: ms, s, m or h")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
@@ -131,6 +144,9 @@ fn config(args: EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
         reset_rate: args.reset_rate,
         lose_response_rate: args.lose_response_rate,
         launch_failure_rate: args.launch_failure_rate,
+        low_stock_launch_failure_rate: args.low_stock_launch_failure_rate,
+        spot_reclaim_rate: args.spot_reclaim_rate,
+        spot_reclaim_within_ms: u64::try_from(args.spot_reclaim_within.as_millis()).unwrap_or(u64::MAX),
         actions: args.fault_actions.into_iter().collect(),
         seed: None,
     };
@@ -236,8 +252,9 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["3", "s", "3h", "-1s", ""] {
+        for bad in ["3", "s", "3d", "-1s", ""] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_rate("0.25"), Ok(0.25));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient, Error, RateLimit, RequestMethod, RetryPolicy};
 use cvmfleet_emulator::{
-    DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, FaultRule, RunningEmulator,
+    DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, FaultRule, RunningEmulator, StockSpec,
 };
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::{
@@ -89,6 +89,17 @@ async fn lifecycle(method: RequestMethod) {
         .unwrap();
     assert!(types.data.instance_type_config_set.iter().all(|t| t.instance_type == "S5.MEDIUM2"));
     assert!(!types.data.instance_type_config_set.is_empty());
+    let offerings = client
+        .describe_zone_instance_configs(
+            REGION,
+            vec![Filter::new("zone", ["ap-guangzhou-3"]), Filter::new("instance-type", ["S5.MEDIUM2"])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(offerings.data.len(), 3, "one per priced charge type: {:?}", offerings.data);
+    assert!(offerings.data.iter().all(|o| o.is_selling() && o.price.unit_price.is_some()));
+    let price = client.quote_run_instances(REGION, &run(2, "web", Some("quoted".into()))).await.unwrap();
+    assert!(price.data.instance_price.unit_price_discount.is_some_and(|p| p > 0.0), "{:?}", price.data);
 
     let dry = client
         .run_instances(REGION, &RunInstancesRequest { dry_run: Some(true), ..run(2, "web", None) })
@@ -282,5 +293,23 @@ async fn the_client_limiter_keeps_the_emulator_from_throttling() {
     let stats = unpaced.stats();
     assert!(stats.throttled > 0, "{stats:?}");
     assert_eq!(stats.attempts[&Action::DescribeInstances], 60 + stats.retries);
+    emulator.shutdown().await.unwrap();
+}
+
+/// Issue 13: a sold-out offering is answered once: the client neither retries it nor hides
+/// its code, so the planner can route around it.
+#[tokio::test]
+async fn a_stock_shortage_is_returned_at_once_issue_13() {
+    let emulator = emulator(true).await;
+    emulator.set_stock(&[StockSpec::new("ap-guangzhou-3", "S5.MEDIUM2", None, Some(1))]).unwrap();
+    let client = client_for(&emulator, |_| {});
+    let err = client.run_instances(REGION, &run(2, "web", Some("short".into()))).await.unwrap_err();
+    assert!(err.is_stock_shortage(), "{err}");
+    assert_eq!(err.code(), Some("ResourceInsufficient.SpecifiedInstanceType"));
+    assert!(err.request_id().is_some());
+    let stats = client.stats();
+    assert_eq!((stats.attempts.get(&Action::RunInstances).copied(), stats.retries), (Some(1), 0));
+    let partial = RunInstancesRequest { min_count: Some(1), ..run(2, "web", Some("partial".into())) };
+    assert_eq!(client.run_instances(REGION, &partial).await.unwrap().data.instance_id_set.len(), 1);
     emulator.shutdown().await.unwrap();
 }

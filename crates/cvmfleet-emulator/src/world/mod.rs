@@ -9,6 +9,7 @@
 
 mod checks;
 mod describe;
+mod market;
 mod ops;
 mod run;
 mod tags;
@@ -23,6 +24,10 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::CatalogIndex;
 use crate::config::TokenMode;
 use crate::net::parse_ipv4;
+use crate::stock::{Capacity, Offering};
+
+pub(crate) use market::{LaunchDraw, LaunchFate};
+pub use market::{Reclaim, SpotReclaim};
 
 #[cfg(test)]
 pub(crate) use describe::InstancePage;
@@ -35,6 +40,9 @@ pub(crate) enum Step {
     Running,
     /// `PENDING` → `LAUNCH_FAILED`.
     LaunchFailed,
+    /// `PENDING` → `LAUNCH_FAILED` because the offering's stock vanished after the request was
+    /// accepted; the instance holds no stock meanwhile.
+    LaunchFailedNoStock,
     /// `STOPPING` → `STOPPED`.
     Stopped,
     /// The instance disappears (after `TERMINATING`, or a `LAUNCH_FAILED` retention).
@@ -62,21 +70,33 @@ pub(crate) struct Record {
     /// A scheduled termination (RunInstances `ActionTimer`), Unix milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) terminate_at: Option<i64>,
+    /// When the cloud reclaims this SPOTPAID instance (decided at creation), Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reclaim_at: Option<i64>,
     /// The instance as DescribeInstances shows it.
     pub(crate) instance: Instance,
 }
 
 impl Record {
     fn wake_at(&self) -> Option<i64> {
-        match (self.next.map(|t| t.at), self.terminate_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.next.map(|t| t.at), self.terminate_at, self.reclaim_at].into_iter().flatten().min()
     }
 
     /// Whether the instance holds IPs, host capacity and quota; launch failures hold nothing.
     fn holds_resources(&self) -> bool {
         !self.instance.state().is_failed()
+    }
+
+    /// Whether the instance holds a unit of its offering's stock: it holds resources and its
+    /// launch is not going to fail for lack of stock.
+    fn holds_stock(&self) -> bool {
+        self.holds_resources() && !self.next.is_some_and(|t| t.to == Step::LaunchFailedNoStock)
+    }
+
+    /// The offering the instance was created on.
+    fn offering(&self) -> Offering {
+        let i = &self.instance;
+        Offering::new(&i.placement.zone, &i.instance_type, &i.instance_charge_type)
     }
 
     /// The scope its private IPs are unique in: the subnet, or the region's basic network.
@@ -119,11 +139,14 @@ pub(crate) struct Mutation {
     /// Tokens bound.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) tokens: Vec<TokenRecord>,
+    /// Stock capacities set (absolute values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) stock: Vec<Capacity>,
 }
 
 impl Mutation {
     pub(crate) fn is_empty(&self) -> bool {
-        self.put.is_empty() && self.tokens.is_empty()
+        self.put.is_empty() && self.tokens.is_empty() && self.stock.is_empty()
     }
 }
 
@@ -136,6 +159,9 @@ pub(crate) struct Snapshot {
     pub(crate) next_seq: u64,
     pub(crate) records: Vec<Record>,
     pub(crate) tokens: Vec<TokenRecord>,
+    /// Stock capacities set so far (states written before stock existed have none).
+    #[serde(default)]
+    pub(crate) stock: Vec<Capacity>,
 }
 
 /// tag key → tag value → records, of one region.
@@ -188,6 +214,13 @@ pub(crate) struct World {
     /// Where the next automatic IP search starts, per scope (not persisted).
     ip_cursor: HashMap<String, u32>,
     public_cursor: u32,
+    /// Capacities set through the admin API (and journaled); other offerings take the
+    /// catalog's. `None`: set to unlimited.
+    stock: BTreeMap<Offering, Option<u64>>,
+    /// Instances holding a unit of each offering's stock.
+    held: HashMap<Offering, u64>,
+    /// Spot reclamations since the emulator started (not persisted).
+    reclaims: Vec<Reclaim>,
 }
 
 impl World {
@@ -208,6 +241,9 @@ impl World {
             tokens: HashMap::new(),
             ip_cursor: HashMap::new(),
             public_cursor: 0,
+            stock: BTreeMap::new(),
+            held: HashMap::new(),
+            reclaims: Vec::new(),
         }
     }
 
@@ -215,7 +251,7 @@ impl World {
     pub(crate) fn from_snapshot(catalog: Arc<CatalogIndex>, settings: Settings, snapshot: Snapshot) -> Self {
         let mut world = World::new(catalog, settings, snapshot.salt);
         world.next_seq = snapshot.next_seq.max(1);
-        world.apply(Mutation { put: snapshot.records, tokens: snapshot.tokens });
+        world.apply(Mutation { put: snapshot.records, tokens: snapshot.tokens, stock: snapshot.stock });
         world
     }
 
@@ -228,6 +264,11 @@ impl World {
             next_seq: self.next_seq,
             records: self.records.values().cloned().collect(),
             tokens,
+            stock: self
+                .stock
+                .iter()
+                .map(|(offering, capacity)| Capacity { offering: offering.clone(), capacity: *capacity })
+                .collect(),
         }
     }
 
@@ -243,6 +284,9 @@ impl World {
         }
         for token in mutation.tokens {
             self.tokens.insert(token.key(), token);
+        }
+        for set in mutation.stock {
+            self.stock.insert(set.offering, set.capacity);
         }
     }
 
@@ -270,6 +314,9 @@ impl World {
         let index = self.tags.entry(r.region.clone()).or_default();
         for tag in &r.instance.tags {
             index.entry(tag.key.clone()).or_default().entry(tag.value.clone()).or_default().insert(r.seq);
+        }
+        if r.holds_stock() {
+            *self.held.entry(r.offering()).or_default() += 1;
         }
         if !r.holds_resources() {
             return;
@@ -308,6 +355,11 @@ impl World {
                 }
             }
         }
+        if r.holds_stock()
+            && let Some(held) = self.held.get_mut(&r.offering())
+        {
+            *held = held.saturating_sub(1);
+        }
         if !r.holds_resources() {
             return;
         }
@@ -331,6 +383,7 @@ impl World {
 
     /// Applies every transition due at `now_ms`.
     pub(crate) fn advance(&mut self, now_ms: i64) {
+        let mut reclaimed = Vec::new();
         while let Some(&(at, seq)) = self.queue.first() {
             if at > now_ms {
                 break;
@@ -339,18 +392,30 @@ impl World {
                 self.queue.remove(&(at, seq));
                 continue;
             };
-            let gone = self.step(&mut record, now_ms);
+            let gone = self.step(&mut record, now_ms, &mut reclaimed);
             if gone {
                 self.remove(seq);
             } else {
                 self.put(record);
             }
         }
+        self.log_reclaims(reclaimed);
     }
 
-    /// Moves a record through every transition due at `now_ms`; `true` when it is gone.
-    fn step(&self, r: &mut Record, now_ms: i64) -> bool {
+    /// Moves a record through every transition due at `now_ms`; `true` when it is gone. Spot
+    /// reclamations that happen are added to `reclaimed`.
+    fn step(&self, r: &mut Record, now_ms: i64, reclaimed: &mut Vec<Reclaim>) -> bool {
         loop {
+            if let Some(at) = r.reclaim_at.filter(|&at| at <= now_ms) {
+                // A reclamation due before every other transition happens first.
+                let first = r.next.is_none_or(|t| at < t.at) && r.terminate_at.is_none_or(|t| at < t);
+                if first {
+                    if let Some(event) = market::reclaim(r, at, self.settings.terminate_delay_ms, "rate") {
+                        reclaimed.push(event);
+                    }
+                    continue;
+                }
+            }
             let timer_due = r.terminate_at.is_some_and(|t| t <= now_ms);
             let next_due = r.next.filter(|t| t.at <= now_ms);
             // Whichever is earlier happens first.
@@ -380,13 +445,16 @@ impl World {
                     r.instance.instance_state = InstanceState::Stopped.into();
                     r.instance.latest_operation_state = Some("SUCCESS".into());
                 }
-                Step::LaunchFailed => {
+                Step::LaunchFailed | Step::LaunchFailedNoStock => {
                     r.instance.instance_state = InstanceState::LaunchFailed.into();
                     r.instance.latest_operation_state = Some("FAILED".into());
-                    r.instance.latest_operation_error_msg = Some(
+                    r.instance.latest_operation_error_msg = Some(if t.to == Step::LaunchFailed {
                         "The instance failed to launch (injected launch failure); submit a new request."
-                            .into(),
-                    );
+                            .into()
+                    } else {
+                        market::no_stock_message(&r.instance)
+                    });
+                    r.reclaim_at = None;
                     r.instance.private_ip_addresses.clear();
                     r.instance.virtual_private_cloud.private_ip_addresses = None;
                     r.instance.public_ip_addresses = None;
@@ -415,5 +483,7 @@ fn set_operation(instance: &mut Instance, operation: &str, op_state: &str, reque
     instance.latest_operation_error_msg = Some(String::new());
 }
 
+#[cfg(test)]
+mod market_tests;
 #[cfg(test)]
 pub(crate) mod tests;

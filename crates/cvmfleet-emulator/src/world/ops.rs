@@ -78,7 +78,7 @@ impl World {
     }
 
     fn commit(&mut self, records: Vec<Record>) -> Mutation {
-        let mutation = Mutation { put: records, tokens: Vec::new() };
+        let mutation = Mutation { put: records, ..Mutation::default() };
         self.apply(mutation.clone());
         mutation
     }

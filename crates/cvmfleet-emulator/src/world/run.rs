@@ -9,22 +9,27 @@ use cvmfleet_wire::model::{
     DataDisk, Instance, InternetAccessible, LoginSettings, Placement, SystemDisk, Tag, VirtualPrivateCloud,
 };
 use cvmfleet_wire::vocab::{
-    INSTANCE_CHARGE_TYPE_DEFAULT, INSTANCE_COUNT_MAX, INSTANCE_NAME_DEFAULT, INSTANCE_NAME_MAX_BYTES,
-    INSTANCE_NAME_MAX_CHARS, InstanceChargeType, InstanceState, MAX_SECURITY_GROUPS, PREPAID_PERIODS,
-    RENEW_FLAG_DEFAULT, RenewFlag,
+    self, INSTANCE_CHARGE_TYPE_DEFAULT, INSTANCE_COUNT_MAX, INSTANCE_NAME_DEFAULT, INSTANCE_NAME_MAX_BYTES,
+    INSTANCE_NAME_MAX_CHARS, InstanceChargeType, InstanceState, MAX_SECURITY_GROUPS, MarketProblem,
+    PREPAID_PERIODS, RENEW_FLAG_DEFAULT, RenewFlag,
 };
 
 use super::checks::{
     add_months, check_action_timer, check_data_disks, check_internet, check_system_disk, check_tags,
     check_user_data, default_host_name, default_login_user, format_time,
 };
-use super::{Ctx, Mutation, Record, Step, TokenRecord, Transition, World, ip_scope, set_operation};
+use super::market::Delivery;
+use super::{
+    Ctx, LaunchDraw, LaunchFate, Mutation, Record, Step, TokenRecord, Transition, World, ip_scope,
+    set_operation,
+};
 use crate::api_error::ApiError;
 use crate::catalog::ImageSpec;
 use crate::config::TokenMode;
 use crate::ids;
 use crate::names::{self, InstanceTypeShape, NameTemplate};
 use crate::net::{self, Cidr};
+use crate::stock::Capacity;
 
 /// The fingerprint of a RunInstances request for ClientToken reuse: SHA-256 of its canonical
 /// JSON without `ClientToken` and `DryRun`. A password counts by its presence only, so that
@@ -43,39 +48,50 @@ fn request_fingerprint(req: &RunInstancesRequest) -> String {
 /// A (VPC ID, subnet ID) pair.
 type VpcIds = (String, String);
 
+/// What a RunInstances-shaped request is validated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// A create (or its DryRun): every check, stock and quota included.
+    Run,
+    /// A price quote: the parameter checks, and a sold-out offering, but not quota or partial
+    /// stock (a quote consumes nothing).
+    Quote,
+}
+
 /// Everything validation decided, ready to create.
-struct Plan {
+pub(super) struct Plan {
     zone: String,
     project_id: i64,
     image: ImageSpec,
-    charge_type: String,
+    pub(super) charge_type: String,
     renew_flag: Option<String>,
-    period_months: Option<i64>,
-    instance_type: String,
+    pub(super) period_months: Option<i64>,
+    pub(super) instance_type: String,
     cpu: i64,
     memory: i64,
     hosts: Vec<String>,
-    names: Vec<String>,
+    pub(super) names: Vec<String>,
     key_ids: Option<Vec<String>>,
     security_groups: Vec<String>,
-    system_disk: (String, i64),
-    data_disks: Vec<DataDisk>,
-    internet: InternetAccessible,
+    pub(super) system_disk: (String, i64),
+    pub(super) data_disks: Vec<DataDisk>,
+    pub(super) internet: InternetAccessible,
     public_ips: Vec<u32>,
     vpc: Option<(String, String)>,
     private_ips: Vec<u32>,
     host_names: Vec<String>,
     tags: Vec<Tag>,
     terminate_at: Option<i64>,
+    delivery: Delivery,
 }
 
 impl World {
-    /// RunInstances. `launch_fails` says, per created instance, whether its launch fails.
+    /// RunInstances. `launch` decides, per created instance, what becomes of it.
     pub(crate) fn run_instances(
         &mut self,
         ctx: &Ctx,
         req: &RunInstancesRequest,
-        launch_fails: &mut dyn FnMut() -> bool,
+        launch: &mut dyn FnMut(LaunchDraw) -> LaunchFate,
     ) -> Result<(RunInstancesResponse, Mutation), ApiError> {
         let token = req.client_token.as_deref().filter(|t| !t.is_empty());
         if let Some(token) = token {
@@ -110,18 +126,23 @@ impl World {
             }
         }
 
-        let plan = self.plan_run(ctx, req)?;
+        let plan = self.plan_run(ctx, req, Purpose::Run)?;
         if dry_run {
             return Err(ApiError::new(
                 codes::DRY_RUN_OPERATION,
                 "The request would have succeeded, but the DryRun parameter was set.",
             ));
         }
-        Ok(self.create(ctx, req, token, &plan, launch_fails))
+        Ok(self.create(ctx, req, token, &plan, launch))
     }
 
     #[allow(clippy::too_many_lines)]
-    fn plan_run(&self, ctx: &Ctx, req: &RunInstancesRequest) -> Result<Plan, ApiError> {
+    pub(super) fn plan_run(
+        &self,
+        ctx: &Ctx,
+        req: &RunInstancesRequest,
+        purpose: Purpose,
+    ) -> Result<Plan, ApiError> {
         let catalog = &*self.catalog;
         if self.settings.unqualified_secret_ids.contains(&ctx.secret_id) {
             return Err(ApiError::new(
@@ -181,6 +202,13 @@ impl World {
                 InstanceChargeType::names()
             )));
         };
+        if purpose == Purpose::Quote && !vocab::PRICED_CHARGE_TYPES.contains(&charge) {
+            // api.json, InquiryPriceRunInstances `InstanceChargeType`: PREPAID, POSTPAID_BY_HOUR
+            // or SPOTPAID.
+            return Err(ApiError::invalid_value(format!(
+                "InquiryPriceRunInstances prices PREPAID, POSTPAID_BY_HOUR and SPOTPAID instances, not {charge}."
+            )));
+        }
         let (mut renew_flag, mut period_months) = (None, None);
         if charge == InstanceChargeType::Prepaid {
             let prepaid = req
@@ -206,6 +234,17 @@ impl World {
             renew_flag = Some(flag);
             period_months = Some(prepaid.period);
         }
+        if let Some(options) = &req.instance_market_options
+            && let Some(problem) = vocab::market_options_problem(options)
+        {
+            return Err(match problem {
+                MarketProblem::MissingSpotOptions => ApiError::missing("InstanceMarketOptions.SpotOptions"),
+                MarketProblem::MissingMaxPrice => {
+                    ApiError::missing("InstanceMarketOptions.SpotOptions.MaxPrice")
+                }
+                other => ApiError::invalid_value(format!("{other}.")),
+            });
+        }
 
         // Count.
         let count = req.instance_count.unwrap_or(1);
@@ -213,7 +252,13 @@ impl World {
         if !(1..=max).contains(&count) {
             return Err(ApiError::out_of_range("InstanceCount", count, &format!("1 to {max}")));
         }
-        let count = count.unsigned_abs();
+        if let Some(min) = req.min_count
+            && !vocab::min_count_in_range(min, count)
+        {
+            return Err(ApiError::out_of_range("MinCount", min, &format!("1 to InstanceCount ({count})")));
+        }
+        let min_count = req.min_count.map(i64::unsigned_abs);
+        let requested = count.unsigned_abs();
 
         // Instance type and dedicated hosts.
         let instance_type = req.instance_type.clone().unwrap_or_else(|| "S1.SMALL1".into());
@@ -256,6 +301,18 @@ impl World {
                 (spec.cpu, spec.memory)
             }
         };
+
+        // Stock decides how many instances a create delivers (MinCount); its error is answered
+        // after every parameter check, as the cloud checks stock last.
+        let verdict = match purpose {
+            Purpose::Run => self.stock_verdict(zone, &instance_type, charge, requested, min_count),
+            // A quote is refused only when nothing is left, with the code the quote documents.
+            Purpose::Quote => self
+                .stock_verdict(zone, &instance_type, charge, 1, None)
+                .map(|delivery| Delivery { count: requested, ..delivery })
+                .map_err(|e| ApiError::new(codes::RESOURCES_SOLD_OUT_SPECIFIED_INSTANCE_TYPE, e.message)),
+        };
+        let count = verdict.as_ref().map_or(requested, |delivery| delivery.count);
         let hosts = placement.host_ids.clone().unwrap_or_default();
         if charge == InstanceChargeType::Cdhpaid && hosts.is_empty() {
             return Err(ApiError::missing("Placement.HostIds"));
@@ -306,8 +363,12 @@ impl World {
         // Public network.
         let (internet, public_ip) = check_internet(req.internet_accessible.as_ref())?;
 
-        // VPC and private IPs.
-        let (vpc, requested_ips) = self.check_vpc(ctx, zone, req.virtual_private_cloud.as_ref(), count)?;
+        // VPC and private IPs (as many as InstanceCount; a partial delivery uses the first ones).
+        let (vpc, mut requested_ips) =
+            self.check_vpc(ctx, zone, req.virtual_private_cloud.as_ref(), requested)?;
+        if let Some(ips) = &mut requested_ips {
+            ips.truncate(usize::try_from(count).unwrap_or(usize::MAX));
+        }
 
         // Tags, user data, timer.
         let tags = check_tags(req)?;
@@ -319,8 +380,8 @@ impl World {
             None => None,
         };
 
-        // Quota and capacity.
-        if let Some(quota) = self.settings.instance_quota {
+        // Quota, spot bid, stock and capacity.
+        if let Some(quota) = self.settings.instance_quota.filter(|_| purpose == Purpose::Run) {
             let used = self.region_count.get(&ctx.region).copied().unwrap_or(0);
             if u64::from(used) + count > u64::from(quota) {
                 return Err(ApiError::new(
@@ -333,6 +394,24 @@ impl World {
                 ));
             }
         }
+        if charge == InstanceChargeType::Spotpaid
+            && let Some(bid) = req
+                .instance_market_options
+                .as_ref()
+                .and_then(|o| o.spot_options.as_ref())
+                .and_then(|s| s.max_price.as_deref())
+                .and_then(vocab::parse_max_price)
+            && let Some(price) = catalog.catalog.prices.spot_price(&ctx.region, &instance_type)
+            && bid < price
+        {
+            return Err(ApiError::new(
+                codes::INVALID_PARAMETER_VALUE_INSUFFICIENT_PRICE,
+                format!(
+                    "The bid of {bid} yuan per hour is below the spot price of {instance_type}, {price}."
+                ),
+            ));
+        }
+        let delivery = verdict?;
         let hosts = self.place_on_hosts(&hosts, count, cpu, memory)?;
 
         // Addresses.
@@ -368,6 +447,7 @@ impl World {
             host_names,
             tags,
             terminate_at,
+            delivery,
         })
     }
 
@@ -656,17 +736,23 @@ impl World {
         Ok(names)
     }
 
+    #[allow(clippy::too_many_lines)]
     fn create(
         &mut self,
         ctx: &Ctx,
         req: &RunInstancesRequest,
         token: Option<&str>,
         plan: &Plan,
-        launch_fails: &mut dyn FnMut() -> bool,
+        launch: &mut dyn FnMut(LaunchDraw) -> LaunchFate,
     ) -> (RunInstancesResponse, Mutation) {
         let public_ips = &plan.public_ips;
         let created = format_time(ctx.now_ms);
         let expired = plan.period_months.map(|months| format_time(add_months(ctx.now_ms, months)));
+        let draw = LaunchDraw {
+            low_stock: plan.delivery.limited && plan.delivery.low,
+            spot: plan.charge_type == InstanceChargeType::Spotpaid.as_str(),
+        };
+        let mut vanished = 0u64;
         let mut records = Vec::with_capacity(plan.names.len());
         for i in 0..plan.names.len() {
             let seq = self.next_seq;
@@ -737,12 +823,25 @@ impl World {
                 ..Instance::default()
             };
             set_operation(&mut instance, "RunInstances", "OPERATING", Some(&ctx.request_id));
-            let to = if launch_fails() { Step::LaunchFailed } else { Step::Running };
+            let fate = launch(draw);
+            let to = if fate.fails {
+                Step::LaunchFailed
+            } else if fate.stock_vanishes && draw.low_stock {
+                vanished += 1;
+                Step::LaunchFailedNoStock
+            } else {
+                Step::Running
+            };
+            let running_at = ctx.now_ms + self.settings.boot_delay_ms;
             records.push(Record {
                 seq,
                 region: ctx.region.clone(),
-                next: Some(Transition { at: ctx.now_ms + self.settings.boot_delay_ms, to }),
+                next: Some(Transition { at: running_at, to }),
                 terminate_at: plan.terminate_at,
+                reclaim_at: fate
+                    .reclaim_after_ms
+                    .filter(|_| draw.spot && to == Step::Running)
+                    .map(|after| running_at.saturating_add(after)),
                 instance,
             });
         }
@@ -766,7 +865,15 @@ impl World {
             })
             .into_iter()
             .collect();
-        let mutation = Mutation { put: records, tokens };
+        // Stock that vanished after acceptance is gone for good: the capacity shrinks by it.
+        let stock = match self.capacity_of(&plan.delivery.offering) {
+            Some(capacity) if vanished > 0 => vec![Capacity {
+                offering: plan.delivery.offering.clone(),
+                capacity: Some(capacity.saturating_sub(vanished)),
+            }],
+            _ => Vec::new(),
+        };
+        let mutation = Mutation { put: records, tokens, stock };
         self.apply(mutation.clone());
         (RunInstancesResponse { instance_id_set: instance_ids }, mutation)
     }

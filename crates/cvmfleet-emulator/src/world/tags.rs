@@ -80,7 +80,7 @@ impl World {
                 Some(record)
             })
             .collect();
-        let mutation = Mutation { put, tokens: Vec::new() };
+        let mutation = Mutation { put, ..Mutation::default() };
         self.apply(mutation.clone());
         mutation
     }

@@ -45,7 +45,7 @@ fn basic(zone: &str) -> RunInstancesRequest {
 }
 
 fn run(w: &mut World, c: &Ctx, req: &RunInstancesRequest) -> Result<Vec<String>, ApiError> {
-    w.run_instances(c, req, &mut || false).map(|(r, _)| r.instance_id_set)
+    w.run_instances(c, req, &mut |_| LaunchFate::default()).map(|(r, _)| r.instance_id_set)
 }
 
 fn state_of(w: &World, id: &str) -> String {
@@ -130,7 +130,8 @@ fn launch_failures_release_their_resources_and_expire() {
         private_ip_addresses: Some(vec!["10.0.0.18".into()]),
         ..VirtualPrivateCloud::default()
     });
-    let (resp, _) = w.run_instances(&c, &req, &mut || true).unwrap();
+    let (resp, _) =
+        w.run_instances(&c, &req, &mut |_| LaunchFate { fails: true, ..LaunchFate::default() }).unwrap();
     let id = &resp.instance_id_set[0];
     // While pending the address is taken.
     assert_eq!(run(&mut w, &c, &req).unwrap_err().code, "VpcIpIsUsed");
@@ -368,7 +369,8 @@ fn passwords_never_reach_the_state() {
         login_settings: Some(login),
         ..basic("ap-guangzhou-3")
     };
-    let (_, mutation) = w.run_instances(&ctx("ap-guangzhou", T0), &req, &mut || false).unwrap();
+    let (_, mutation) =
+        w.run_instances(&ctx("ap-guangzhou", T0), &req, &mut |_| LaunchFate::default()).unwrap();
     let journal = serde_json::to_string(&mutation).unwrap();
     let snapshot = serde_json::to_string(&w.snapshot()).unwrap();
     for text in [journal, snapshot] {

@@ -1,6 +1,7 @@
 //! Conformance with an independent client: the official Python SDK runs the seed's five
-//! RunInstances examples (`tests/conformance/seed_examples.py`) against the emulator, and its
-//! Tag client the Tag service and DescribeRegions (`tests/conformance/tag_examples.py`).
+//! RunInstances examples (`tests/conformance/seed_examples.py`) and the reference's stock and
+//! price examples (`tests/conformance/market_examples.py`) against the emulator, and its Tag
+//! client the Tag service and DescribeRegions (`tests/conformance/tag_examples.py`).
 //!
 //! Skipped, with a message, when `python3` or the SDK is missing, unless
 //! `CVMFLEET_REQUIRE_PYTHON_SDK=1`, which makes a missing SDK a failure (CI sets it).
@@ -91,4 +92,23 @@ async fn issue_12_official_python_sdk_tag_client_works() {
     assert_eq!(stats.requests_of("DescribeResourcesByTags"), 3);
     assert_eq!(stats.requests_of("DescribeRegions"), 1);
     assert_eq!(stats.errors_of("TagResources", "InvalidParameter.ReservedTagKey"), 1);
+}
+
+/// Issues 13 and 14: DescribeZoneInstanceConfigInfos and InquiryPriceRunInstances as the SDK
+/// parses them, sold-out codes, MinCount and spot options from the SDK's models.
+#[tokio::test]
+async fn official_python_sdk_reads_stock_and_prices_issue_13_14() {
+    if !sdk_or_skip() {
+        return;
+    }
+    let emulator = start(config()).await;
+    let report = run_script("market_examples.py", emulator.host()).await;
+    assert_eq!(report.as_array().map(Vec::len), Some(4), "{report}");
+    // Every type of the built-in catalog but the GPU one (ap-guangzhou-3 only) sells in gz-6.
+    assert_eq!(report[0]["items"], 20, "{report}");
+    assert_eq!(report[2]["code"], "ResourcesSoldOut.SpecifiedInstanceType");
+    assert_eq!(report[3]["delivered"], 2);
+    let stats = emulator.stats();
+    assert_eq!(stats.requests_of("InquiryPriceRunInstances"), 3);
+    assert_eq!(stats.instances_created, 2);
 }

@@ -8,6 +8,7 @@ mod describe;
 mod faults;
 mod hostile;
 mod lifecycle;
+mod market;
 mod persistence;
 mod seed;
 mod tags;

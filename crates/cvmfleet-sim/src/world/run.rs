@@ -1,6 +1,7 @@
 //! RunInstances: the emulator's `world/run.rs` reduced to what the simulation needs: the
 //! ClientToken check first (replay, or refusal under [`TokenMode::Strict`]), then zone, image,
-//! count, names, tags, VPC and private IPs, `DryRun`, and creation.
+//! count, `MinCount` and the spot options and bid, names, tags, VPC and private IPs, stock,
+//! `DryRun`, and creation.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -86,7 +87,15 @@ impl World {
                 ),
             ));
         }
-        let count = count.unsigned_abs();
+        self.check_market(req, count)?;
+        let requested = count.unsigned_abs();
+        // Stock decides how many a create delivers (MinCount); its error comes after the other
+        // checks, as the emulator's.
+        let charge_type = req.instance_charge_type.clone().unwrap_or_else(|| "POSTPAID_BY_HOUR".into());
+        let instance_type = req.instance_type.clone().unwrap_or_else(|| "S1.SMALL1".into());
+        let offering = (zone.to_owned(), instance_type.clone(), charge_type.clone());
+        let verdict = self.stock_verdict(offering, requested, req.min_count.map(i64::unsigned_abs));
+        let count = verdict.as_ref().map_or(requested, |d| d.count);
         let names = instance_names(req.instance_name.as_deref().unwrap_or(DEFAULT_NAME), count)?;
         let tags = tags_of(req)?;
         let vpc = req.virtual_private_cloud.clone();
@@ -99,21 +108,24 @@ impl World {
             }
         }
         let subnet = vpc.as_ref().map(|v| v.subnet_id.clone()).unwrap_or_default();
-        let requested =
+        let mut asked =
             vpc.as_ref().and_then(|v| v.private_ip_addresses.clone()).filter(|ips| !ips.is_empty());
-        if let Some(ips) = &requested {
-            self.check_ips(region, &subnet, ips, count)?;
+        if let Some(ips) = &mut asked {
+            self.check_ips(region, &subnet, ips, requested)?;
+            ips.truncate(usize::try_from(count).unwrap_or(usize::MAX));
         }
+        let delivery = verdict?;
         if dry_run {
             return Err(ApiError::new(
                 codes::DRY_RUN_OPERATION,
                 "The request would have succeeded, but the DryRun parameter was set.",
             ));
         }
-        let ips = match requested {
+        let ips = match asked {
             Some(ips) => ips,
             None => self.allocate_ips(region, &subnet, count),
         };
+        let mut vanished = 0u64;
 
         let now = self.now();
         let mut ids = Vec::with_capacity(names.len());
@@ -122,6 +134,10 @@ impl World {
             self.next_seq += 1;
             let id = instance_id(seq, self.config.seed);
             let fails = self.rng.f64() < self.config.faults.launch_failure_rate;
+            // Drawn only in a low offering, so that runs without stock see the same faults.
+            let stock_vanished =
+                delivery.low && self.rng.f64() < self.config.low_stock_launch_failure_rate && !fails;
+            vanished += u64::from(stock_vanished);
             let instance = Instance {
                 placement: Placement {
                     zone: zone.to_owned(),
@@ -130,13 +146,10 @@ impl World {
                     host_id: None,
                 },
                 instance_id: id.clone(),
-                instance_type: req.instance_type.clone().unwrap_or_else(|| "S1.SMALL1".into()),
+                instance_type: instance_type.clone(),
                 restrict_state: "NORMAL".into(),
                 instance_name: name.clone(),
-                instance_charge_type: req
-                    .instance_charge_type
-                    .clone()
-                    .unwrap_or_else(|| "POSTPAID_BY_HOUR".into()),
+                instance_charge_type: charge_type.clone(),
                 system_disk: req.system_disk.clone().unwrap_or_default(),
                 data_disks: req.data_disks.clone().unwrap_or_default(),
                 private_ip_addresses: vec![ip.clone()],
@@ -178,13 +191,21 @@ impl World {
                 tags: tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
                 created_at: now,
                 created_time: instance.created_time.clone(),
-                launch_failed: fails,
+                launch_failed: fails || stock_vanished,
+                instance_type: instance_type.clone(),
+                charge_type: charge_type.clone(),
+                stock_vanished,
             });
             self.by_id.insert(id.clone(), seq);
-            self.records.insert(seq, Record { seq, region: region.to_owned(), instance, next: None });
-            let step = if fails { Step::LaunchFailed } else { Step::Running };
+            self.records
+                .insert(seq, Record { seq, region: region.to_owned(), instance, next: None, stock_vanished });
+            let step = if fails || stock_vanished { Step::LaunchFailed } else { Step::Running };
             self.schedule(seq, Some((now + self.config.boot_delay, step)));
             ids.push(id);
+        }
+        // Stock that vanished after acceptance is gone for good.
+        if let Some(capacity) = self.stock.get_mut(&delivery.offering) {
+            *capacity = capacity.saturating_sub(vanished);
         }
         if let Some(token) = token {
             let record = TokenRecord { instance_ids: ids.clone(), fingerprint: fingerprint(req) };
