@@ -316,3 +316,43 @@ async fn a_region_move_is_an_orphan_fleet_beside_the_moved_one() {
     let clean = cloud.run(&["plan", "specs"]).await;
     assert!(clean.stdout.contains("No changes. 2 instance(s) match the spec."), "{}", clean.stdout);
 }
+
+/// An adopting apply killed (SIGKILL) at several points, before, during and after its tag
+/// writes (each held 300 ms by a latency rule), then run again: the group ends adopted, with
+/// the missing replica created once and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_adoption_converges_when_run_again() {
+    let cloud = Cloud::start().await;
+    std::fs::create_dir_all(cloud.dir.path().join("specs")).expect("specs dir");
+    let ids = unmanaged(&cloud, "ap-guangzhou-3", 12).await;
+    cloud.write_file("legacy.yaml", &adopting(&ids, 13));
+    let created_before = cloud.emulator.stats().instances_created;
+    for kill_after_ms in [5u64, 60, 200, 450] {
+        let latency = cvmfleet_emulator::FaultRule {
+            latency_ms: Some(300),
+            ..cvmfleet_emulator::FaultRule::new(
+                Some(cvmfleet_wire::Action::TagResources),
+                cvmfleet_emulator::FaultKind::Latency,
+            )
+        };
+        cloud.emulator.add_fault(latency).expect("rule");
+        let mut child = crate::common::cvmfleet_command(
+            cloud.dir.path(),
+            &cloud.emulator.endpoint(),
+            &["apply", "specs", "--auto-approve"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn apply");
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let last = cloud.run(&["apply", "specs", "--auto-approve"]).await;
+    assert_eq!(last.code, 0, "{}", last.snapshot(&[]));
+    cloud.emulator.advance_clock(Duration::from_secs(5));
+    let clean = cloud.run(&["plan", "specs"]).await;
+    assert!(clean.stdout.contains("No changes. 13 instance(s) match the spec."), "{}", clean.stdout);
+    assert_eq!(cloud.emulator.stats().instances_created, created_before + 1, "one create for the 13th");
+}
