@@ -39,7 +39,7 @@ pub mod ratelimit;
 pub mod retry;
 
 pub use client::{
-    Answer, CallStats, CvmClient, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest, Transport,
+    Answer, CallStats, CvmClient, Gate, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest, Transport,
     TransportFuture,
 };
 pub use config::{ClientConfig, Clock, DEFAULT_ENDPOINT, Language, RequestMethod, redact_endpoint};
