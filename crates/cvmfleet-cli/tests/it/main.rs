@@ -2,6 +2,7 @@
 
 mod apply;
 mod common;
+mod election;
 mod emulator;
 mod exactly_once;
 mod help;
