@@ -109,7 +109,13 @@ pub(crate) struct ElectionArgs {
     pub(crate) etcd_server_name: Option<String>,
     /// etcd user, for etcd's authentication; the password comes from CVMFLEET_ETCD_PASSWORD or
     /// --etcd-password-file, never from the command line.
-    #[arg(long, value_name = "NAME", env = "CVMFLEET_ETCD_USER", hide_env_values = true, requires = "leader_election")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "CVMFLEET_ETCD_USER",
+        hide_env_values = true,
+        requires = "leader_election"
+    )]
     pub(crate) etcd_user: Option<String>,
     /// File holding the etcd user's password (a mounted Secret, say); trailing newlines are
     /// ignored.

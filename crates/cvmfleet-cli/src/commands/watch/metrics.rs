@@ -319,4 +319,94 @@ mod tests {
         assert!(text.contains("cvmfleet_leader 1"), "{text}");
         assert!(text.contains("cvmfleet_leadership_changes_total{change=\"acquired\"} 1"), "{text}");
     }
+
+    /// Every series name the exporter serves, from its `# TYPE` lines (a counter `x` is served
+    /// as `x_total`, a histogram as `x_bucket`, `x_sum` and `x_count`).
+    fn served(m: &Metrics) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for line in m.text().lines() {
+            let mut words = line.strip_prefix("# TYPE ").unwrap_or_default().split(' ');
+            let (Some(name), Some(kind)) = (words.next(), words.next()) else { continue };
+            match kind {
+                "counter" => names.insert(format!("{name}_total")),
+                "histogram" => {
+                    names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}")));
+                    true
+                }
+                _ => names.insert(name.to_owned()),
+            };
+        }
+        names
+    }
+
+    /// The metric names a PromQL expression refers to.
+    fn queried(expr: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = expr;
+        while let Some(at) = rest.find("cvmfleet_") {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            names.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    fn exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Issue 15: the Grafana dashboard in deploy/ queries only metrics the exporter serves, and
+    /// covers what the issue lists (cycles, drift, actions, API calls and errors, throttling,
+    /// backoff, leader).
+    #[test]
+    fn every_metric_the_dashboard_queries_is_served() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/cvmfleet-watch.json");
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("JSON");
+        // Families with labels are encoded once they have a series: give each one.
+        let m = Metrics::new(Duration::from_secs(1));
+        let one = labels(&[("x", "y")]);
+        for family in [&m.cycles, &m.actions, &m.api_calls, &m.api_errors, &m.leadership_changes] {
+            family.get_or_create(&one).inc();
+        }
+        for family in [&m.drift, &m.failures, &m.held] {
+            family.get_or_create(&one).set(1);
+        }
+        m.backoff_seconds.get_or_create(&one).set(1.0);
+        let served = served(&m);
+        assert!(
+            served.contains("cvmfleet_leader") && served.contains("cvmfleet_watch_cycles_total"),
+            "{served:?}"
+        );
+        let mut all = Vec::new();
+        exprs(&dashboard, &mut all);
+        let used: std::collections::BTreeSet<String> = all.iter().flat_map(|e| queried(e)).collect();
+        let unknown: Vec<&String> = used.iter().filter(|n| !served.contains(*n)).collect();
+        assert!(unknown.is_empty(), "queried but not served: {unknown:?}");
+        for wanted in [
+            "cvmfleet_watch_cycles_total",
+            "cvmfleet_drift_instances",
+            "cvmfleet_actions_total",
+            "cvmfleet_api_calls_total",
+            "cvmfleet_api_errors_total",
+            "cvmfleet_api_throttled_total",
+            "cvmfleet_fleet_backoff_seconds",
+            "cvmfleet_leader",
+            "cvmfleet_leadership_changes_total",
+        ] {
+            assert!(used.contains(wanted), "the dashboard shows no {wanted}");
+        }
+    }
 }

@@ -13,6 +13,8 @@
 
 pub(crate) mod election;
 mod metrics;
+#[cfg(test)]
+mod service_files;
 mod specs;
 
 use std::net::SocketAddr;
