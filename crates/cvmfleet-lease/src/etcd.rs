@@ -178,6 +178,16 @@ impl EtcdStore {
     }
 }
 
+/// Whether etcd says the lease does not exist (expired or revoked): a gRPC `NotFound`, or, on
+/// the keep-alive stream, etcd-client's own error carrying etcd's message.
+fn is_lease_not_found(error: &etcd_client::Error) -> bool {
+    match error {
+        etcd_client::Error::GRpcStatus(status) => i32::from(status.code()) == GRPC_NOT_FOUND,
+        etcd_client::Error::LeaseKeepAliveError(message) => message.contains("not found"),
+        _ => false,
+    }
+}
+
 impl LeaseStore for EtcdStore {
     type Lease = i64;
 
@@ -223,10 +233,18 @@ impl LeaseStore for EtcdStore {
         const OP: &str = "renew the lease";
         let (key, lease) = (self.options.key.clone(), *lease);
         self.call(OP, |mut client| async move {
-            let (mut keeper, mut answers) =
-                client.lease_keep_alive(lease).await.map_err(|e| self.error(OP, e))?;
-            keeper.keep_alive().await.map_err(|e| self.error(OP, e))?;
-            let answer = answers.message().await.map_err(|e| self.error(OP, e))?;
+            let gone = |e: etcd_client::Error| {
+                if is_lease_not_found(&e) {
+                    LeaseError::Lost {
+                        reason: format!("etcd lease {lease:x} is not found (expired or revoked)"),
+                    }
+                } else {
+                    self.error(OP, e)
+                }
+            };
+            let (mut keeper, mut answers) = client.lease_keep_alive(lease).await.map_err(gone)?;
+            keeper.keep_alive().await.map_err(gone)?;
+            let answer = answers.message().await.map_err(gone)?;
             let ttl = answer.map_or(0, |a| a.ttl());
             if ttl <= 0 {
                 return Err(LeaseError::Lost { reason: format!("etcd lease {lease:x} has expired") });
@@ -250,9 +268,7 @@ impl LeaseStore for EtcdStore {
             match client.lease_revoke(lease).await {
                 Ok(_) => Ok(()),
                 // Already expired: released all the same.
-                Err(etcd_client::Error::GRpcStatus(status)) if i32::from(status.code()) == GRPC_NOT_FOUND => {
-                    Ok(())
-                }
+                Err(e) if is_lease_not_found(&e) => Ok(()),
                 Err(e) => Err(self.error(OP, e)),
             }
         })
