@@ -88,6 +88,7 @@ fn error_label(error: &Error) -> String {
         Error::MalformedResponse { .. } => "MalformedResponse".into(),
         Error::ListingChanged { .. } => "ListingChanged".into(),
         Error::InvalidRequest { .. } | Error::Config(_) => "InvalidRequest".into(),
+        Error::Withheld { .. } => "Withheld".into(),
     }
 }
 
@@ -163,7 +164,12 @@ impl fmt::Debug for SignedRequest {
 #[derive(Clone)]
 pub struct CvmClient {
     inner: Arc<Inner>,
+    /// Asked before every attempt; nothing is sent while it answers false ([`CvmClient::gated`]).
+    gate: Option<Gate>,
 }
+
+/// A condition a [`CvmClient::gated`] client asks before every attempt.
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
 
 struct Inner {
     config: ClientConfig,
@@ -227,6 +233,7 @@ impl CvmClient {
                 jitter: Mutex::new(jitter),
                 transport: None,
             }),
+            gate: None,
         })
     }
 
@@ -245,6 +252,15 @@ impl CvmClient {
             inner.transport = Some(transport);
         }
         Ok(client)
+    }
+
+    /// A clone (same connections, rate limits and counters) that asks `open` before every
+    /// attempt, retries included, and fails with [`Error::Withheld`] instead of sending when it
+    /// answers false. `watch` gates its client on holding the lease, so a replica that lost it
+    /// sends nothing more, not even the retry of a call that was in flight.
+    #[must_use]
+    pub fn gated(&self, open: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        CvmClient { inner: self.inner.clone(), gate: Some(Arc::new(open)) }
     }
 
     /// The configuration the client was built with.
@@ -350,6 +366,10 @@ impl CvmClient {
         loop {
             attempt += 1;
             inner.limiter.acquire(action).await;
+            if self.gate.as_ref().is_some_and(|open| !open()) {
+                tracing::debug!(attempt, "gate closed; not sending");
+                return Err(Error::Withheld { action });
+            }
             let sent = Instant::now();
             let result = match &inner.transport {
                 Some(transport) => {

@@ -100,6 +100,13 @@ pub enum Error {
         /// What did not add up.
         reason: String,
     },
+    /// The client's gate was closed ([`crate::CvmClient::gated`]), so nothing was sent: the
+    /// caller may no longer act (a `watch` replica that lost its lease).
+    #[error("{action} not sent: this client may no longer act (its gate is closed)")]
+    Withheld {
+        /// The action that was not sent.
+        action: Action,
+    },
     /// The client's configuration or credentials are unusable.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -125,7 +132,8 @@ impl Error {
             | Error::Api { action, .. }
             | Error::MalformedResponse { action, .. }
             | Error::InvalidRequest { action, .. }
-            | Error::ListingChanged { action, .. } => Some(*action),
+            | Error::ListingChanged { action, .. }
+            | Error::Withheld { action } => Some(*action),
             Error::Config(_) => None,
         }
     }
@@ -261,6 +269,7 @@ pub fn classify(error: &Error) -> FailureClass {
         | Error::MalformedResponse { .. }
         | Error::InvalidRequest { .. }
         | Error::ListingChanged { .. }
+        | Error::Withheld { .. }
         | Error::Config(_) => FailureClass::Permanent,
     }
 }

@@ -48,7 +48,7 @@ pub mod retry;
 pub mod tags;
 
 pub use client::{
-    Answer, CallStats, CvmClient, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest, Transport,
+    Answer, CallStats, CvmClient, Gate, MAX_GET_QUERY_BYTES, MAX_RESPONSE_BYTES, SignedRequest, Transport,
     TransportFuture,
 };
 pub use config::{

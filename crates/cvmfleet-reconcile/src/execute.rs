@@ -66,8 +66,26 @@ impl Default for ExecOptions {
 }
 
 /// Set when the user interrupts (Ctrl-C): calls in flight finish, nothing new starts.
-#[derive(Debug, Clone, Default)]
-pub struct Interrupt(Arc<AtomicBool>);
+///
+/// A [`Interrupt::child`] is set when its parent is, or when its own condition says so: `watch`
+/// gives each term of leadership a child whose condition is "the lease is no longer held", so
+/// losing the lease stops execution between calls exactly as Ctrl-C does.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<Flag>);
+
+/// What an [`Interrupt`] consults.
+#[derive(Default)]
+struct Flag {
+    set: AtomicBool,
+    parent: Option<Interrupt>,
+    condition: Option<Box<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Interrupt").field(&self.is_set()).finish()
+    }
+}
 
 impl Interrupt {
     /// A flag that is not set.
@@ -75,14 +93,26 @@ impl Interrupt {
     pub fn new() -> Self {
         Interrupt::default()
     }
+    /// A flag that is set when this one is, when it is triggered itself, or as soon as
+    /// `condition` returns true (it is asked at every check, so it must be cheap).
+    #[must_use]
+    pub fn child(&self, condition: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Interrupt(Arc::new(Flag {
+            set: AtomicBool::new(false),
+            parent: Some(self.clone()),
+            condition: Some(Box::new(condition)),
+        }))
+    }
     /// Asks the execution to stop.
     pub fn trigger(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.set.store(true, Ordering::SeqCst);
     }
     /// Whether a stop was asked for.
     #[must_use]
     pub fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.set.load(Ordering::SeqCst)
+            || self.0.condition.as_ref().is_some_and(|stop| stop())
+            || self.0.parent.as_ref().is_some_and(Interrupt::is_set)
     }
 }
 
@@ -1053,5 +1083,30 @@ async fn wait_gone(
             return Err(ExecError::Timeout { step: step.to_owned(), waited_secs: poll.waited_secs() });
         }
         poll.next().await;
+    }
+}
+
+#[cfg(test)]
+mod interrupt_tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::Interrupt;
+
+    #[test]
+    fn a_child_is_set_by_its_parent_itself_or_its_condition_and_never_sets_the_parent() {
+        let parent = Interrupt::new();
+        let lost = Arc::new(AtomicBool::new(false));
+        let seen = lost.clone();
+        let child = parent.child(move || seen.load(Ordering::SeqCst));
+        assert!(!child.is_set());
+        lost.store(true, Ordering::SeqCst);
+        assert!(child.is_set() && !parent.is_set(), "losing a term stops that term only");
+        let other = parent.child(|| false);
+        other.trigger();
+        assert!(other.is_set() && !parent.is_set());
+        let third = parent.child(|| false);
+        parent.trigger();
+        assert!(third.is_set(), "Ctrl-C stops every term");
     }
 }

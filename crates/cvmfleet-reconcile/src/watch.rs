@@ -437,7 +437,9 @@ impl Watcher {
                 self.record(&fleet.name, Some("the fleet's task was aborted".into()), now);
                 continue;
             };
-            if report.outcome != FleetOutcome::BackingOff {
+            // An interrupted cycle (Ctrl-C, a lost lease) says nothing about a fleet's health:
+            // its failures are the interruption's, not the cloud's, and must not back it off.
+            if report.outcome != FleetOutcome::BackingOff && !interrupt.is_set() {
                 let error = match &report.outcome {
                     FleetOutcome::ObserveFailed(e) => Some(e.clone()),
                     FleetOutcome::Applied(a) if report.failed() => Some(a.failures.join("; ")),

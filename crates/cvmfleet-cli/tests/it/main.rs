@@ -2,6 +2,8 @@
 
 mod apply;
 mod common;
+mod deploy;
+mod election;
 mod emulator;
 mod exactly_once;
 mod help;

@@ -18,11 +18,11 @@ use serde_json::Value;
 
 use crate::common::{Cloud, cvmfleet, cvmfleet_command, repo_root};
 
-const REGION: &str = "ap-guangzhou";
+pub(crate) const REGION: &str = "ap-guangzhou";
 
 /// Fleet `wt`: group `web` under the default policies, group `audit` reporting every kind of
 /// drift but `missing` unless `audit_missing` is `report` too.
-fn spec(web: u32, web_type: &str, extra: &str, audit_missing: &str) -> String {
+pub(crate) fn spec(web: u32, web_type: &str, extra: &str, audit_missing: &str) -> String {
     format!(
         "fleets:
   - name: wt
@@ -46,7 +46,7 @@ fn spec(web: u32, web_type: &str, extra: &str, audit_missing: &str) -> String {
 
 impl Cloud {
     /// Instances of fleet `wt` that count (not leaving, not failed), by group.
-    async fn groups(&self) -> BTreeMap<String, Vec<Instance>> {
+    pub(crate) async fn groups(&self) -> BTreeMap<String, Vec<Instance>> {
         let all = self
             .client
             .describe_instances_all(REGION, vec![Filter::new("tag:cvmfleet:fleet", ["wt"])])
@@ -69,11 +69,21 @@ impl Cloud {
             args.extend(["--interval", "300ms"]);
         }
         args.extend_from_slice(extra);
-        let mut child = cvmfleet_command(self.dir.path(), &self.emulator.endpoint(), &args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn watch");
+        Watch::spawn(cvmfleet_command(self.dir.path(), &self.emulator.endpoint(), &args))
+    }
+}
+
+/// A running watcher and its JSON log.
+pub(crate) struct Watch {
+    pub(crate) child: Child,
+    pub(crate) events: mpsc::Receiver<Value>,
+    pub(crate) log: Vec<Value>,
+}
+
+impl Watch {
+    /// Starts `command` (a `cvmfleet watch ... --log-format json`) and reads its log.
+    pub(crate) fn spawn(mut command: std::process::Command) -> Watch {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn watch");
         let stderr = child.stderr.take().expect("stderr");
         let (sender, events) = mpsc::channel();
         std::thread::spawn(move || {
@@ -88,20 +98,13 @@ impl Cloud {
     }
 }
 
-/// A running watcher and its JSON log.
-struct Watch {
-    child: Child,
-    events: mpsc::Receiver<Value>,
-    log: Vec<Value>,
-}
-
-fn message(event: &Value) -> &str {
+pub(crate) fn message(event: &Value) -> &str {
     event["fields"]["message"].as_str().unwrap_or_default()
 }
 
 impl Watch {
     /// Reads the log until `done` holds for an event, or panics after `within`.
-    fn until(&mut self, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn until(&mut self, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -118,7 +121,7 @@ impl Watch {
     }
 
     /// Waits for the end of a cycle numbered at least `n`; returns its number.
-    fn cycle(&mut self, n: u64) -> u64 {
+    pub(crate) fn cycle(&mut self, n: u64) -> u64 {
         let event = self.until(Duration::from_secs(30), |e| {
             message(e) == "cycle finished" && e["fields"]["cycle"].as_u64().is_some_and(|c| c >= n)
         });
@@ -126,7 +129,7 @@ impl Watch {
     }
 
     /// Events of cycle `n` with this message.
-    fn of_cycle(&self, n: u64, what: &str) -> Vec<&Value> {
+    pub(crate) fn of_cycle(&self, n: u64, what: &str) -> Vec<&Value> {
         self.log.iter().filter(|e| message(e) == what && e["fields"]["cycle"].as_u64() == Some(n)).collect()
     }
 
@@ -138,11 +141,11 @@ impl Watch {
             .collect()
     }
 
-    fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         self.log.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let sent = std::process::Command::new("kill")
             .args([format!("-{name}"), self.child.id().to_string()])
             .status()
@@ -150,13 +153,13 @@ impl Watch {
         assert!(sent.success());
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then the exit code.
-    fn stop(mut self) -> Option<i32> {
+    pub(crate) fn stop(mut self) -> Option<i32> {
         self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -170,7 +173,7 @@ impl Watch {
 }
 
 /// A plain HTTP GET over a TCP socket (the test needs nothing more than a status and a body).
-async fn scrape(host: &str, path: &str) -> (u16, String) {
+pub(crate) async fn scrape(host: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
@@ -184,7 +187,7 @@ async fn scrape(host: &str, path: &str) -> (u16, String) {
 }
 
 /// The value of a metric line `name{labels} value`, or 0 when absent.
-fn metric(text: &str, series: &str) -> f64 {
+pub(crate) fn metric(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
         .and_then(|v| v.trim().parse().ok())

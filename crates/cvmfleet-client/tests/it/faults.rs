@@ -261,3 +261,32 @@ async fn invalid_regions_are_refused_before_sending() {
     assert!(matches!(err, Error::InvalidRequest { .. }), "{err:?}");
     assert_eq!(fake.count(), 0);
 }
+
+/// Issue 15: a `watch` replica that lost its lease must send nothing more, not even the retry
+/// of a call that failed while it still held it. A gated client asks its gate before every
+/// attempt.
+#[tokio::test]
+async fn issue_15_a_closed_gate_withholds_every_attempt_retries_included() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let fake = Fake::scripted(vec![Reply::Status(502, String::new())]).await;
+    let base = client(&fake);
+    let open = Arc::new(AtomicBool::new(true));
+    let seen = open.clone();
+    let fake_count = Arc::new(fake);
+    let counted = fake_count.clone();
+    // The gate closes as soon as one attempt went out: the first failure's retry is withheld.
+    let gated = base.gated(move || counted.count() == 0 && seen.load(Ordering::SeqCst));
+    let err = gated.call("ap-guangzhou", &describe()).await.unwrap_err();
+    assert!(matches!(err, Error::Withheld { action: Action::DescribeInstances }), "{err:?}");
+    assert_eq!(fake_count.count(), 1, "the retry was not sent");
+    open.store(false, Ordering::SeqCst);
+    let err = gated.call("ap-guangzhou", &DescribeZonesRequest {}).await.unwrap_err();
+    assert!(err.to_string().contains("DescribeZones not sent"), "{err}");
+    assert_eq!(fake_count.count(), 1);
+    // The ungated original shares the counters but not the gate.
+    assert!(base.call("ap-guangzhou", &describe()).await.is_err());
+    assert_eq!(fake_count.count(), 4);
+    assert_eq!(base.stats().errors[&Action::DescribeInstances].get("Withheld"), None);
+}

@@ -287,3 +287,27 @@ async fn orphan_fleets_are_reported_and_held_never_pruned() {
     assert_eq!(cloud.world().converged, Vec::<String>::new(), "nothing was converged");
     assert_eq!(cloud.count("old@ap-guangzhou"), 2);
 }
+
+/// Issue 15: a replica that loses its lease mid-cycle stops there (the term's interrupt is
+/// set); the failures that causes are not the fleet's and must not back it off, so the next
+/// leader term starts with the fleet due.
+#[tokio::test(start_paused = true)]
+async fn issue_15_a_cycle_interrupted_by_a_lost_lease_records_no_failure_and_applies_nothing() {
+    let cloud = FakeCloud::default();
+    cloud.running("web", 1);
+    cloud.world().failing.insert("web".into(), 1);
+    let desired = [fleet("web", 3, DriftPolicies::default())];
+    let mut w = watcher(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(10);
+    let term = Interrupt::new().child(move || tokio::time::Instant::now() >= deadline);
+    let report = w.cycle(&cloud, &desired, &term).await;
+    assert!(matches!(outcome(&report, "web"), FleetOutcome::ObserveFailed(_)));
+    assert!(report.fleets[0].backoff.is_none(), "{report:?}");
+    // Observed fine now, but the term is over: changes stay pending, nothing converges.
+    let report = w.cycle(&cloud, &desired, &term).await;
+    assert_eq!(*outcome(&report, "web"), FleetOutcome::Pending);
+    assert!(cloud.world().converged.is_empty());
+    // The next term (a fresh child) acts at once: no backoff was carried over.
+    let report = w.cycle(&cloud, &desired, &Interrupt::new().child(|| false)).await;
+    assert!(matches!(outcome(&report, "web"), FleetOutcome::Applied(a) if a.created == 2), "{report:?}");
+}

@@ -50,6 +50,8 @@ pub(crate) struct Metrics {
     backoff_seconds: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     held: Family<Labels, Gauge>,
     spec_problems: Gauge,
+    leader: Gauge,
+    leadership_changes: Family<Labels, Counter>,
     health: Mutex<Health>,
 }
 
@@ -57,6 +59,8 @@ struct Health {
     started: Instant,
     last_success: Option<Instant>,
     interval: Duration,
+    /// Standing by under leader election: healthy without cycles of its own.
+    standby: bool,
 }
 
 impl Metrics {
@@ -77,7 +81,14 @@ impl Metrics {
             backoff_seconds: Family::default(),
             held: Family::default(),
             spec_problems: Gauge::default(),
-            health: Mutex::new(Health { started: Instant::now(), last_success: None, interval }),
+            leader: Gauge::default(),
+            leadership_changes: Family::default(),
+            health: Mutex::new(Health {
+                started: Instant::now(),
+                last_success: None,
+                interval,
+                standby: false,
+            }),
             registry: Registry::default(),
         };
         registry.register("watch_cycles", "Watch cycles by result (success, failure)", m.cycles.clone());
@@ -132,7 +143,31 @@ impl Metrics {
             "Spec files that do not validate (last good version in use)",
             m.spec_problems.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this replica acts on the cloud (the lease holder, or any watcher without --leader-election)",
+            m.leader.clone(),
+        );
+        registry.register(
+            "leadership_changes",
+            "Times this replica took the lease (acquired) or stopped acting on it (lost, resigned)",
+            m.leadership_changes.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// This replica acts (`true`) or stands by. `change` counts a transition of the lease
+    /// (`acquired`, `lost`, `resigned`); a leader's health is counted from the moment it leads.
+    pub(crate) fn set_leader(&self, leader: bool, change: Option<&str>) {
+        self.leader.set(i64::from(leader));
+        if let Some(change) = change {
+            self.leadership_changes.get_or_create(&labels(&[("change", change)])).inc();
+        }
+        let mut health = self.lock_health();
+        if leader && health.standby {
+            health.started = Instant::now();
+        }
+        health.standby = !leader;
     }
 
     /// Records a cycle: its result and duration, drift, actions, backoff, API counters (taken
@@ -204,8 +239,11 @@ impl Metrics {
     /// `None` when healthy, else why not.
     pub(crate) fn unhealthy(&self) -> Option<String> {
         let health = self.lock_health();
+        if health.standby {
+            return None;
+        }
         let limit = health.interval * UNHEALTHY_AFTER;
-        let since = health.last_success.unwrap_or(health.started);
+        let since = health.last_success.map_or(health.started, |s| s.max(health.started));
         let quiet = since.elapsed();
         (quiet > limit).then(|| {
             format!(
@@ -230,6 +268,7 @@ async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
 
 async fn healthz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     match m.unhealthy() {
+        None if m.lock_health().standby => (StatusCode::OK, "ok (standby)\n".to_owned()),
         None => (StatusCode::OK, "ok\n".to_owned()),
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {why}\n")),
     }
@@ -266,5 +305,108 @@ mod tests {
         assert!(m.unhealthy().is_some_and(|why| why.contains("3 intervals")));
         m.lock_health().last_success = Some(Instant::now());
         assert!(m.unhealthy().is_none());
+    }
+
+    #[test]
+    fn a_standby_is_healthy_and_a_new_leader_gets_three_intervals() {
+        let m = Metrics::new(Duration::from_millis(10));
+        m.set_leader(false, None);
+        m.lock_health().started = Instant::now() - Duration::from_secs(60);
+        assert!(m.unhealthy().is_none(), "standing by is healthy");
+        m.set_leader(true, Some("acquired"));
+        assert!(m.unhealthy().is_none(), "counted from the moment it leads");
+        let text = m.text();
+        assert!(text.contains("cvmfleet_leader 1"), "{text}");
+        assert!(text.contains("cvmfleet_leadership_changes_total{change=\"acquired\"} 1"), "{text}");
+    }
+
+    /// Every series name the exporter serves, from its `# TYPE` lines (a counter `x` is served
+    /// as `x_total`, a histogram as `x_bucket`, `x_sum` and `x_count`).
+    fn served(m: &Metrics) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for line in m.text().lines() {
+            let mut words = line.strip_prefix("# TYPE ").unwrap_or_default().split(' ');
+            let (Some(name), Some(kind)) = (words.next(), words.next()) else { continue };
+            match kind {
+                "counter" => names.insert(format!("{name}_total")),
+                "histogram" => {
+                    names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}")));
+                    true
+                }
+                _ => names.insert(name.to_owned()),
+            };
+        }
+        names
+    }
+
+    /// The metric names a PromQL expression refers to.
+    fn queried(expr: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = expr;
+        while let Some(at) = rest.find("cvmfleet_") {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            names.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    fn exprs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("expr", serde_json::Value::String(e)) => out.push(e.clone()),
+                        _ => exprs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| exprs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Issue 15: the Grafana dashboard in deploy/ queries only metrics the exporter serves, and
+    /// covers what the issue lists (cycles, drift, actions, API calls and errors, throttling,
+    /// backoff, leader).
+    #[test]
+    fn every_metric_the_dashboard_queries_is_served() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/grafana/cvmfleet-watch.json");
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("JSON");
+        // Families with labels are encoded once they have a series: give each one.
+        let m = Metrics::new(Duration::from_secs(1));
+        let one = labels(&[("x", "y")]);
+        for family in [&m.cycles, &m.actions, &m.api_calls, &m.api_errors, &m.leadership_changes] {
+            family.get_or_create(&one).inc();
+        }
+        for family in [&m.drift, &m.failures, &m.held] {
+            family.get_or_create(&one).set(1);
+        }
+        m.backoff_seconds.get_or_create(&one).set(1.0);
+        let served = served(&m);
+        assert!(
+            served.contains("cvmfleet_leader") && served.contains("cvmfleet_watch_cycles_total"),
+            "{served:?}"
+        );
+        let mut all = Vec::new();
+        exprs(&dashboard, &mut all);
+        let used: std::collections::BTreeSet<String> = all.iter().flat_map(|e| queried(e)).collect();
+        let unknown: Vec<&String> = used.iter().filter(|n| !served.contains(*n)).collect();
+        assert!(unknown.is_empty(), "queried but not served: {unknown:?}");
+        for wanted in [
+            "cvmfleet_watch_cycles_total",
+            "cvmfleet_drift_instances",
+            "cvmfleet_actions_total",
+            "cvmfleet_api_calls_total",
+            "cvmfleet_api_errors_total",
+            "cvmfleet_api_throttled_total",
+            "cvmfleet_fleet_backoff_seconds",
+            "cvmfleet_leader",
+            "cvmfleet_leadership_changes_total",
+        ] {
+            assert!(used.contains(wanted), "the dashboard shows no {wanted}");
+        }
     }
 }

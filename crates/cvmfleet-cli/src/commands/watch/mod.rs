@@ -4,8 +4,17 @@
 //! the cycle in flight and exit (a second one stops it between calls); SIGHUP starts a cycle
 //! now. Logs are structured (`--log-format json`); `--metrics-addr` serves Prometheus metrics and
 //! `/healthz`.
+//!
+//! With `--leader-election` the loop runs in terms: campaign for the lease (standing by, serving
+//! metrics and health, sending nothing to the cloud), then run cycles while it is held. Each term
+//! gets a child of the Ctrl-C [`Interrupt`] and a gated client, both closed by the clock the
+//! moment the lease's deadline passes, so a replica that loses the lease stops between API calls
+//! and sends nothing more. SIGTERM finishes the cycle and resigns the lease.
 
+pub(crate) mod election;
 mod metrics;
+#[cfg(test)]
+mod service_files;
 mod specs;
 
 use std::net::SocketAddr;
@@ -17,6 +26,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use tokio::sync::Notify;
 
+use cvmfleet_lease::{Attempt, Elector, EtcdStore, Leadership, LeaseStore as _, error_chain};
 use cvmfleet_plan::drift::counts;
 use cvmfleet_reconcile::{
     ClientCloud, CycleReport, ExecOptions, FleetOutcome, Interrupt, WatchOptions, Watcher,
@@ -94,6 +104,8 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
     #[command(flatten)]
+    election: election::ElectionArgs,
+    #[command(flatten)]
     flags: PlanFlags,
     #[command(flatten)]
     target: TargetArgs,
@@ -166,24 +178,96 @@ pub(crate) fn run(args: WatchArgs) -> anyhow::Result<Exit> {
     } else {
         args.paths.clone()
     };
+    let elector = election::elector(&args.election, &paths, args.target.project())?;
     super::runtime()?.block_on(async {
         let signals = Arc::new(Signals::default());
         let interrupt = Interrupt::new();
         listen(signals.clone(), interrupt.clone())?;
-        let target = connect(&args.target).await?;
         let metrics = Arc::new(Metrics::new(args.interval));
         if let Some(addr) = args.metrics_addr {
             let bound = metrics::serve(addr, metrics.clone()).await?;
             tracing::info!(addr = %bound, "serving /metrics and /healthz");
         }
+        // etcd unreachable at start is an error unless asked to wait (issue 15).
+        let first = match &elector {
+            None => None,
+            Some(elector) => {
+                metrics.set_leader(false, None);
+                tracing::info!(
+                    store = %elector.store().describe(),
+                    identity = %elector.options().identity,
+                    ttl_ms = args.election.lease_ttl.as_millis() as u64,
+                    "campaigning for the lease"
+                );
+                match elector.try_lead().await {
+                    Ok(attempt) => Some(attempt),
+                    Err(error) if !args.election.wait_for_lease => {
+                        anyhow::bail!("{} (pass --wait-for-lease to keep trying)", error_chain(&error))
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error_chain(&error), "the lease store is unreachable; waiting for it (--wait-for-lease)");
+                        None
+                    }
+                }
+            }
+        };
+        let target = connect(&args.target).await?;
         tracing::info!(target = %target.description, interval_ms = args.interval.as_millis() as u64, auto_apply = args.auto_apply, "watching");
-        let result = watch(&target.client, paths, &args, &metrics, &signals, &interrupt).await;
+        let terms = Terms { elector: elector.as_ref(), first };
+        let result = watch(&target.client, paths, &args, &metrics, &signals, &interrupt, terms).await;
         let closed = target.close().await;
         result?;
         closed?;
         tracing::info!("stopped");
         Ok(Exit::Success)
     })
+}
+
+/// Leader election as the loop sees it: the elector, and what its first attempt found.
+struct Terms<'a> {
+    elector: Option<&'a Elector<EtcdStore>>,
+    first: Option<Attempt>,
+}
+
+/// How a term of leadership ended.
+enum Ended {
+    /// SIGTERM/SIGINT: exit.
+    Stopped,
+    /// The lease was lost: stand by and campaign again.
+    Lost(String),
+}
+
+impl Terms<'_> {
+    /// Waits for the lease (`Some`), or for a stop signal (`None`). Without election, every
+    /// term is the leader's and has no lease.
+    async fn lead(&mut self, signals: &Signals) -> Option<Option<Leadership>> {
+        let Some(elector) = self.elector else { return Some(None) };
+        match self.first.take() {
+            Some(Attempt::Leader(leadership)) => return Some(Some(leadership)),
+            Some(Attempt::Standby { holder }) => tracing::info!(leader = %holder, "standing by"),
+            None => {}
+        }
+        let campaign = elector.campaign();
+        tokio::pin!(campaign);
+        loop {
+            tokio::select! {
+                leadership = &mut campaign => return Some(Some(leadership)),
+                () = signals.wake.notified() => {
+                    if signals.stop.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the lease is lost; never without one.
+async fn lost(leadership: Option<&Leadership>) -> String {
+    match leadership {
+        Some(leadership) => leadership.lost().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn watch(
@@ -193,44 +277,88 @@ async fn watch(
     metrics: &Metrics,
     signals: &Signals,
     interrupt: &Interrupt,
+    mut terms: Terms<'_>,
 ) -> anyhow::Result<()> {
     let mut options = args.flags.options();
     options.max_terminations_per_group = Some(args.max_terminations);
     let mut watcher =
         Watcher::new(WatchOptions { interval: args.interval, auto_apply: args.auto_apply, plan: options });
-    let cloud = ClientCloud { client: client.clone(), exec: ExecOptions::default() };
     let mut specs = SpecCache::new(paths).with_project(args.target.project());
     let mut rng = fastrand::Rng::new();
-    for cycle in 1u64.. {
-        let loaded = specs.load();
-        for problem in &loaded.problems {
-            tracing::error!(
-                cycle,
-                file = %problem.file,
-                kept_last_good = problem.kept_last_good,
-                diagnostics = %problem.message,
-                "spec does not validate; {}",
-                if problem.kept_last_good { "its last good version stays in use" } else { "it is left out" }
-            );
-        }
-        client.take_stats();
-        let report = watcher.cycle(&cloud, &loaded.fleets, interrupt).await;
-        let calls = client.take_stats();
-        metrics.record(&report, &calls, loaded.problems.len());
-        log_cycle(cycle, &report, &calls);
-        if signals.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let delay = watcher.next_delay(rng.f64());
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = signals.wake.notified() => {}
-        }
-        if signals.stop.load(Ordering::SeqCst) {
-            break;
+    let mut cycle = 0u64;
+    loop {
+        let Some(leadership) = terms.lead(signals).await else { return Ok(()) };
+        // Each term acts through a flag and a client that close when the lease's deadline
+        // passes, read from the clock at every check: nothing is sent after it.
+        let (term, term_client) = match &leadership {
+            Some(held) => {
+                let (a, b) = (held.standing(), held.standing());
+                metrics.set_leader(true, Some("acquired"));
+                tracing::info!(
+                    ttl_ms = held.ttl().as_millis() as u64,
+                    "leading: this replica acts on the cloud"
+                );
+                (interrupt.child(move || !a.holds()), client.gated(move || b.holds()))
+            }
+            None => {
+                metrics.set_leader(true, None);
+                (interrupt.clone(), client.clone())
+            }
+        };
+        let cloud = ClientCloud { client: term_client, exec: ExecOptions::default() };
+        let ended = loop {
+            if leadership.as_ref().is_some_and(|held| !held.holds()) {
+                break Ended::Lost(lost(leadership.as_ref()).await);
+            }
+            cycle += 1;
+            let loaded = specs.load();
+            for problem in &loaded.problems {
+                tracing::error!(
+                    cycle,
+                    file = %problem.file,
+                    kept_last_good = problem.kept_last_good,
+                    diagnostics = %problem.message,
+                    "spec does not validate; {}",
+                    if problem.kept_last_good { "its last good version stays in use" } else { "it is left out" }
+                );
+            }
+            client.take_stats();
+            let report = watcher.cycle(&cloud, &loaded.fleets, &term).await;
+            let calls = client.take_stats();
+            metrics.record(&report, &calls, loaded.problems.len());
+            log_cycle(cycle, &report, &calls);
+            if signals.stop.load(Ordering::SeqCst) {
+                break Ended::Stopped;
+            }
+            let delay = watcher.next_delay(rng.f64());
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = signals.wake.notified() => {}
+                why = lost(leadership.as_ref()) => break Ended::Lost(why),
+            }
+            if signals.stop.load(Ordering::SeqCst) {
+                break Ended::Stopped;
+            }
+        };
+        match ended {
+            Ended::Stopped => {
+                if let Some(held) = leadership {
+                    match held.resign().await {
+                        Ok(()) => tracing::info!("resigned the lease: a standby takes over now"),
+                        Err(error) => {
+                            tracing::warn!(error = %error_chain(&error), "could not resign the lease; it expires within its TTL");
+                        }
+                    }
+                    metrics.set_leader(false, Some("resigned"));
+                }
+                return Ok(());
+            }
+            Ended::Lost(why) => {
+                metrics.set_leader(false, Some("lost"));
+                tracing::warn!(reason = %why, "lost the lease: stepped down; nothing is sent to the cloud until it is won again");
+            }
         }
     }
-    Ok(())
 }
 
 /// Logs a cycle: one event per fleet that has something to say, then a summary.

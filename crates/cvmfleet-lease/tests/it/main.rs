@@ -1,0 +1,3 @@
+//! Integration tests of the lease stores: [`cvmfleet_lease::EtcdStore`] against a real etcd.
+
+mod etcd;
