@@ -56,10 +56,10 @@ fn client(emulator: &RunningEmulator, unlimited: bool) -> CvmClient {
 }
 
 async fn scenario(label: &str, fleets: Vec<DesiredFleet>) {
-    // The emulator enforces the published limits; the filler lifts the client's own so it
-    // fills fast (the emulator's throttling answers are retried).
+    // The emulator enforces the published limits; the filler keeps the client's own, so that
+    // it is paced rather than refused.
     let emulator = Emulator::start(EmulatorConfig::default().instant()).await.expect("emulator");
-    let filler = client(&emulator, true);
+    let filler = client(&emulator, false);
     let empty = observe(&filler, &fleets).await.expect("observe");
     let fill = plan(&fleets, &empty, PlanOptions::default());
     let report = execute(&filler, &fill, &ExecOptions::default(), &Silent, &Interrupt::new()).await;
