@@ -77,6 +77,22 @@
 //! different missing IPs send different tokens, but the cloud refuses a second instance with an
 //! IP in use, so neither can create beyond the spec.
 //!
+//! # Projects, per-region reads and adoption (issue 12)
+//!
+//! - *Projects.* The `cvmfleet:project` tag is in the request, so in the request digest: two
+//!   projects never share a token, whatever their fleets are called. A pool's `live` counts
+//!   only the instances that belong to the project (its tag, or no project tag at all: made
+//!   before projects, when the fleet name was the identity). Counting an instance in more
+//!   places can only shrink a deficit, never grow one, so the invariant's bound holds.
+//! - *Per-region reads.* A fleet's instances now come from its region's listing by project
+//!   tag. A region listed over several pages re-reads every pool it creates in exactly as
+//!   rule 1 says (fleet, group, template and pool tags, one page); the project is filtered
+//!   after the read, on the client, so that pool members from before projects stay counted.
+//! - *Adoption.* An adoptee counts as live in the plan that adopts it: that plan creates at
+//!   most `w − live` with `live` including it. Adoption creates nothing and takes no token.
+//!   If its tag write fails, the next read lacks it and the pool's next generation fills the
+//!   slot: instances ever created stay within `w + left`.
+//!
 //! # Residual cases (no coordination-free scheme can do better)
 //!
 //! - **Two different specs applied at once** (a spec edited while an older apply still

@@ -36,9 +36,6 @@ use cvmfleet_wire::vocab::state;
 
 use crate::error::ExecError;
 
-/// Values one DescribeInstances filter takes (api.json, DescribeInstances `Filters`).
-const FILTER_VALUES: usize = 5;
-
 /// Lists the project's instances in every region of `fleets` (their project: see
 /// [`project_of`]), keyed by fleet (see the module docs).
 ///
@@ -95,14 +92,8 @@ pub async fn regions_with_instances(
     for region in regions.into_iter().map(|r| r.region).filter(|r| !known.contains(r)) {
         let (client, project) = (client.clone(), project.to_owned());
         probes.spawn(async move {
-            let request = DescribeInstancesRequest {
-                instance_ids: None,
-                filters: Some(vec![Filter::new(format!("tag:{}", tags::PROJECT), [project])]),
-                offset: Some(0),
-                limit: Some(1),
-            };
-            let answer = client.call(&region, &request).await;
-            (region, answer.map(|a| a.data.total_count > 0))
+            let answer = count_matching(&client, &region, Filter::tag(tags::PROJECT, [project])).await;
+            (region, answer.map(|total| total > 0))
         });
     }
     let mut found = Vec::new();
@@ -236,12 +227,12 @@ async fn list_region(
     region: &str,
     names: &[String],
 ) -> Result<RegionListing, ApiError> {
-    let by_project = Filter::new(format!("tag:{}", tags::PROJECT), [project.to_owned()]);
+    let by_project = Filter::tag(tags::PROJECT, [project]);
     let mut instances = client.describe_instances_all(region, vec![by_project]).await?;
     let mut paged = instances.len() > MAX_BATCH;
     if !names.is_empty() && has_instances_from_before_projects(client, region).await? {
-        for chunk in names.chunks(FILTER_VALUES) {
-            let by_fleet = Filter::new(format!("tag:{}", tags::FLEET), chunk.iter().cloned());
+        for chunk in names.chunks(cvmfleet_wire::vocab::MAX_FILTER_VALUES) {
+            let by_fleet = Filter::tag(tags::FLEET, chunk.iter().cloned());
             let listed = client.describe_instances_all(region, vec![by_fleet]).await?;
             paged |= listed.len() > MAX_BATCH;
             instances.extend(listed.into_iter().filter(|i| i.tag(tags::PROJECT).is_none()));
@@ -253,17 +244,23 @@ async fn list_region(
 /// Whether `region` holds cvmfleet instances without a project tag: more instances carry a
 /// fleet tag than a project tag (every instance made since projects carries both).
 async fn has_instances_from_before_projects(client: &CvmClient, region: &str) -> Result<bool, ApiError> {
-    let count = |key: &str| {
-        let request = DescribeInstancesRequest {
-            instance_ids: None,
-            filters: Some(vec![Filter::new("tag-key", [key.to_owned()])]),
-            offset: Some(0),
-            limit: Some(1),
-        };
-        async move { client.call(region, &request).await.map(|a| a.data.total_count) }
-    };
-    let (fleet_tagged, project_tagged) = tokio::try_join!(count(tags::FLEET), count(tags::PROJECT))?;
+    let (fleet_tagged, project_tagged) = tokio::try_join!(
+        count_matching(client, region, Filter::tag_key([tags::FLEET])),
+        count_matching(client, region, Filter::tag_key([tags::PROJECT])),
+    )?;
     Ok(fleet_tagged > project_tagged)
+}
+
+/// How many instances of `region` match `filter`: one single-result DescribeInstances, whose
+/// `TotalCount` says.
+async fn count_matching(client: &CvmClient, region: &str, filter: Filter) -> Result<i64, ApiError> {
+    let request = DescribeInstancesRequest {
+        instance_ids: None,
+        filters: Some(vec![filter]),
+        offset: Some(0),
+        limit: Some(1),
+    };
+    Ok(client.call(region, &request).await?.data.total_count)
 }
 
 /// The project's instances of a listing, in ID order.

@@ -74,8 +74,7 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<Exit> {
 }
 
 async fn list(client: &cvmfleet_client::CvmClient, args: &ImportArgs) -> anyhow::Result<Vec<Instance>> {
-    let filters: Vec<Filter> =
-        args.tags.iter().map(|(k, v)| Filter::new(format!("tag:{k}"), [v.clone()])).collect();
+    let filters: Vec<Filter> = args.tags.iter().map(|(k, v)| Filter::tag(k, [v.clone()])).collect();
     let mut found = if args.ids.is_empty() {
         client.describe_instances_all(&args.region, filters).await?
     } else {
