@@ -7,6 +7,7 @@ use cvmfleet_wire::model::{Placement, Tag, TagSpecification, VirtualPrivateCloud
 
 use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
 use crate::observed::{ObservedInstance, tags};
+use crate::placement::{Candidate, PassedOver};
 use crate::plan::{Create, CreateReason, TerminateReason, Termination};
 use crate::token::{Slots, TokenSeed, request_digest};
 
@@ -24,8 +25,11 @@ pub(crate) fn termination(instance: &ObservedInstance, reason: TerminateReason) 
 
 /// What a create is for, before the planner derives its request and token.
 pub(crate) struct CreateSpec<'a> {
-    /// The zone it launches in.
+    /// The slots' home zone: its pool and token (see [`crate::token`]).
     pub(crate) zone: &'a DesiredZone,
+    /// Where it launches and on what, chosen from stock ([`crate::placement`]), with the
+    /// candidates passed over.
+    pub(crate) placement: (Candidate<'a>, Vec<PassedOver>),
     /// The slots it fills.
     pub(crate) slots: Slots,
     /// Instances it makes.
@@ -46,7 +50,15 @@ pub(crate) fn make_create(
     spec: CreateSpec<'_>,
     in_use: &dyn Fn(&str) -> bool,
 ) -> Create {
-    let CreateSpec { zone, slots, count, private_ips, wait_for_gone, reason } = spec;
+    let CreateSpec {
+        zone,
+        placement: (launch, passed_over),
+        slots,
+        count,
+        private_ips,
+        wait_for_gone,
+        reason,
+    } = spec;
     let mut request = group.template.clone();
     let mut placement = request.placement.take().unwrap_or_default();
     placement.zone = zone.zone.clone();
@@ -93,8 +105,28 @@ pub(crate) fn make_create(
     set_ownership_tags(&mut request, &owned, Some(&token));
     request.instance_count = Some(i64::from(count));
     request.client_token = Some(token);
+    // The placement is applied after the token: two observers that choose differently for the
+    // same generation send the same token, and the cloud creates once (see `token`).
+    let home_zone = (launch.zone.zone != zone.zone).then(|| zone.zone.clone());
+    if home_zone.is_some() {
+        if let Some(placement) = request.placement.as_mut() {
+            placement.zone = launch.zone.zone.clone();
+        }
+        if let (Some(subnet), Some(vpc)) = (&launch.zone.subnet_id, request.virtual_private_cloud.as_mut()) {
+            vpc.subnet_id = subnet.clone();
+        }
+    }
+    let offering = (!group.capacity.offerings.is_empty()).then(|| {
+        request.instance_type = Some(launch.offering.instance_type.clone());
+        request.instance_charge_type = Some(launch.offering.charge_type.clone());
+        request.instance_market_options = launch.offering.market_options.clone();
+        // Deliver what stock allows: the rest of the pool is planned again, next round, onto
+        // the next offering with stock.
+        request.min_count = Some(1);
+        launch.offering.clone()
+    });
     Create {
-        zone: zone.zone.clone(),
+        zone: launch.zone.zone.clone(),
         count,
         token_seed,
         generation,
@@ -102,6 +134,9 @@ pub(crate) fn make_create(
         password: group.password.clone(),
         reason,
         wait_for_gone,
+        home_zone,
+        offering,
+        passed_over,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use cvmfleet_spec::{DriftPolicy, GroupPolicies, RequestTemplate, Secret, SecretError, SecretRef};
+use cvmfleet_spec::{Capacity, DriftPolicy, GroupPolicies, RequestTemplate, Secret, SecretError, SecretRef};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 /// Where a login password comes from. Plans carry the reference, never the value; the executor
@@ -99,6 +99,10 @@ pub struct DesiredGroup {
     /// Existing instances to bring under the group (`adopt:`): see [`crate::plan::Adoption`].
     #[serde(default)]
     pub adopt: Vec<String>,
+    /// The offerings it accepts (`instanceTypes:`) and how creates are placed when stock is
+    /// short: see [`crate::placement`].
+    #[serde(default)]
+    pub capacity: Capacity,
 }
 
 /// A group's share of one zone.
@@ -188,5 +192,6 @@ fn group_from_spec(fleet: &cvmfleet_spec::Fleet, group: &cvmfleet_spec::Group) -
         max_terminate_percent: fleet.policies.max_terminate_percent,
         policies: group.policies,
         adopt: group.adopt.clone(),
+        capacity: group.capacity.clone(),
     }
 }

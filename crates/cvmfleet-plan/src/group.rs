@@ -29,10 +29,12 @@ use cvmfleet_wire::vocab::{InstanceState, state};
 use crate::create::{CreateSpec, make_create, termination};
 use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
 use crate::drift::{Drift, DriftKind, Handling};
+use crate::observed::OfferingState;
 use crate::observed::{ObservedInstance, Presence};
+use crate::placement;
 use crate::plan::{
-    AttributeChange, Blocked, CreateReason, FieldChange, GroupPlan, RolloutStep, Start, TerminateReason,
-    Termination, Update,
+    AttributeChange, Blocked, CreateReason, FieldChange, GroupPlan, OnFallback, RolloutStep, Start,
+    TerminateReason, Termination, Unplaced, Update,
 };
 use crate::token::{Slots, parse_pool_tag, pool_targets};
 
@@ -62,9 +64,17 @@ struct ZoneState<'a> {
     pools: Vec<(u32, u32)>,
 }
 
-/// Order in which instances go first: unhealthy first, then the newest.
-pub(crate) fn surplus_order(a: &&ObservedInstance, b: &&ObservedInstance) -> std::cmp::Ordering {
-    fn rank(state: &InstanceState) -> u8 {
+/// Order in which instances go first: stopped or otherwise unhealthy first, then those on the
+/// least preferred placement (`rank`: their position among the group's candidates, see
+/// [`crate::placement`]), then booting before running, then the newest. The placement comes
+/// before booting and age so that whichever observer picks a surplus instance picks one on a
+/// fallback, never the preferred one a rebalance just made (an observer that does not see the
+/// fallback as one, having found the preferred offering short, would otherwise terminate the
+/// new instance, and a rebalance would make it again: found by the scarce-stock simulation).
+pub(crate) fn surplus_order(
+    rank: &dyn Fn(&ObservedInstance) -> usize,
+) -> impl Fn(&&ObservedInstance, &&ObservedInstance) -> std::cmp::Ordering + '_ {
+    fn health(state: &InstanceState) -> u8 {
         if state.is_running() {
             2
         } else if state.is_transitional() && !state.is_stopped() {
@@ -73,10 +83,15 @@ pub(crate) fn surplus_order(a: &&ObservedInstance, b: &&ObservedInstance) -> std
             0
         }
     }
-    rank(&a.state)
-        .cmp(&rank(&b.state))
-        .then_with(|| b.created_time.cmp(&a.created_time))
-        .then_with(|| b.id.cmp(&a.id))
+    move |a, b| {
+        let healthy = |i: &ObservedInstance| health(&i.state) > 0;
+        healthy(a)
+            .cmp(&healthy(b))
+            .then_with(|| rank(b).cmp(&rank(a)))
+            .then_with(|| health(&a.state).cmp(&health(&b.state)))
+            .then_with(|| b.created_time.cmp(&a.created_time))
+            .then_with(|| b.id.cmp(&a.id))
+    }
 }
 
 fn handling_of(policy: DriftPolicy) -> Option<Handling> {
@@ -92,6 +107,7 @@ pub(crate) fn plan_group(
     fleet: &DesiredFleet,
     group: &DesiredGroup,
     instances: &[&ObservedInstance],
+    market: &[OfferingState],
     in_use: &dyn Fn(&str) -> bool,
 ) -> (GroupPlan, Vec<Drift>) {
     let policy = group.policies.drift;
@@ -110,6 +126,8 @@ pub(crate) fn plan_group(
         starts: Vec::new(),
         await_running: Vec::new(),
         rollout: None,
+        unplaced: Vec::new(),
+        on_fallback: Vec::new(),
     };
     let mut found: Vec<Found<'_>> = Vec::new();
     // (zone, missing, present, wanted, handling)
@@ -136,8 +154,11 @@ pub(crate) fn plan_group(
         });
     }
 
-    let mut zones: Vec<ZoneState<'_>> =
-        group.zones.iter().map(|zone| classify_zone(group, zone, instances, &mut found)).collect();
+    let mut zones: Vec<ZoneState<'_>> = group
+        .zones
+        .iter()
+        .map(|zone| classify_zone(group, zone, instances, market, &mut found, &mut gp.on_fallback))
+        .collect();
 
     // Surplus, excess replacements, and what is missing, per zone.
     let mut starts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -156,7 +177,9 @@ pub(crate) fn plan_group(
             replaces_failed.push(false);
             continue;
         }
-        let (pools, surplus) = assign_pools(z.zone, &z.kept);
+        let candidates = placement::candidates(group, z.zone, market);
+        let rank = |i: &ObservedInstance| placement::rank_of(&candidates, i).unwrap_or(0);
+        let (pools, surplus) = assign_pools(z.zone, &z.kept, &rank);
         z.pools = pools;
         if !surplus.is_empty()
             && let Some(handling) = handling_of(policy.surplus)
@@ -179,7 +202,10 @@ pub(crate) fn plan_group(
             }
         }
         // Replacements beyond what the zone needs go now, without replacement.
-        z.replace.sort_by(|a, b| surplus_order(&a.0, &b.0));
+        let candidates = placement::candidates(group, z.zone, market);
+        let rank = |i: &ObservedInstance| placement::rank_of(&candidates, i).unwrap_or(0);
+        let order = surplus_order(&rank);
+        z.replace.sort_by(|a, b| order(&a.0, &b.0));
         let need = z.replace.len().min(n.saturating_sub(z.kept.len()));
         let excess = z.replace.len() - need;
         excess_going.push(excess > 0);
@@ -233,7 +259,8 @@ pub(crate) fn plan_group(
             let step = o.min(ip_left);
             ip_left -= step;
             replacing += step;
-            let free = plan_ip_zone(z, step as usize, fleet, group, in_use, &mut gp, &mut terminations);
+            let free =
+                plan_ip_zone(z, step as usize, fleet, group, market, in_use, &mut gp, &mut terminations);
             if free > 0
                 && let Some(handling) = handling_of(policy.missing)
             {
@@ -255,15 +282,24 @@ pub(crate) fn plan_group(
             // filled by the next round, once they are gone.
             let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
             let mut left = first + surge;
+            let candidates = placement::candidates(group, z.zone, market);
             for (index, (target, live)) in (0u32..).zip(&z.pools) {
                 let count = target.saturating_sub(*live).min(left);
                 if count == 0 {
                     continue;
                 }
                 left -= count;
+                let placement = match placement::choose(&candidates, market) {
+                    Ok(chosen) => chosen,
+                    Err(passed_over) => {
+                        unplaced(&mut gp, z.zone, count, passed_over);
+                        continue;
+                    }
+                };
                 let slots = Slots::Pool { index };
                 let spec = CreateSpec {
                     zone: z.zone,
+                    placement,
                     slots,
                     count,
                     private_ips: Vec::new(),
@@ -387,7 +423,9 @@ pub(crate) fn plan_group(
 fn assign_pools<'a>(
     zone: &DesiredZone,
     kept: &[&'a ObservedInstance],
+    rank: &dyn Fn(&ObservedInstance) -> usize,
 ) -> (Vec<(u32, u32)>, Vec<&'a ObservedInstance>) {
+    let surplus_order = surplus_order(rank);
     let targets = pool_targets(zone.replicas, MAX_BATCH as u32);
     let mut members: Vec<Vec<&ObservedInstance>> = vec![Vec::new(); targets.len()];
     let mut overflow: Vec<&ObservedInstance> = Vec::new();
@@ -400,12 +438,12 @@ fn assign_pools<'a>(
     }
     let mut live: Vec<u32> = Vec::with_capacity(targets.len());
     for (pool, target) in members.iter_mut().zip(&targets) {
-        pool.sort_by(surplus_order);
+        pool.sort_by(&surplus_order);
         let extra = pool.len().saturating_sub(*target as usize);
         overflow.extend(pool.drain(..extra));
         live.push(u32::try_from(pool.len()).unwrap_or(u32::MAX));
     }
-    overflow.sort_by(surplus_order);
+    overflow.sort_by(&surplus_order);
     for (live, target) in live.iter_mut().zip(&targets) {
         while *live < *target && overflow.pop().is_some() {
             *live += 1;
@@ -416,10 +454,12 @@ fn assign_pools<'a>(
 
 /// Sorts a zone's instances into kept, to replace and failed, recording their drift.
 fn classify_zone<'a>(
-    group: &DesiredGroup,
+    group: &'a DesiredGroup,
     zone: &'a DesiredZone,
     instances: &[&'a ObservedInstance],
+    market: &[OfferingState],
     found: &mut Vec<Found<'a>>,
+    on_fallback: &mut Vec<OnFallback>,
 ) -> ZoneState<'a> {
     let policy = group.policies.drift;
     let mut state = ZoneState {
@@ -430,7 +470,12 @@ fn classify_zone<'a>(
         all: Vec::new(),
         pools: Vec::new(),
     };
-    for instance in instances.iter().copied().filter(|i| i.zone == zone.zone) {
+    let candidates = placement::candidates(group, zone, market);
+    let best = placement::best_available(&candidates, market);
+    let listed = |name: &str| group.zones.iter().find(|z| z.zone == name);
+    for instance in
+        instances.iter().copied().filter(|i| listed(&i.zone).is_some() && home_of(group, i) == zone.zone)
+    {
         state.all.push(instance);
         match instance.presence() {
             Presence::Leaving => continue,
@@ -452,9 +497,10 @@ fn classify_zone<'a>(
         let mut replace: Option<TerminateReason> = None;
         // The subnet is per zone, not part of the template hash: an instance in another subnet
         // than its zone now names was made from an older spec.
-        let moved_subnet = zone
-            .subnet_id
-            .as_ref()
+        // (The subnet of the zone it runs in: a displaced instance runs in another zone than its
+        // home.)
+        let moved_subnet = listed(&instance.zone)
+            .and_then(|z| z.subnet_id.as_ref())
             .is_some_and(|s| !instance.subnet_id.is_empty() && *s != instance.subnet_id);
         if moved_subnet || instance.template.as_deref() != Some(group.replacement_hash.as_str()) {
             if let Some(handling) = handling_of(policy.outdated) {
@@ -470,13 +516,16 @@ fn classify_zone<'a>(
                 }
             }
         } else {
+            // With `instanceTypes`, any accepted offering is no drift.
+            let accepted = if group.capacity.offerings.is_empty() {
+                group.template.instance_type.clone()
+            } else if placement::accepts(group, instance) {
+                None
+            } else {
+                Some(placement::offerings(group).iter().map(|o| o.label()).collect::<Vec<_>>().join(" or "))
+            };
             let fields = [
-                (
-                    DriftKind::InstanceType,
-                    policy.instance_type,
-                    &instance.instance_type,
-                    &group.template.instance_type,
-                ),
+                (DriftKind::InstanceType, policy.instance_type, &instance.instance_type, &accepted),
                 (DriftKind::ImageId, policy.image_id, &instance.image_id, &group.template.image_id),
             ];
             for (kind, field_policy, observed, desired) in fields {
@@ -514,6 +563,22 @@ fn classify_zone<'a>(
                 replace = Some(TerminateReason::Stopped);
             }
         }
+        // On a less preferred placement than one with stock now: shown, and replaced under
+        // `rebalance: true`.
+        if replace.is_none()
+            && let (Some(rank), Some(best)) = (placement::rank_of(&candidates, instance), best)
+            && best < rank
+        {
+            let show = |c: &placement::Candidate<'_>| format!("{} in {}", c.offering.label(), c.zone.zone);
+            on_fallback.push(OnFallback {
+                instance_id: instance.id.clone(),
+                placement: show(&candidates[rank]),
+                preferred: show(&candidates[best]),
+            });
+            if group.capacity.rebalance {
+                replace = Some(TerminateReason::Rebalance);
+            }
+        }
         match replace {
             Some(reason) => state.replace.push((instance, reason)),
             None => state.kept.push(instance),
@@ -522,14 +587,37 @@ fn classify_zone<'a>(
     state
 }
 
+/// The zone whose slot an instance fills: the one its `cvmfleet:pool` tag names when that is
+/// one of the group's zones (it may run elsewhere, see [`crate::placement`]), else the zone it
+/// runs in (instances from before pools, IP groups).
+fn home_of<'a>(group: &DesiredGroup, instance: &'a ObservedInstance) -> &'a str {
+    instance
+        .pool
+        .as_deref()
+        .and_then(|p| p.rsplit_once('/'))
+        .map(|(zone, _)| zone)
+        .filter(|zone| group.zones.iter().any(|z| z.zone == *zone))
+        .unwrap_or(&instance.zone)
+}
+
+/// Records slots that no candidate can take now.
+fn unplaced(gp: &mut GroupPlan, home: &DesiredZone, count: u32, passed_over: Vec<placement::PassedOver>) {
+    match gp.unplaced.iter_mut().find(|u| u.zone == home.zone) {
+        Some(entry) => entry.count += count,
+        None => gp.unplaced.push(Unplaced { zone: home.zone.clone(), count, passed_over }),
+    }
+}
+
 /// A zone of a group with explicit private IPs: one instance per IP; an instance holding a
 /// wanted IP keeps it; `step` of the instances to replace go now, terminate-first. Returns how
 /// many IPs have no instance (missing), whether or not the policy creates them.
+#[allow(clippy::too_many_arguments)]
 fn plan_ip_zone(
     z: &ZoneState<'_>,
     step: usize,
     fleet: &DesiredFleet,
     group: &DesiredGroup,
+    market: &[OfferingState],
     in_use: &dyn Fn(&str) -> bool,
     gp: &mut GroupPlan,
     terminations: &mut Vec<Termination>,
@@ -584,6 +672,7 @@ fn plan_ip_zone(
         missing.into_iter().partition(|ip| blockers.contains_key(ip));
     let free_count = u32::try_from(free.len()).unwrap_or(u32::MAX);
     let free = if policy.missing == DriftPolicy::Correct { free } else { Vec::new() };
+    let candidates = placement::candidates(group, zone, market);
     for (ips, must_wait) in [(free, false), (blocked, true)] {
         for chunk in ips.chunks(MAX_BATCH) {
             let ips: Vec<Ipv4Addr> = chunk.to_vec();
@@ -596,8 +685,16 @@ fn plan_ip_zone(
             wait.dedup();
             let reason = if must_wait { CreateReason::Replacement } else { CreateReason::Missing };
             let count = u32::try_from(ips.len()).unwrap_or(u32::MAX);
+            let placement = match placement::choose(&candidates, market) {
+                Ok(chosen) => chosen,
+                Err(passed_over) => {
+                    unplaced(gp, zone, count, passed_over);
+                    continue;
+                }
+            };
             let spec = CreateSpec {
                 zone,
+                placement,
                 slots: Slots::Ips(ips.iter().map(ToString::to_string).collect()),
                 count,
                 private_ips: ips,

@@ -27,6 +27,7 @@
 //!         max_terminate_percent: 50,
 //!         policies: Default::default(),
 //!         adopt: Vec::new(),
+//!         capacity: Default::default(),
 //!     }],
 //! };
 //! let plan = plan(&[fleet], &BTreeMap::new(), PlanOptions::default());
@@ -41,6 +42,7 @@ pub mod drift;
 pub mod drift_report;
 mod group;
 pub mod observed;
+pub mod placement;
 pub mod plan;
 pub mod planner;
 pub mod render;
@@ -48,6 +50,6 @@ pub mod token;
 
 pub use desired::{DEFAULT_PROJECT, DesiredFleet, DesiredGroup, DesiredZone, PasswordSource};
 pub use drift::{Drift, DriftKind, Handling};
-pub use observed::{ObservedFleet, ObservedInstance, Presence};
+pub use observed::{ObservedFleet, ObservedInstance, OfferingState, Presence, Stock};
 pub use plan::Plan;
 pub use planner::{PlanOptions, fingerprint, plan};

@@ -92,6 +92,13 @@ pub struct ObservedInstance {
     /// [`ObservedInstance::belongs_to`]).
     #[serde(default)]
     pub project: Option<String>,
+    /// Charge type (`InstanceChargeType`, e.g. `SPOTPAID`); empty when the API gave none.
+    #[serde(default)]
+    pub instance_charge_type: String,
+    /// Why a `LAUNCH_FAILED` instance failed (`LatestOperationErrorMsg`), e.g. stock that ran
+    /// out after the create was accepted.
+    #[serde(default)]
+    pub launch_error: Option<String>,
 }
 
 impl ObservedInstance {
@@ -120,6 +127,12 @@ impl ObservedInstance {
             token: tag(tags::TOKEN),
             pool: tag(tags::POOL),
             project: tag(tags::PROJECT),
+            instance_charge_type: instance.instance_charge_type.clone(),
+            launch_error: if instance.state().is_failed() {
+                instance.latest_operation_error_msg.clone().filter(|m| !m.is_empty())
+            } else {
+                None
+            },
         }
     }
 
@@ -154,7 +167,7 @@ pub fn parse_elsewhere_key(key: &str) -> Option<(&str, &str)> {
 
 /// What the cloud showed of one fleet: its instances, as listed by its `cvmfleet:fleet` tag in
 /// its region, and what it told us about the fleet's ClientTokens.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObservedFleet {
     /// Every instance carrying the fleet's tag.
     pub instances: Vec<ObservedInstance>,
@@ -167,4 +180,39 @@ pub struct ObservedFleet {
     /// up by ID, as the cloud shows them (absent: they do not exist in the fleet's region).
     #[serde(default)]
     pub adoptable: Vec<ObservedInstance>,
+    /// Stock and prices of the offerings the fleet's groups name, in its zones
+    /// (DescribeZoneInstanceConfigInfos), with the offerings a recent launch found short
+    /// marked unavailable. An offering not listed is taken to have stock.
+    #[serde(default)]
+    pub market: Vec<OfferingState>,
+}
+
+/// What the cloud said of one offering in one zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferingState {
+    /// Zone.
+    pub zone: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Charge type, e.g. `POSTPAID_BY_HOUR`.
+    pub charge_type: String,
+    /// Whether a create can launch on it now.
+    pub stock: Stock,
+    /// Price per month in the API's currency (hourly × 730, or a prepaid month), when quoted:
+    /// what `instanceTypePolicy: cheapest` orders by.
+    #[serde(default)]
+    pub monthly_price: Option<f64>,
+}
+
+/// Whether an offering can take a create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stock {
+    /// On sale (`Status` SELL).
+    Available,
+    /// Sold out (`Status` SOLD_OUT, or `StatusCategory` WithoutStock).
+    SoldOut,
+    /// A launch on it failed for stock within the unavailable-offering TTL: not tried again
+    /// before the TTL ends, whatever the stock read says.
+    Unavailable,
 }

@@ -209,6 +209,37 @@ pub struct GroupPlan {
     pub await_running: Vec<String>,
     /// The step of a rolling replacement this plan makes, when instances are being replaced.
     pub rollout: Option<RolloutStep>,
+    /// Slots no zone or offering the group accepts can take now (every candidate sold out or
+    /// unavailable): nothing is created for them, and the group is reported as failed while
+    /// the rest of the plan proceeds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unplaced: Vec<Unplaced>,
+    /// Instances on a less preferred zone or offering than the best one with stock now: they
+    /// count as present; with `rebalance: true` they are replaced under the rollout bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_fallback: Vec<OnFallback>,
+}
+
+/// Slots of one home zone that cannot be placed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unplaced {
+    /// The slots' home zone.
+    pub zone: String,
+    /// How many.
+    pub count: u32,
+    /// Every candidate, and why it cannot take them.
+    pub passed_over: Vec<crate::placement::PassedOver>,
+}
+
+/// An instance on a less preferred placement than one available now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnFallback {
+    /// Instance ID.
+    pub instance_id: String,
+    /// Where it runs and on what, e.g. `SA2.MEDIUM2 in ap-guangzhou-4`.
+    pub placement: String,
+    /// The preferred placement that has stock now.
+    pub preferred: String,
 }
 
 /// One StartInstances call.
@@ -259,6 +290,17 @@ pub struct Create {
     /// Instances that must be gone before this call (they hold the private IPs it needs; only
     /// groups with explicit IPs wait, see [`crate::token`]).
     pub wait_for_gone: Vec<String>,
+    /// The slots' home zone, when the create launches elsewhere (a spread zone short of stock,
+    /// or `zonePolicy: priority`): its pool and token are the home zone's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_zone: Option<String>,
+    /// The offering it launches on (groups with `instanceTypes`; otherwise the template's
+    /// InstanceType).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offering: Option<cvmfleet_spec::Offering>,
+    /// The more preferred candidates passed over, with why (e.g. sold out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passed_over: Vec<crate::placement::PassedOver>,
 }
 
 /// Why instances are created.
@@ -308,6 +350,8 @@ pub enum TerminateReason {
     Changed,
     /// Stopped, and the group's policy replaces stopped instances.
     Stopped,
+    /// On a less preferred zone or offering while a better one has stock (`rebalance: true`).
+    Rebalance,
     /// `LAUNCH_FAILED`; replaced (listed in [`GroupPlan::launch_failed`], never terminated).
     LaunchFailed,
     /// Its group is not in the spec.
@@ -318,7 +362,13 @@ impl TerminateReason {
     /// Whether the instance goes only once its replacement runs (a rolling replacement).
     #[must_use]
     pub fn is_replacement(self) -> bool {
-        matches!(self, TerminateReason::Outdated | TerminateReason::Changed | TerminateReason::Stopped)
+        matches!(
+            self,
+            TerminateReason::Outdated
+                | TerminateReason::Changed
+                | TerminateReason::Stopped
+                | TerminateReason::Rebalance
+        )
     }
 
     /// Whether the termination lowers capacity (as opposed to a replacement).
@@ -336,6 +386,7 @@ impl TerminateReason {
             TerminateReason::Outdated => "template changed",
             TerminateReason::Changed => "instance type or image changed out of band",
             TerminateReason::Stopped => "stopped; the group's policy replaces stopped instances",
+            TerminateReason::Rebalance => "a more preferred zone or offering has stock again",
             TerminateReason::LaunchFailed => "LAUNCH_FAILED, replaced; the cloud removes it",
             TerminateReason::Orphan => "group not in spec",
         }

@@ -187,7 +187,7 @@ fn plan_fleet(
         let mut instances: Vec<&ObservedInstance> =
             by_group.get(group.name.as_str()).map_or_else(Vec::new, Clone::clone);
         instances.extend(adopting.adoptees.iter());
-        let (mut group_plan, drift) = plan_group(fleet, group, &instances, &in_use);
+        let (mut group_plan, drift) = plan_group(fleet, group, &instances, &seen.market, &in_use);
         group_plan.adoptions = adopting.adoptions.clone();
         groups.push(group_plan);
         plan.drift.extend(drift);
@@ -248,6 +248,20 @@ fn plan_fleet(
         ));
     }
     for gp in &groups {
+        for u in &gp.unplaced {
+            plan.warnings.push(format!(
+                "fleet {} group {}: {} instance(s) for {} cannot be placed: {}",
+                fleet.name,
+                gp.name,
+                u.count,
+                u.zone,
+                u.passed_over
+                    .iter()
+                    .map(crate::placement::PassedOver::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         for blocked in &gp.blocked {
             plan.warnings.push(format!(
                 "fleet {} group {}: {}: {}",

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
 
+use crate::placement::PassedOver;
 use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan};
 
 /// GitHub rejects comments over 65,536 characters; stay clear of it.
@@ -44,14 +45,21 @@ impl Painter {
 #[must_use]
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary;
+    let unplaced: u32 =
+        plan.fleets.iter().flat_map(|f| &f.groups).flat_map(|g| &g.unplaced).map(|u| u.count).sum();
+    let unplaced = if unplaced > 0 {
+        format!(" {unplaced} instance(s) cannot be placed: nothing the group accepts has stock.")
+    } else {
+        String::new()
+    };
     if plan.is_empty() {
-        return format!("No changes. {} instance(s) match the spec.", s.unchanged);
+        return format!("No changes. {} instance(s) match the spec.{unplaced}", s.unchanged);
     }
     let replaced = if s.replace > 0 { format!(" ({} replaced)", s.replace) } else { String::new() };
     let started = if s.start > 0 { format!(", {} to start", s.start) } else { String::new() };
     let adopted = if s.adopt > 0 { format!("{} to adopt, ", s.adopt) } else { String::new() };
     format!(
-        "Plan: {adopted}{} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.",
+        "Plan: {adopted}{} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.{unplaced}",
         s.create, s.update, s.terminate, s.unchanged
     )
 }
@@ -94,7 +102,9 @@ fn group_has_changes(g: &GroupPlan) -> bool {
         && g.blocked.is_empty()
         && g.launch_failed.is_empty()
         && g.starts.is_empty()
-        && g.rollout.is_none())
+        && g.rollout.is_none()
+        && g.unplaced.is_empty()
+        && g.on_fallback.is_empty())
 }
 
 fn render_fleet(out: &mut String, p: &Painter, fleet: &FleetPlan) {
@@ -184,6 +194,41 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
             c.count,
             c.zone,
             attributes.join(" ")
+        );
+        if !c.passed_over.is_empty() {
+            let passed: Vec<String> = c.passed_over.iter().map(PassedOver::describe).collect();
+            let chosen = c.offering.as_ref().map_or_else(
+                || c.request.instance_type.clone().unwrap_or_default(),
+                cvmfleet_spec::Offering::label,
+            );
+            let _ = writeln!(out, "        {} → {chosen} in {}", passed.join(", "), c.zone);
+        }
+    }
+    for u in &g.unplaced {
+        let passed: Vec<String> = u.passed_over.iter().map(PassedOver::describe).collect();
+        let _ = writeln!(
+            out,
+            "    {} {} in {}: nothing the group accepts has stock ({})",
+            p.red("! unplaced"),
+            u.count,
+            u.zone,
+            passed.join(", ")
+        );
+    }
+    let mut fallbacks: std::collections::BTreeMap<(&str, &str), usize> = std::collections::BTreeMap::new();
+    for f in &g.on_fallback {
+        *fallbacks.entry((f.placement.as_str(), f.preferred.as_str())).or_default() += 1;
+    }
+    for ((placement, preferred), count) in fallbacks {
+        let _ = writeln!(
+            out,
+            "    {} {count} on {placement}; the preferred {preferred} has stock{}",
+            p.yellow("~ fallback"),
+            if g.terminations.iter().any(|t| t.reason == crate::plan::TerminateReason::Rebalance) {
+                " (rebalancing)"
+            } else {
+                " (kept: rebalance is off)"
+            }
         );
     }
     if let Some(r) = &g.rollout {

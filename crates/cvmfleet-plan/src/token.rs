@@ -19,10 +19,9 @@
 //! reference) — so a spec change opens a fresh token space and no token is ever sent with
 //! parameters other than those it was first used with for the same spec. It leaves out exactly
 //! what an observer chooses from what it observed: `InstanceCount` (the pool's deficit),
-//! `ClientToken` and the token tag themselves. (Offerings chosen from observed stock will be
-//! left out for the same reason: two observers that choose differently for the same
-//! generation must send the *same* token, so that the cloud, not luck, decides which one
-//! creates.)
+//! `ClientToken` and the token tag themselves — and the **placement** chosen from observed
+//! stock (the zone a create launches in, its subnet, the offering: instance type, charge type,
+//! spot bid, and `MinCount`): see "Offerings and zones chosen from stock" below.
 //!
 //! # The planner's rules
 //!
@@ -92,6 +91,56 @@
 //!   most `w − live` with `live` including it. Adoption creates nothing and takes no token.
 //!   If its tag write fails, the next read lacks it and the pool's next generation fills the
 //!   slot: instances ever created stay within `w + left`.
+//!
+//! # Offerings and zones chosen from stock (issue 13)
+//!
+//! A group may accept several offerings (`instanceTypes:`) and, under `zonePolicy`, launch a
+//! slot in another zone than its home when the home is short ([`crate::placement`]). Which
+//! one a create takes depends on what its observer read of stock and on its memory of failed
+//! launches: two observers may well choose differently for the same missing slots. So:
+//!
+//! - *The placement is not the identity.* A slot's pool is named by its **home zone**, which
+//!   the spec alone fixes (spread: the even split; priority: the first zone), and so are its
+//!   `cvmfleet:pool` tag and its token seed: `H(fleet, group, home zone, digest, k, g)`. The
+//!   request digest is computed over the request the spec makes for the home zone *before*
+//!   the placement is applied: without the offering fields (a group with `instanceTypes` has
+//!   no InstanceType in its template) and with the home zone's Placement and subnet. Only
+//!   then are the launch zone, subnet, offering and `MinCount` written into the request.
+//!   A group without `instanceTypes`, launching at home, sends byte for byte the request and
+//!   token it sent before offerings existed.
+//! - *So every observer sends the same token for the same generation*, whatever it chose.
+//!   The cloud creates once: the first sender's instances; every later sender gets them
+//!   replayed, or (strict about parameters, as the emulator is) a refusal, which the executor
+//!   records as spent. Rule 1's "live" counts a pool's instances by their pool tag wherever
+//!   they run, so a displaced instance is live in its home pool, and rule 3's "carried"
+//!   tokens are the home pool's. The invariant's induction is unchanged: the placement changes
+//!   where instances go, never how many one generation may make.
+//! - *A stock refusal spends nothing.* A create refused for stock (`ResourceInsufficient.*`,
+//!   `ResourcesSoldOut.*`) created nothing and its token is not recorded by the cloud, so the
+//!   fallback re-plans the **same generation** onto the next candidate. The token must not be
+//!   treated as spent: another observer may be sending that generation successfully at the same
+//!   moment, and a next generation planned from a read that missed its instances could create
+//!   twice. The offering the refusal named is marked unavailable for a TTL, so the re-plan
+//!   chooses another one (and `watch` does not retry it before the TTL).
+//! - *Partial delivery* (`MinCount: 1`, groups with `instanceTypes`): a generation makes at most
+//!   its count, and maybe fewer; the rest of the pool is missing in the next read and filled by
+//!   the next generation, as any loss is.
+//! - *Stock that vanished after acceptance* (`LAUNCH_FAILED`): those instances carry the
+//!   generation's token and count for nothing; the next generation fills the slots, elsewhere.
+//!   They are among the instances that "left" in the invariant.
+//! - *Kill -9 between an accepted create on A and a fallback to B*: the re-run reads A's
+//!   instances (the cloud lists an instance as soon as RunInstances answers), counts them live
+//!   and asks for nothing more; a re-run that read before they listed sends the same
+//!   generation, now for B, and gets A's instances replayed or a refusal.
+//! - *Lost response on the last stock*: the retry sends the same token and gets the instances
+//!   back; a re-plan that finds the offering sold out chooses B for the same generation, and
+//!   the cloud replays or refuses it.
+//! - *Rebalance* (`rebalance: true`) replaces an instance on a fallback placement like any
+//!   other rolling replacement: its new instance is the pool's next generation.
+//!
+//! Assumed of the cloud: a request refused for stock does not record its ClientToken. A cloud
+//! that replayed the refusal for the token would keep that pool from falling back (it would
+//! be reported unplaced, not created twice).
 //!
 //! # Residual cases (no coordination-free scheme can do better)
 //!

@@ -47,6 +47,7 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
         max_terminate_percent: 50,
         policies: Default::default(),
         adopt: Vec::new(),
+        capacity: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ fn fleet(name: String, (region, zone): (&str, &str), replicas: u32) -> DesiredFl
             max_terminate_percent: 50,
             policies: Default::default(),
             adopt: Vec::new(),
+            capacity: Default::default(),
         }],
     }
 }

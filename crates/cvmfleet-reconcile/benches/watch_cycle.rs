@@ -51,6 +51,7 @@ fn fleet(name: String, replicas: u32) -> DesiredFleet {
             max_terminate_percent: 50,
             policies: Default::default(),
             adopt: Vec::new(),
+            capacity: Default::default(),
         }],
     }
 }
@@ -99,7 +100,11 @@ async fn cycle_at_scale() {
 
     for (label, unlimited) in [("published rate limits", false), ("rate limits lifted", true)] {
         let client = client(&emulator, unlimited);
-        let cloud = ClientCloud { client: client.clone(), exec: ExecOptions::default() };
+        let cloud = ClientCloud {
+            client: client.clone(),
+            exec: ExecOptions::default(),
+            unavailable: Default::default(),
+        };
         let mut watcher = Watcher::new(options(Duration::from_secs(300), true));
         let mut times = Vec::new();
         let mut calls = BTreeMap::new();
@@ -136,7 +141,8 @@ async fn termination_to_replacement() {
     let fleets = vec![fleet("bench-oob".into(), 3)];
     let watch_client = client(&emulator, false);
     let probe = client(&emulator, false);
-    let cloud = ClientCloud { client: watch_client, exec: ExecOptions::default() };
+    let cloud =
+        ClientCloud { client: watch_client, exec: ExecOptions::default(), unavailable: Default::default() };
     let mut watcher = Watcher::new(options(interval, true));
     let interrupt = Interrupt::new();
     let running = |instances: &[cvmfleet_wire::model::Instance]| {

@@ -10,6 +10,7 @@ use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions};
 
 use crate::error::ExecError;
 use crate::execute::{ExecOptions, Interrupt, Progress, Report, execute};
+use crate::market::{Unavailable, read_market};
 
 /// How many extra rounds may replace instances that failed to launch (outside a rolling
 /// replacement, which stops at the first failure instead). Two, so a flaky launch gets three
@@ -46,6 +47,12 @@ pub enum Stop {
     RoundLimit,
     /// Observing the cloud for the next round failed.
     Observe(String),
+    /// Everything else is done, but these groups have slots no zone or offering they accept
+    /// can take now (all sold out or unavailable).
+    Unplaced {
+        /// `fleet/group` of each.
+        groups: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Stop {
@@ -66,6 +73,11 @@ impl std::fmt::Display for Stop {
             Stop::NoProgress => f.write_str("a round changed nothing"),
             Stop::RoundLimit => write!(f, "stopped after {MAX_ROUNDS} rounds"),
             Stop::Observe(error) => write!(f, "observing for the next round failed: {error}"),
+            Stop::Unplaced { groups } => write!(
+                f,
+                "no zone or offering that {} accept(s) has stock for the missing instances",
+                groups.join(", ")
+            ),
         }
     }
 }
@@ -148,7 +160,12 @@ impl Rounds {
     #[must_use]
     pub fn follow_up(&self, plan: &Plan) -> Verdict {
         if plan.is_empty() {
-            return Verdict::Converged;
+            let groups = unplaced_groups(plan);
+            return if groups.is_empty() {
+                Verdict::Converged
+            } else {
+                Verdict::Stop(Stop::Unplaced { groups })
+            };
         }
         if !plan.refusals.is_empty() {
             return Verdict::Stop(Stop::SafetyLimits);
@@ -162,6 +179,17 @@ impl Rounds {
             }) || plan.fleets.iter().any(|f| f.prune && f.orphans.iter().any(|t| new(&t.instance_id)));
         if unexpected { Verdict::Stop(Stop::Unexpected) } else { Verdict::Again }
     }
+}
+
+/// `fleet/group` of every group of `plan` with unplaced slots.
+#[must_use]
+pub fn unplaced_groups(plan: &Plan) -> Vec<String> {
+    plan.fleets
+        .iter()
+        .flat_map(|f| {
+            f.groups.iter().filter(|g| !g.unplaced.is_empty()).map(move |g| format!("{}/{}", f.name, g.name))
+        })
+        .collect()
 }
 
 /// The outcome of a convergence.
@@ -196,6 +224,7 @@ pub async fn converge(
     progress: &dyn Progress,
     on_round: &(dyn Fn(u32, &Plan) + Send + Sync),
     interrupt: &Interrupt,
+    memory: &Unavailable,
 ) -> Converged {
     let mut rounds = Rounds::new();
     let mut reports = Vec::new();
@@ -203,6 +232,20 @@ pub async fn converge(
     let mut spent: BTreeSet<String> = BTreeSet::new();
     loop {
         let report = execute(client, &plan, exec, progress, interrupt).await;
+        for shortage in &report.stock_shortages {
+            memory.mark(shortage.offering.clone());
+        }
+        let failed_launches: BTreeSet<String> = report
+            .failures
+            .iter()
+            .filter_map(|f| match f {
+                ExecError::LaunchFailed { ids, .. } => {
+                    Some(ids.split(", ").map(str::to_owned).collect::<Vec<_>>())
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
         let verdict = rounds.after_execute(&report, interrupt);
         spent.extend(report.spent_tokens.iter().cloned());
         reports.push(report);
@@ -217,6 +260,11 @@ pub async fn converge(
             }
         };
         with_spent_tokens(&mut observed, &spent);
+        memory.note_failed_launches(desired, &observed, &failed_launches);
+        if let Err(error) = read_market(client, desired, &mut observed, memory, options).await {
+            let text = error_chain(&error);
+            return Converged { reports, last_plan: plan, stop: Some(Stop::Observe(text)) };
+        }
         plan = cvmfleet_plan::plan(desired, &observed, options);
         match rounds.follow_up(&plan) {
             Verdict::Converged => return Converged { reports, last_plan: plan, stop: None },

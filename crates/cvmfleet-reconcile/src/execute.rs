@@ -194,6 +194,21 @@ pub struct Report {
     pub deferred_ids: Vec<String>,
     /// Instances adopted: their ownership tags were written (issue 12 §4).
     pub adopted: Vec<String>,
+    /// Creates the cloud refused for stock: nothing was created and the token stays unspent
+    /// (see `cvmfleet_plan::token`); the offering is marked unavailable and the next round
+    /// plans the same slots onto the next candidate. Not failures.
+    pub stock_shortages: Vec<StockShortage>,
+}
+
+/// A create refused for stock.
+#[derive(Debug, Clone)]
+pub struct StockShortage {
+    /// The step.
+    pub step: String,
+    /// Where it would have launched.
+    pub offering: crate::market::OfferingKey,
+    /// The refusal (action, code, RequestId).
+    pub error: String,
 }
 
 impl Report {
@@ -207,7 +222,10 @@ impl Report {
     /// tokens, lost instances, deferred steps).
     #[must_use]
     pub fn needs_replan(&self) -> bool {
-        !self.spent_tokens.is_empty() || !self.lost.is_empty() || !self.deferred.is_empty()
+        !self.spent_tokens.is_empty()
+            || !self.lost.is_empty()
+            || !self.deferred.is_empty()
+            || !self.stock_shortages.is_empty()
     }
 }
 
@@ -224,6 +242,8 @@ struct Launch {
     group: String,
     /// The ClientToken, when the instances come from a create.
     token: Option<String>,
+    /// The offering a create launches on.
+    offering: Option<crate::market::OfferingKey>,
     ids: Vec<String>,
     missing_polls: u32,
     done: bool,
@@ -256,6 +276,7 @@ impl Launch {
             fleet: fleet.to_owned(),
             group: group.to_owned(),
             token: None,
+            offering: None,
             ids,
             missing_polls: 0,
             done: false,
@@ -385,8 +406,17 @@ pub async fn execute(
                         progress.event(Event::Started(step.clone()));
                         let (client, region, permit) =
                             (client.clone(), fleet.region.clone(), semaphore.clone());
+                        let offering = crate::market::OfferingKey {
+                            region: fleet.region.clone(),
+                            zone: create.zone.clone(),
+                            instance_type: request.instance_type.clone().unwrap_or_default(),
+                            charge_type: request.instance_charge_type.clone().unwrap_or_else(|| {
+                                cvmfleet_wire::vocab::InstanceChargeType::PostpaidByHour.as_str().to_owned()
+                            }),
+                        };
                         let launch = Launch {
                             token: request.client_token.clone(),
+                            offering: Some(offering),
                             ..Launch::waiting(
                                 step.clone(),
                                 &region,
@@ -726,6 +756,14 @@ fn created_or_refused(
             {
                 launch.incomplete = true;
                 report.spent_tokens.push(token);
+            } else if source.is_stock_shortage()
+                && let Some(offering) = launch.offering.clone()
+            {
+                // Nothing was created and the token is not spent: the next round plans the
+                // same generation onto another offering.
+                launch.incomplete = true;
+                let error = crate::converge::error_chain(&source);
+                report.stock_shortages.push(StockShortage { step, offering, error });
             } else {
                 launch.failed = true;
                 report.failures.push(ExecError::Api { step, source });

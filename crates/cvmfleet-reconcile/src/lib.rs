@@ -11,13 +11,15 @@
 pub mod converge;
 pub mod error;
 pub mod execute;
+pub mod market;
 pub mod observe;
 pub mod preflight;
 pub mod watch;
 
-pub use converge::{Converged, Rounds, Stop, Verdict, converge, error_chain};
+pub use converge::{Converged, Rounds, Stop, Verdict, converge, error_chain, unplaced_groups};
 pub use error::ExecError;
 pub use execute::{Event, ExecOptions, Interrupt, MAX_FAILED_POLLS, Progress, Report, Silent, execute};
+pub use market::{DEFAULT_UNAVAILABLE_TTL, OfferingKey, Unavailable, read_market};
 pub use observe::{observe, observe_each, observe_in, project_of, regions_with_instances};
 pub use preflight::{PreflightOutcome, preflight};
 pub use watch::{ClientCloud, Cloud, CycleReport, FleetOutcome, FleetReport, WatchOptions, Watcher};

@@ -24,6 +24,7 @@ use cvmfleet_plan::{DesiredFleet, Drift, ObservedFleet, Plan, PlanOptions};
 use crate::converge::{Converged, Stop, converge};
 use crate::error::ExecError;
 use crate::execute::{Event, ExecOptions, Interrupt, Progress};
+use crate::market::{Unavailable, read_market};
 
 /// Longest backoff, in intervals: a fleet that keeps failing is still retried about every
 /// 16 intervals (80 minutes at the default 5), so a fixed cause is noticed within the hour.
@@ -58,6 +59,8 @@ pub struct ClientCloud {
     pub client: CvmClient,
     /// Execution tunables.
     pub exec: ExecOptions,
+    /// Offerings a launch found short, kept across cycles (see [`crate::market`]).
+    pub unavailable: std::sync::Arc<Unavailable>,
 }
 
 /// Logs execution steps as `tracing` events of the fleet.
@@ -81,8 +84,29 @@ impl Cloud for ClientCloud {
         &self,
         fleets: &[DesiredFleet],
     ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send {
-        let (client, fleets) = (self.client.clone(), fleets.to_vec());
-        async move { crate::observe::observe_each(&client, &fleets).await }
+        let (client, fleets, memory) = (self.client.clone(), fleets.to_vec(), self.unavailable.clone());
+        async move {
+            let mut each = crate::observe::observe_each(&client, &fleets).await;
+            let ok: BTreeMap<String, ObservedFleet> = each
+                .iter()
+                .filter_map(|(name, r)| r.as_ref().ok().map(|o| (name.clone(), o.clone())))
+                .collect();
+            let observed: Vec<DesiredFleet> =
+                fleets.into_iter().filter(|f| ok.contains_key(&f.name)).collect();
+            let mut ok = ok;
+            if let Err(error) =
+                read_market(&client, &observed, &mut ok, &memory, PlanOptions::default()).await
+            {
+                // Planned without stock, the preferred offerings are tried and a shortage marks
+                // them; the marks already known still apply.
+                tracing::warn!(error = %crate::converge::error_chain(&error), "stock read failed; planning without it");
+                crate::market::apply_marks(&observed, &mut ok, &memory);
+            }
+            for (name, seen) in ok {
+                each.insert(name, Ok(seen));
+            }
+            each
+        }
     }
 
     fn converge(
@@ -99,8 +123,18 @@ impl Cloud for ClientCloud {
             let on_round = move |round: u32, plan: &Plan| {
                 tracing::info!(fleet = %name, round, summary = %cvmfleet_plan::render::summary_line(plan), "next round");
             };
-            converge(&this.client, &[fleet], options, first, &this.exec, &progress, &on_round, &interrupt)
-                .await
+            converge(
+                &this.client,
+                &[fleet],
+                options,
+                first,
+                &this.exec,
+                &progress,
+                &on_round,
+                &interrupt,
+                &this.unavailable,
+            )
+            .await
         }
     }
 }

@@ -58,6 +58,7 @@ mod files;
 mod hash;
 mod load;
 mod model;
+pub mod offering;
 pub mod policy;
 mod reference;
 mod request;
@@ -73,6 +74,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, MAX_SNIPPET_CHARS, Related, Snippe
 pub use hash::TemplateHash;
 pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, read_spec_file, spec_files};
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
+pub use offering::{Capacity, Offering, OfferingPolicy, ZonePolicy};
 pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;
 pub use request::RequestTemplate;

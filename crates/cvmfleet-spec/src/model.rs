@@ -5,6 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::offering::{OfferingEntry, OfferingPolicy, ZonePolicy};
 use crate::policy::{FleetDriftSpec, GroupPoliciesSpec, RolloutSpec};
 use crate::template::Template;
 
@@ -107,6 +108,28 @@ pub struct GroupSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(inner(regex(pattern = r"^ins-[a-z0-9]{8}$")), extend("uniqueItems" = true))]
     pub adopt: Option<Vec<String>>,
+    /// The offerings the group accepts, in order of preference: each an instance type (billed
+    /// as the template says), or a mapping with `InstanceType` and optionally
+    /// `InstanceChargeType` and `InstanceMarketOptions` (so "spot first, on-demand when spot is
+    /// short" is a two-item list). Creates go to the first offering with stock; instances on
+    /// any of them count as present. Exclusive with the template's InstanceType; at most 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10))]
+    pub instance_types: Option<Vec<OfferingEntry>>,
+    /// How instances are placed over `zones`: `spread` (the default: an even split, and slots
+    /// a short zone cannot take go to the other zones meanwhile) or `priority` (the zones fill
+    /// in list order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_policy: Option<ZonePolicy>,
+    /// How `instanceTypes` are ordered: `priority` (the default: list order) or `cheapest` (by
+    /// the price the cloud quotes in each zone; ties in list order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type_policy: Option<OfferingPolicy>,
+    /// Move instances back to the preferred zone and offering once it has stock again, as a
+    /// rolling replacement within `maxSurge`/`maxUnavailable`. Default: false (instances on a
+    /// less preferred one stay, and are shown as such).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<bool>,
 }
 
 /// A zone of a group: its name, or its name with zone-specific network settings.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::hash::{TemplateHash, canonical_json, strip_defaults};
 use crate::model::{FleetSpec, GroupSpec, ZoneEntry};
+use crate::offering::ZonePolicy;
 use crate::policy::{DriftPolicies, DriftPolicy, FleetDriftSpec, GroupPolicies, Rollout};
 use crate::rules::{self, Locator};
 use crate::schema::span_of;
@@ -108,6 +109,8 @@ pub struct Group {
     pub policies: GroupPolicies,
     /// Existing instances to adopt (`adopt:`), as listed.
     pub adopt: Vec<String>,
+    /// The offerings it accepts and how it places creates when stock is short.
+    pub capacity: crate::offering::Capacity,
 }
 
 /// The instances of a group in one zone.
@@ -655,10 +658,40 @@ fn resolve_group(
         ));
     }
     let policies = group_policies(at, fleet, group, out);
+    let zone_policy = group.zone_policy.unwrap_or_default();
+    if zone_policy == ZonePolicy::Priority && ip_count.is_some() {
+        let ptr = format!("{}/zonePolicy", at.group_ptr);
+        out.push(Diagnostic::new(
+            at.source,
+            span_of(at.doc, &ptr, false),
+            &ptr,
+            "semantic.zone-policy-ips",
+            format!(
+                "group `{}` lists private IPs per zone, so each zone's count is fixed; `zonePolicy: priority` needs the API to choose the IPs",
+                group.name
+            ),
+        ));
+    }
+    let offerings = match &group.instance_types {
+        Some(entries) => {
+            crate::offering::resolve_offerings(at, entries, group.template.as_ref(), &template, out)
+        }
+        None => Vec::new(),
+    };
     if out.len() > before {
         return None;
     }
     let policies = policies?;
+    let capacity = crate::offering::Capacity {
+        offerings,
+        zone_policy,
+        offering_policy: group.instance_type_policy.unwrap_or_default(),
+        rebalance: group.rebalance.unwrap_or(false),
+    };
+    if !capacity.offerings.is_empty() {
+        // The offerings decide the instance type; one inherited from `defaults` gives way.
+        template.instance_type = None;
+    }
 
     // Deterministic even spread: zone i gets n/k plus one when i < n mod k.
     let k = u32::try_from(zones.len()).unwrap_or(u32::MAX).max(1);
@@ -669,6 +702,9 @@ fn resolve_group(
             let ips = std::mem::take(&mut ip_lists[i]);
             let count = if ip_count.is_some() {
                 u32::try_from(ips.len()).unwrap_or(u32::MAX)
+            } else if capacity.zone_policy == ZonePolicy::Priority {
+                // The zones fill in list order: every slot's home is the first zone.
+                if i == 0 { replicas } else { 0 }
             } else {
                 let i = u32::try_from(i).unwrap_or(u32::MAX);
                 replicas / k + u32::from(i < replicas % k)
@@ -712,6 +748,7 @@ fn resolve_group(
         source: location(at.source, name_span),
         policies,
         adopt,
+        capacity,
     })
 }
 

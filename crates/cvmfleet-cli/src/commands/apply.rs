@@ -190,13 +190,14 @@ async fn apply_specs(
     interrupt: &Interrupt,
 ) -> anyhow::Result<Exit> {
     let options = args.flags.options();
-    let plan = observe_and_plan(target, desired, options).await?;
+    let unavailable = args.flags.unavailable();
+    let plan = observe_and_plan(target, desired, options, &unavailable).await?;
     show(&plan, target);
     if !plan.refusals.is_empty() {
         bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
     }
     if plan.is_empty() {
-        return Ok(Exit::Success);
+        return Ok(unplaced_exit(&plan));
     }
     if !confirm(args.auto_approve)? {
         anstream::eprintln!("Apply cancelled.");
@@ -219,6 +220,7 @@ async fn apply_specs(
         &progress,
         &on_round,
         interrupt,
+        &unavailable,
     )
     .await;
     progress.finish();
@@ -231,6 +233,17 @@ async fn apply_specs(
         code = Exit::Failure;
     }
     Ok(code)
+}
+
+/// Success, unless groups have slots nothing can take: then they are named and the exit is a
+/// failure (the rest of the plan was carried out).
+fn unplaced_exit(plan: &Plan) -> Exit {
+    let groups = cvmfleet_reconcile::unplaced_groups(plan);
+    if groups.is_empty() {
+        return Exit::Success;
+    }
+    anstream::eprintln!("Stopped: {}.", Stop::Unplaced { groups });
+    Exit::Failure
 }
 
 async fn run_execute(target: &Target, plan: &Plan, interrupt: &Interrupt) -> Report {

@@ -44,7 +44,8 @@ pub(crate) fn run(args: DriftArgs) -> anyhow::Result<Exit> {
     };
     super::runtime()?.block_on(async {
         let target = connect(&args.target).await?;
-        let result = observe_and_plan(&target, &desired, args.flags.options()).await;
+        let result =
+            observe_and_plan(&target, &desired, args.flags.options(), &args.flags.unavailable()).await;
         let header = target.description.clone();
         let closed = target.close().await;
         let plan = result?;

@@ -41,9 +41,18 @@ pub(crate) struct PlanFlags {
     /// Allow plans that terminate more than a group's limit, or a whole fleet.
     #[arg(long)]
     pub(crate) allow_mass_termination: bool,
+    /// How long an offering (zone, instance type, charge type) that a launch found short of
+    /// stock is not tried again: `300ms`, `30s`, `3m`, `1h`.
+    #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = super::watch::parse_interval)]
+    pub(crate) unavailable_ttl: std::time::Duration,
 }
 
 impl PlanFlags {
+    /// A fresh memory of unavailable offerings with this TTL.
+    pub(crate) fn unavailable(&self) -> cvmfleet_reconcile::Unavailable {
+        cvmfleet_reconcile::Unavailable::new(self.unavailable_ttl)
+    }
+
     pub(crate) fn options(&self) -> PlanOptions {
         PlanOptions {
             prune: self.prune,
@@ -75,17 +84,19 @@ pub(crate) struct PlanArgs {
     target: TargetArgs,
 }
 
-/// Observes the fleets (in their regions, and wherever else the project has instances) and
-/// plans them.
+/// Observes the fleets (in their regions, and wherever else the project has instances), reads
+/// stock where a create is needed, and plans them.
 pub(crate) async fn observe_and_plan(
     target: &Target,
     desired: &[DesiredFleet],
     options: PlanOptions,
+    unavailable: &cvmfleet_reconcile::Unavailable,
 ) -> anyhow::Result<Plan> {
     let project = cvmfleet_reconcile::project_of(desired);
     let spec_regions = desired.iter().map(|f| f.region.clone()).collect();
     let more = cvmfleet_reconcile::regions_with_instances(&target.client, project, &spec_regions).await?;
-    let observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
+    let mut observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
+    cvmfleet_reconcile::read_market(&target.client, desired, &mut observed, unavailable, options).await?;
     Ok(cvmfleet_plan::plan(desired, &observed, options))
 }
 
@@ -137,7 +148,7 @@ pub(crate) fn warn_unreadable_passwords(plan: &mut Plan) {
 }
 
 async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
-    let mut plan = observe_and_plan(target, desired, args.flags.options()).await?;
+    let mut plan = observe_and_plan(target, desired, args.flags.options(), &args.flags.unavailable()).await?;
     warn_unreadable_passwords(&mut plan);
     // Sealed as written (after every warning): `apply plan.json` refuses a plan whose content
     // changed since.

@@ -2,6 +2,7 @@
 //! snapshots of the rendered plan.
 
 mod drift;
+mod offerings;
 mod pools;
 mod rollout;
 mod saved;

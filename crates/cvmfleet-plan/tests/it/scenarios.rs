@@ -33,6 +33,7 @@ fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
         max_terminate_percent: 50,
         policies: Default::default(),
         adopt: Vec::new(),
+        capacity: Default::default(),
     }
 }
 
@@ -67,6 +68,8 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         token: Some("cvmf1-old".into()),
         pool: None,
         project: None,
+        instance_charge_type: String::new(),
+        launch_error: None,
     }
 }
 

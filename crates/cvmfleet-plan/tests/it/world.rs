@@ -36,6 +36,7 @@ pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
         max_terminate_percent: 50,
         policies: Default::default(),
         adopt: Vec::new(),
+        capacity: Default::default(),
     }
 }
 
@@ -71,6 +72,8 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         token: Some(format!("cvmf1-made-{id}")),
         pool: None,
         project: None,
+        instance_charge_type: String::new(),
+        launch_error: None,
     }
 }
 
@@ -84,16 +87,7 @@ pub(crate) fn apply_plan(plan: &Plan, world: &mut Vec<ObservedInstance>, next_id
     for fleet in &plan.fleets {
         for group in &fleet.groups {
             for create in &group.creates {
-                let tag = |key: &str| {
-                    create
-                        .request
-                        .tag_specification
-                        .iter()
-                        .flatten()
-                        .flat_map(|s| &s.tags)
-                        .find(|t| t.key == key)
-                        .map(|t| t.value.clone())
-                };
+                let tag = |key: &str| request_tag(create, key);
                 let template = tag(tags::TEMPLATE);
                 for _ in 0..create.count {
                     *next_id += 1;
@@ -113,4 +107,16 @@ pub(crate) fn apply_plan(plan: &Plan, world: &mut Vec<ObservedInstance>, next_id
             }
         }
     }
+}
+
+/// The value of an ownership tag a create sets.
+pub(crate) fn request_tag(create: &cvmfleet_plan::plan::Create, key: &str) -> Option<String> {
+    create
+        .request
+        .tag_specification
+        .iter()
+        .flatten()
+        .flat_map(|s| &s.tags)
+        .find(|t| t.key == key)
+        .map(|t| t.value.clone())
 }

@@ -36,6 +36,7 @@ async fn issue_6_the_same_slot_lost_again_and_again_is_replaced_every_time() {
     let cloud = ClientCloud {
         client: client.clone(),
         exec: ExecOptions { poll_min: Duration::from_millis(20), ..ExecOptions::default() },
+        unavailable: Default::default(),
     };
     let desired = [fleet()];
     let list =

@@ -26,6 +26,7 @@ pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement
             max_terminate_percent: 50,
             policies: Default::default(),
             adopt: Vec::new(),
+            capacity: Default::default(),
         }],
     }
 }

@@ -28,15 +28,18 @@ use std::time::Duration;
 use cvmfleet_client::CvmClient;
 use cvmfleet_plan::observed::tags;
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
-use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, converge, observe};
+use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, Unavailable, converge, observe, read_market};
 use cvmfleet_sim::{FaultConfig, SimCloud, SimConfig, TokenMode};
 use cvmfleet_spec::policy::Amount;
-use cvmfleet_spec::{GroupPolicies, Rollout};
+use cvmfleet_spec::{Capacity, GroupPolicies, Offering, OfferingPolicy, Rollout, ZonePolicy};
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::VirtualPrivateCloud;
 
 /// Schedules `cargo test --workspace` explores (issue 9 asks for at least 10,000).
 const CI_SCHEDULES: u64 = 10_000;
+
+/// Scarce-stock schedules `cargo test --workspace` explores (issue 13).
+const CI_STOCK_SCHEDULES: u64 = 2_000;
 
 const REGION: &str = "ap-guangzhou";
 const ZONES: [&str; 3] = ["ap-guangzhou-3", "ap-guangzhou-4", "ap-guangzhou-6"];
@@ -46,6 +49,21 @@ const IMAGES: [&str; 3] = ["img-pmqg1cw7", "img-8toqc6s3", "img-9qabwvbn"];
 #[derive(Debug, Clone)]
 struct Spec {
     groups: Vec<GroupSpec>,
+    /// Issue 13: the groups accept these offerings under this zone policy (else one type).
+    offerings: Option<Offerings>,
+}
+
+/// How a scarce-stock schedule's groups choose where to launch.
+#[derive(Debug, Clone)]
+struct Offerings {
+    list: Vec<Offering>,
+    zone_policy: ZonePolicy,
+    rebalance: bool,
+}
+
+/// The offerings a scarce-stock schedule draws from: spot first, then two hourly types.
+fn offering(instance_type: &str, charge_type: &str) -> Offering {
+    Offering { instance_type: instance_type.into(), charge_type: charge_type.into(), market_options: None }
 }
 
 #[derive(Debug, Clone)]
@@ -70,13 +88,18 @@ impl Spec {
             .iter()
             .map(|g| {
                 let k = g.zones.len() as u32;
+                let priority = self.offerings.as_ref().is_some_and(|o| o.zone_policy == ZonePolicy::Priority);
                 let zones = g
                     .zones
                     .iter()
                     .enumerate()
                     .map(|(i, zone)| DesiredZone {
                         zone: (*zone).into(),
-                        replicas: g.replicas / k + u32::from((i as u32) < g.replicas % k),
+                        replicas: if priority {
+                            if i == 0 { g.replicas } else { 0 }
+                        } else {
+                            g.replicas / k + u32::from((i as u32) < g.replicas % k)
+                        },
                         subnet_id: Some(format!("subnet-{:08}", i + 1)),
                         private_ips: vec![],
                     })
@@ -85,7 +108,7 @@ impl Spec {
                     name: g.name.clone(),
                     template: RunInstancesRequest {
                         image_id: Some(IMAGES[g.image].into()),
-                        instance_type: Some("S5.MEDIUM2".into()),
+                        instance_type: self.offerings.is_none().then(|| "S5.MEDIUM2".into()),
                         instance_name: Some(g.name.clone()),
                         security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
                         virtual_private_cloud: Some(VirtualPrivateCloud {
@@ -100,6 +123,16 @@ impl Spec {
                     max_terminate_percent: 100,
                     policies: GroupPolicies { rollout: g.rollout, ..Default::default() },
                     adopt: Vec::new(),
+                    capacity: self
+                        .offerings
+                        .as_ref()
+                        .map(|o| Capacity {
+                            offerings: o.list.clone(),
+                            zone_policy: o.zone_policy,
+                            offering_policy: OfferingPolicy::Priority,
+                            rebalance: o.rebalance,
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -126,7 +159,16 @@ struct Schedule {
     token_mode: TokenMode,
     /// Out-of-band terminations: (time since the phase started, phase).
     chaos: Vec<(Duration, usize)>,
+    /// Issue 13: stock at the start, as (zone, instance type, charge type, available).
+    stock: Vec<StockSetting>,
+    /// Stock changes during the run: (time since the phase started, phase, setting).
+    stock_events: Vec<(Duration, usize, StockSetting)>,
+    /// Share of accepted creates in a low-stock offering whose stock vanishes (LAUNCH_FAILED).
+    low_stock_launch_failure_rate: f64,
 }
+
+/// An offering's stock: (zone, instance type, charge type, available; `None` unlimited).
+type StockSetting = (&'static str, &'static str, &'static str, Option<u64>);
 
 fn millis(rng: &mut fastrand::Rng, max: u64) -> Duration {
     Duration::from_millis(rng.u64(0..=max))
@@ -163,7 +205,7 @@ impl Schedule {
                 };
             first.push(GroupSpec { name: format!("g{g}"), zones, replicas, image: 0, rollout });
         }
-        let mut specs = vec![Spec { groups: first }];
+        let mut specs = vec![Spec { groups: first, offerings: None }];
         for _ in 0..rng.usize(0..=2) {
             let mut next = specs.last().cloned().unwrap_or_else(|| unreachable!());
             for g in &mut next.groups {
@@ -206,7 +248,58 @@ impl Schedule {
                 (millis(&mut rng, window), rng.usize(0..specs.len()))
             })
             .collect();
-        Schedule { seed, specs, applies, faults, token_mode, chaos }
+        Schedule {
+            seed,
+            specs,
+            applies,
+            faults,
+            token_mode,
+            chaos,
+            stock: Vec::new(),
+            stock_events: Vec::new(),
+            low_stock_launch_failure_rate: 0.0,
+        }
+    }
+
+    /// Issue 13: the schedule of `seed` with offerings and scarce stock. The groups accept
+    /// spot and two hourly types (or two hourly types), under `spread` or `priority`, with or
+    /// without `rebalance`; stock starts short in some offerings and runs out, or returns,
+    /// while the applies run. (Drawn from a second generator, so `from_seed` is unchanged.)
+    fn with_stock(seed: u64) -> Schedule {
+        let mut schedule = Schedule::from_seed(seed);
+        let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_0013);
+        let mut list =
+            vec![offering("S5.MEDIUM2", "POSTPAID_BY_HOUR"), offering("SA2.MEDIUM2", "POSTPAID_BY_HOUR")];
+        if rng.bool() {
+            list.insert(0, offering("S5.MEDIUM2", "SPOTPAID"));
+        }
+        let offerings = Offerings {
+            list: list.clone(),
+            zone_policy: if rng.u8(0..3) == 0 { ZonePolicy::Priority } else { ZonePolicy::Spread },
+            rebalance: rng.bool(),
+        };
+        for spec in &mut schedule.specs {
+            spec.offerings = Some(offerings.clone());
+        }
+        let pick = |rng: &mut fastrand::Rng| -> StockSetting {
+            let o = &list[rng.usize(0..list.len())];
+            let instance_type: &'static str =
+                if o.instance_type == "S5.MEDIUM2" { "S5.MEDIUM2" } else { "SA2.MEDIUM2" };
+            let charge: &'static str =
+                if o.charge_type == "SPOTPAID" { "SPOTPAID" } else { "POSTPAID_BY_HOUR" };
+            let available = match rng.u8(0..4) {
+                0 => None,
+                1 => Some(0),
+                _ => Some(rng.u64(0..=12)),
+            };
+            (ZONES[rng.usize(0..2)], instance_type, charge, available)
+        };
+        schedule.stock = (0..rng.usize(1..=4)).map(|_| pick(&mut rng)).collect();
+        schedule.stock_events = (0..rng.usize(0..=4))
+            .map(|_| (millis(&mut rng, 8_000), rng.usize(0..schedule.specs.len()), pick(&mut rng)))
+            .collect();
+        schedule.low_stock_launch_failure_rate = if rng.bool() { rng.f64() * 0.3 } else { 0.0 };
+        schedule
     }
 }
 
@@ -218,14 +311,20 @@ async fn apply(client: CvmClient, desired: Vec<DesiredFleet>) -> bool {
 
 async fn apply_traced(client: CvmClient, desired: Vec<DesiredFleet>, trace: &mut String) -> bool {
     let options = PlanOptions { allow_mass_termination: true, ..PlanOptions::default() };
+    // One memory of unavailable offerings per apply process, as `cvmfleet apply` keeps.
+    let unavailable = Unavailable::default();
     for _ in 0..3 {
-        let observed = match observe(&client, &desired).await {
+        let mut observed = match observe(&client, &desired).await {
             Ok(observed) => observed,
             Err(error) => {
                 let _ = writeln!(trace, "apply: observe failed: {}", cvmfleet_reconcile::error_chain(&error));
                 continue;
             }
         };
+        if let Err(error) = read_market(&client, &desired, &mut observed, &unavailable, options).await {
+            let _ = writeln!(trace, "apply: stock read failed: {}", cvmfleet_reconcile::error_chain(&error));
+            continue;
+        }
         let plan = cvmfleet_plan::plan(&desired, &observed, options);
         if plan.is_empty() {
             return true;
@@ -239,6 +338,7 @@ async fn apply_traced(client: CvmClient, desired: Vec<DesiredFleet>, trace: &mut
             &Silent,
             &|_, _| {},
             &Interrupt::new(),
+            &unavailable,
         )
         .await;
         if outcome.is_converged() {
@@ -266,9 +366,17 @@ async fn run(schedule: &Schedule) -> Outcome {
         seed: schedule.seed,
         token_mode: schedule.token_mode,
         faults: schedule.faults.clone(),
+        low_stock_launch_failure_rate: schedule.low_stock_launch_failure_rate,
         ..SimConfig::default()
     });
     let _ = writeln!(trace, "seed {} {:?} {:?}", schedule.seed, schedule.token_mode, schedule.faults);
+    for (at, phase, setting) in &schedule.stock_events {
+        let _ = writeln!(trace, "stock event phase {phase} at {at:?}: {setting:?}");
+    }
+    for (zone, instance_type, charge, available) in &schedule.stock {
+        cloud.set_stock(zone, instance_type, Some(charge), *available);
+        let _ = writeln!(trace, "stock {zone} {instance_type} {charge} {available:?}");
+    }
     for (phase, spec) in schedule.specs.iter().enumerate() {
         let desired = spec.desired();
         let _ = writeln!(trace, "phase {phase}: {:?}", spec.groups);
@@ -307,10 +415,31 @@ async fn run(schedule: &Schedule) -> Outcome {
             }
             true
         });
+        let events: Vec<(Duration, StockSetting)> = schedule
+            .stock_events
+            .iter()
+            .filter(|(_, p, _)| *p == phase)
+            .map(|(at, _, s)| (*at, *s))
+            .collect();
+        let stock_cloud = cloud.clone();
+        tasks.spawn(async move {
+            let mut elapsed = Duration::ZERO;
+            let mut events = events;
+            events.sort_by_key(|(at, _)| *at);
+            for (when, (zone, instance_type, charge, available)) in events {
+                tokio::time::sleep(when.saturating_sub(elapsed)).await;
+                elapsed = when;
+                stock_cloud.set_stock(zone, instance_type, Some(charge), available);
+            }
+            true
+        });
         while tasks.join_next().await.is_some() {}
     }
-    // The faults stop; one apply of the last spec must converge the fleet.
+    // The faults stop and stock returns; one apply of the last spec must converge the fleet.
     cloud.calm();
+    for (zone, instance_type, charge) in cloud.stock().into_keys() {
+        cloud.set_stock(&zone, &instance_type, Some(&charge), None);
+    }
     let last = schedule.specs.last().unwrap_or_else(|| unreachable!());
     // Instances created before the faults stopped may still fail to launch after this apply
     // saw them PENDING: once they have settled, a second apply replaces them.
@@ -320,6 +449,23 @@ async fn run(schedule: &Schedule) -> Outcome {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let failure = check(&cloud, schedule, converged);
     if failure.is_some() {
+        for c in cloud.created() {
+            let _ = writeln!(
+                trace,
+                "created {} {:?} {:?} at {:?} {} {} {} token {:?} pool {:?} failed {} live {}",
+                c.instance_id,
+                c.tags.get(tags::GROUP),
+                c.tags.get(tags::TEMPLATE),
+                c.created_at,
+                c.zone,
+                c.instance_type,
+                c.charge_type,
+                c.client_token,
+                c.tags.get(tags::POOL),
+                c.launch_failed,
+                cloud.get(&c.instance_id).map(|i| i.instance_state).unwrap_or_default()
+            );
+        }
         for i in cloud.live() {
             let _ = writeln!(
                 trace,
@@ -375,11 +521,39 @@ fn check(cloud: &SimCloud, schedule: &Schedule, converged: bool) -> Option<Strin
             size.insert(key, g.replicas);
         }
     }
+    // Issue 13: under `rebalance: true`, an instance made on a fallback placement (a later
+    // offering than the first, or outside its home zone) may be replaced once by the
+    // preferred one, as a rolling replacement the spec asks for.
+    let rebalance = schedule.specs.iter().filter_map(|s| s.offerings.as_ref()).find(|o| o.rebalance);
+    let live_ids: std::collections::BTreeSet<String> =
+        cloud.live().into_iter().map(|i| i.instance_id).collect();
+    let mut rebalanced: BTreeMap<(String, String), u32> = BTreeMap::new();
+    if let Some(offerings) = rebalance {
+        let first = &offerings.list[0];
+        for c in &created {
+            let home = c.tags.get(tags::POOL).and_then(|p| p.rsplit_once('/')).map(|(z, _)| z.to_owned());
+            let fallback = c.instance_type != first.instance_type
+                || c.charge_type != first.charge_type
+                || home.is_some_and(|h| h != c.zone);
+            if fallback
+                && !c.launch_failed
+                && !lost.contains(&c.instance_id)
+                && !live_ids.contains(&c.instance_id)
+            {
+                let key = (
+                    c.tags.get(tags::GROUP).cloned().unwrap_or_default(),
+                    c.tags.get(tags::TEMPLATE).cloned().unwrap_or_default(),
+                );
+                *rebalanced.entry(key).or_default() += 1;
+            }
+        }
+    }
     for (key, (count, gone)) in &made {
+        let gone = gone + rebalanced.get(key).copied().unwrap_or(0);
         let allowed = needed.get(key).copied().unwrap_or(0) + gone;
         if *count > allowed {
             return Some(format!(
-                "group {} template {}: {count} instances created, {allowed} justified ({} by the specs, {gone} lost or failed)",
+                "group {} template {}: {count} instances created, {allowed} justified ({} by the specs, {gone} lost, failed or rebalanced)",
                 key.0,
                 key.1,
                 needed.get(key).copied().unwrap_or(0)
@@ -398,9 +572,17 @@ fn check(cloud: &SimCloud, schedule: &Schedule, converged: bool) -> Option<Strin
         .collect();
     for group in &last.desired()[0].groups {
         for zone in &group.zones {
+            // By home zone: the zone its pool tag names (an instance may run elsewhere while its
+            // home zone is short, issue 13), else the zone it runs in.
+            let home = |i: &cvmfleet_wire::model::Instance| {
+                i.tag(tags::POOL)
+                    .and_then(|p| p.rsplit_once('/'))
+                    .map(|(z, _)| z.to_owned())
+                    .unwrap_or_else(|| i.placement.zone.clone())
+            };
             let here = live
                 .iter()
-                .filter(|i| i.tag(tags::GROUP) == Some(group.name.as_str()) && i.placement.zone == zone.zone)
+                .filter(|i| i.tag(tags::GROUP) == Some(group.name.as_str()) && home(i) == zone.zone)
                 .collect::<Vec<_>>();
             let current = here
                 .iter()
@@ -425,12 +607,19 @@ fn check(cloud: &SimCloud, schedule: &Schedule, converged: bool) -> Option<Strin
 }
 
 fn run_seed(seed: u64) -> Outcome {
+    run_schedule(Schedule::from_seed(seed))
+}
+
+fn run_stock_seed(seed: u64) -> Outcome {
+    run_schedule(Schedule::with_stock(seed))
+}
+
+fn run_schedule(schedule: Schedule) -> Outcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .expect("runtime");
-    let schedule = Schedule::from_seed(seed);
     runtime.block_on(async {
         // A schedule that livelocks would advance paused time forever: bound it.
         match tokio::time::timeout(Duration::from_secs(6 * 3600), run(&schedule)).await {
@@ -451,14 +640,30 @@ fn env_u64(name: &str) -> Option<u64> {
 /// instance beyond the spec and always converge.
 #[test]
 fn issue_9_no_schedule_creates_beyond_the_spec() {
-    if let Some(seed) = env_u64("CVMFLEET_SIM_SEED") {
-        let outcome = run_seed(seed);
+    run_many("", CI_SCHEDULES, run_seed);
+}
+
+/// Issue 13: the same, with offerings and scarce stock — sold-out and short offerings, stock
+/// that runs out or returns while concurrent, killed and faulted applies fall back over spot,
+/// two types and the group's zones, and creates whose stock vanishes after acceptance. Every
+/// instance the cloud ever made is counted.
+#[test]
+fn issue_13_no_schedule_with_scarce_stock_creates_beyond_the_spec() {
+    run_many("STOCK_", CI_STOCK_SCHEDULES, run_stock_seed);
+}
+
+/// Runs `CVMFLEET_SIM_{prefix}SCHEDULES` (default `default`) schedules from
+/// `CVMFLEET_SIM_{prefix}FIRST` over two threads, or replays `CVMFLEET_SIM_{prefix}SEED`.
+fn run_many(prefix: &str, default: u64, runner: fn(u64) -> Outcome) {
+    let var = |name: &str| env_u64(&format!("CVMFLEET_SIM_{prefix}{name}"));
+    if let Some(seed) = var("SEED") {
+        let outcome = runner(seed);
         println!("{}", outcome.trace);
         assert!(outcome.failure.is_none(), "seed {seed}: {}", outcome.failure.unwrap_or_default());
         return;
     }
-    let count = env_u64("CVMFLEET_SIM_SCHEDULES").unwrap_or(CI_SCHEDULES);
-    let first = env_u64("CVMFLEET_SIM_FIRST").unwrap_or(0);
+    let count = var("SCHEDULES").unwrap_or(default);
+    let first = var("FIRST").unwrap_or(0);
     let threads = 2;
     let started = std::time::Instant::now();
     let failures: Vec<(u64, String)> = std::thread::scope(|scope| {
@@ -468,7 +673,7 @@ fn issue_9_no_schedule_creates_beyond_the_spec() {
                     let mut failed = Vec::new();
                     let mut seed = first + t;
                     while seed < first + count {
-                        if let Some(why) = run_seed(seed).failure {
+                        if let Some(why) = runner(seed).failure {
                             failed.push((seed, why));
                         }
                         seed += threads;
@@ -483,7 +688,7 @@ fn issue_9_no_schedule_creates_beyond_the_spec() {
     let report: Vec<String> = failures
         .iter()
         .take(10)
-        .map(|(seed, why)| format!("seed {seed}: {why} (replay: CVMFLEET_SIM_SEED={seed} cargo test -p cvmfleet-reconcile --test it sim)"))
+        .map(|(seed, why)| format!("seed {seed}: {why} (replay: CVMFLEET_SIM_{prefix}SEED={seed} cargo test -p cvmfleet-reconcile --test it sim)"))
         .collect();
     assert!(failures.is_empty(), "{} of {count} schedules failed:\n{}", failures.len(), report.join("\n"));
 }

@@ -78,6 +78,8 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         token: Some(format!("t-{id}")),
         pool: None,
         project: None,
+        instance_charge_type: String::new(),
+        launch_error: None,
     }
 }
 

@@ -52,6 +52,7 @@ pub(crate) struct Metrics {
     spec_problems: Gauge,
     leader: Gauge,
     leadership_changes: Family<Labels, Counter>,
+    unavailable: Family<Labels, Gauge>,
     health: Mutex<Health>,
 }
 
@@ -83,6 +84,7 @@ impl Metrics {
             spec_problems: Gauge::default(),
             leader: Gauge::default(),
             leadership_changes: Family::default(),
+            unavailable: Family::default(),
             health: Mutex::new(Health {
                 started: Instant::now(),
                 last_success: None,
@@ -153,7 +155,27 @@ impl Metrics {
             "Times this replica took the lease (acquired) or stopped acting on it (lost, resigned)",
             m.leadership_changes.clone(),
         );
+        registry.register(
+            "unavailable_offerings",
+            "1 for each offering (zone, instance type, charge type) a launch found short of stock, \
+             not tried again until its TTL ends (--unavailable-ttl)",
+            m.unavailable.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The offerings marked unavailable now (only those are exported).
+    pub(crate) fn set_unavailable(&self, marked: &[cvmfleet_reconcile::OfferingKey]) {
+        self.unavailable.clear();
+        for key in marked {
+            let labels = labels(&[
+                ("region", key.region.as_str()),
+                ("zone", key.zone.as_str()),
+                ("instance_type", key.instance_type.as_str()),
+                ("charge_type", key.charge_type.as_str()),
+            ]);
+            self.unavailable.get_or_create(&labels).set(1);
+        }
     }
 
     /// This replica acts (`true`) or stands by. `change` counts a transition of the lease

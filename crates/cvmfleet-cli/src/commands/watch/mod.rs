@@ -58,7 +58,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Parses `300ms`, `30s`, `5m`, `1h` (a bare number is seconds), between [`MIN_INTERVAL`] and
 /// [`MAX_INTERVAL`].
-fn parse_interval(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
@@ -280,6 +280,8 @@ async fn watch(
     mut terms: Terms<'_>,
 ) -> anyhow::Result<()> {
     let mut options = args.flags.options();
+    // One memory of unavailable offerings for the whole watch: across cycles and terms.
+    let unavailable = Arc::new(args.flags.unavailable());
     options.max_terminations_per_group = Some(args.max_terminations);
     let mut watcher =
         Watcher::new(WatchOptions { interval: args.interval, auto_apply: args.auto_apply, plan: options });
@@ -305,7 +307,11 @@ async fn watch(
                 (interrupt.clone(), client.clone())
             }
         };
-        let cloud = ClientCloud { client: term_client, exec: ExecOptions::default() };
+        let cloud = ClientCloud {
+            client: term_client,
+            exec: ExecOptions::default(),
+            unavailable: unavailable.clone(),
+        };
         let ended = loop {
             if leadership.as_ref().is_some_and(|held| !held.holds()) {
                 break Ended::Lost(lost(leadership.as_ref()).await);
@@ -326,6 +332,7 @@ async fn watch(
             let report = watcher.cycle(&cloud, &loaded.fleets, &term).await;
             let calls = client.take_stats();
             metrics.record(&report, &calls, loaded.problems.len());
+            metrics.set_unavailable(&unavailable.marked());
             log_cycle(cycle, &report, &calls);
             if signals.stop.load(Ordering::SeqCst) {
                 break Ended::Stopped;
