@@ -130,8 +130,8 @@ pub(crate) fn plan_group(
         on_fallback: Vec::new(),
     };
     let mut found: Vec<Found<'_>> = Vec::new();
-    // (zone, missing, present, wanted, handling)
-    let mut missing_drift: Vec<(String, u32, usize, u32, Handling)> = Vec::new();
+    // (zone, missing, observed, wanted, handling)
+    let mut missing_drift: Vec<(String, u32, String, u32, Handling)> = Vec::new();
     let mut terminations: Vec<Termination> = Vec::new();
     let zone_names: BTreeSet<&str> = group.zones.iter().map(|z| z.zone.as_str()).collect();
     let wanted_zones = group.zones.iter().map(|z| z.zone.as_str()).collect::<Vec<_>>().join(", ");
@@ -221,7 +221,14 @@ pub(crate) fn plan_group(
         if plain > 0
             && let Some(handling) = handling_of(policy.missing)
         {
-            missing_drift.push((z.zone.zone.clone(), plain, present, z.zone.replicas, handling));
+            // Say why when it is known: spot instances the cloud is reclaiming.
+            let reclaimed = z.all.iter().filter(|i| i.spot_reclaimed()).count();
+            let observed = if reclaimed > 0 {
+                format!("{present} present; {reclaimed} spot instance(s) reclaimed by the cloud")
+            } else {
+                format!("{present} present")
+            };
+            missing_drift.push((z.zone.zone.clone(), plain, observed, z.zone.replicas, handling));
             if handling == Handling::Corrected {
                 creating += plain;
             }
@@ -265,7 +272,13 @@ pub(crate) fn plan_group(
                 && let Some(handling) = handling_of(policy.missing)
             {
                 let present = z.kept.len() + z.replace.len();
-                missing_drift.push((z.zone.zone.clone(), free, present, z.zone.replicas, handling));
+                missing_drift.push((
+                    z.zone.zone.clone(),
+                    free,
+                    format!("{present} present"),
+                    z.zone.replicas,
+                    handling,
+                ));
             }
         } else {
             let surge = o.min(surge_left);
@@ -399,7 +412,7 @@ pub(crate) fn plan_group(
             }),
         })
         .collect();
-    for (zone, count, present, wanted, handling) in missing_drift {
+    for (zone, count, observed, wanted, handling) in missing_drift {
         drift.push(Drift {
             fleet: fleet.name.clone(),
             group: Some(group.name.clone()),
@@ -407,7 +420,7 @@ pub(crate) fn plan_group(
             kind: DriftKind::Missing,
             instance_id: None,
             count,
-            observed: format!("{present} present"),
+            observed,
             desired: format!("{wanted} wanted"),
             handling,
         });

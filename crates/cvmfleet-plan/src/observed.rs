@@ -95,10 +95,11 @@ pub struct ObservedInstance {
     /// Charge type (`InstanceChargeType`, e.g. `SPOTPAID`); empty when the API gave none.
     #[serde(default)]
     pub instance_charge_type: String,
-    /// Why a `LAUNCH_FAILED` instance failed (`LatestOperationErrorMsg`), e.g. stock that ran
-    /// out after the create was accepted.
+    /// The error of its latest operation (`LatestOperationErrorMsg`): why a `LAUNCH_FAILED`
+    /// instance failed (e.g. stock that ran out after the create was accepted), or why the cloud
+    /// is terminating it (a spot instance reclaimed).
     #[serde(default)]
-    pub launch_error: Option<String>,
+    pub latest_error: Option<String>,
 }
 
 impl ObservedInstance {
@@ -128,11 +129,7 @@ impl ObservedInstance {
             pool: tag(tags::POOL),
             project: tag(tags::PROJECT),
             instance_charge_type: instance.instance_charge_type.clone(),
-            launch_error: if instance.state().is_failed() {
-                instance.latest_operation_error_msg.clone().filter(|m| !m.is_empty())
-            } else {
-                None
-            },
+            latest_error: instance.latest_operation_error_msg.clone().filter(|m| !m.is_empty()),
         }
     }
 
@@ -148,6 +145,15 @@ impl ObservedInstance {
     #[must_use]
     pub fn presence(&self) -> Presence {
         Presence::of_state(&self.state)
+    }
+
+    /// Whether the cloud is taking it back: a SPOTPAID instance on its way out. (Tencent
+    /// announces a reclaim through instance metadata only; a spot instance leaving is the sign
+    /// an observer has.)
+    #[must_use]
+    pub fn spot_reclaimed(&self) -> bool {
+        self.presence() == Presence::Leaving
+            && self.instance_charge_type == cvmfleet_wire::vocab::InstanceChargeType::Spotpaid.as_str()
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, OfferingState, Plan, PlanOptions, Stock};
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, OfferingState, Plan, PlanOptions, Presence, Stock};
 use cvmfleet_wire::api::ZONE_CONFIG_MAX_FILTER_VALUES;
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, InstanceTypeQuotaItem};
@@ -132,8 +132,12 @@ impl Unavailable {
             let mut memory = self.memory();
             for (name, seen) in observed {
                 let Some(region) = region_of.get(name.as_str()) else { continue };
-                for instance in seen.instances.iter().filter(|i| launched.contains(&i.id)) {
-                    let stock = instance.launch_error.as_deref().is_some_and(names_stock_shortage);
+                for instance in seen
+                    .instances
+                    .iter()
+                    .filter(|i| launched.contains(&i.id) && i.presence() == Presence::Failed)
+                {
+                    let stock = instance.latest_error.as_deref().is_some_and(names_stock_shortage);
                     if stock && memory.seen_failed.insert(instance.id.clone()) {
                         fresh.push(OfferingKey {
                             region: (*region).to_owned(),

@@ -69,7 +69,7 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         pool: None,
         project: None,
         instance_charge_type: String::new(),
-        launch_error: None,
+        latest_error: None,
     }
 }
 

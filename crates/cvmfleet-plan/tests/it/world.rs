@@ -73,7 +73,7 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         pool: None,
         project: None,
         instance_charge_type: String::new(),
-        launch_error: None,
+        latest_error: None,
     }
 }
 

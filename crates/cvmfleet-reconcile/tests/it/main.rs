@@ -5,4 +5,5 @@ mod emulated;
 mod execute;
 mod fixtures;
 mod sim;
+mod spot;
 mod watch;

@@ -17,9 +17,18 @@
 //! group's size increases over the specs applied, plus every instance of that template lost
 //! out of band or failed to launch); and that the fleet converged to exactly the last spec.
 //!
+//! Issue 13 adds [`CI_STOCK_SCHEDULES`] *scarce-stock* schedules ([`Schedule::with_stock`]):
+//! the same schedules, but the groups accept offerings (spot first or not, two hourly types,
+//! `spread` or `priority`, with or without `rebalance`), stock starts short or sold out in some
+//! offerings and runs out or returns while the applies run, and accepted creates in low-stock
+//! offerings may end `LAUNCH_FAILED`. The checker counts by home zone (an instance may run
+//! elsewhere while its home is short) and allows, under `rebalance`, one replacement per
+//! instance made on a fallback placement.
+//!
 //! `cargo test` runs [`CI_SCHEDULES`] schedules over two threads. `CVMFLEET_SIM_SCHEDULES=N`
 //! runs more, `CVMFLEET_SIM_FIRST=S` starts at another seed, and `CVMFLEET_SIM_SEED=S` replays
-//! one schedule (printing what it did); a failure prints the seed to replay.
+//! one schedule (printing what it did); a failure prints the seed to replay. The scarce-stock
+//! test reads the same variables with `STOCK_` after `SIM_` (`CVMFLEET_SIM_STOCK_SEED`, …).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

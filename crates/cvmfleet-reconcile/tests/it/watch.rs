@@ -79,7 +79,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         pool: None,
         project: None,
         instance_charge_type: String::new(),
-        launch_error: None,
+        latest_error: None,
     }
 }
 

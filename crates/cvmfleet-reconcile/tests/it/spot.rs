@@ -1,0 +1,79 @@
+//! Spot instances the cloud reclaims (issue 14 §1, replaced by the existing drift handling):
+//! `watch` names the reason and refills the slot, on spot again when spot has stock and on the
+//! on-demand fallback when it has none.
+
+use std::time::Duration;
+
+use cvmfleet_plan::{DesiredFleet, DriftKind, PlanOptions};
+use cvmfleet_reconcile::{ClientCloud, ExecOptions, Interrupt, WatchOptions, Watcher};
+use cvmfleet_sim::{SimCloud, SimConfig};
+use cvmfleet_spec::{Capacity, Offering};
+
+use crate::fixtures::one_group_fleet;
+
+const ZONE: &str = "ap-guangzhou-3";
+
+fn spot_first_fleet() -> DesiredFleet {
+    let mut fleet = one_group_fleet("spotty", ZONE, 3, &"5".repeat(16));
+    let group = &mut fleet.groups[0];
+    group.template.instance_type = None;
+    let offering = |charge: &str| Offering {
+        instance_type: "S5.MEDIUM2".into(),
+        charge_type: charge.into(),
+        market_options: None,
+    };
+    group.capacity = Capacity {
+        offerings: vec![offering("SPOTPAID"), offering("POSTPAID_BY_HOUR")],
+        ..Capacity::default()
+    };
+    fleet
+}
+
+fn running(cloud: &SimCloud, charge: &str) -> usize {
+    cloud.live().iter().filter(|i| i.instance_state == "RUNNING" && i.instance_charge_type == charge).count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reclaimed_spot_instance_is_named_and_replaced_by_watch() {
+    let cloud = SimCloud::new(SimConfig::default());
+    let watch_cloud = ClientCloud {
+        client: cloud.client().expect("client"),
+        exec: ExecOptions::default(),
+        unavailable: Default::default(),
+    };
+    let mut watcher = Watcher::new(WatchOptions {
+        interval: Duration::from_secs(30),
+        auto_apply: true,
+        plan: PlanOptions::default(),
+    });
+    let desired = [spot_first_fleet()];
+    let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(running(&cloud, "SPOTPAID"), 3);
+
+    // The cloud takes one back; the next cycle says so and refills the slot on spot.
+    let victim = cloud.live().into_iter().find(|i| i.instance_state == "RUNNING").expect("one").instance_id;
+    assert!(cloud.reclaim_spot(&victim));
+    let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
+    assert!(report.succeeded(), "{report:?}");
+    let missing = report.drift.iter().find(|d| d.kind == DriftKind::Missing).expect("missing drift");
+    assert_eq!(missing.observed, "2 present; 1 spot instance(s) reclaimed by the cloud");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(running(&cloud, "SPOTPAID"), 3);
+
+    // Spot runs out and another is reclaimed: the slot goes on demand.
+    cloud.set_stock(ZONE, "S5.MEDIUM2", Some("SPOTPAID"), Some(0));
+    let victim = cloud
+        .live()
+        .into_iter()
+        .find(|i| i.instance_state == "RUNNING" && i.instance_id != victim)
+        .expect("one")
+        .instance_id;
+    assert!(cloud.reclaim_spot(&victim));
+    let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
+    assert!(report.succeeded(), "{report:?}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!((running(&cloud, "SPOTPAID"), running(&cloud, "POSTPAID_BY_HOUR")), (2, 1));
+    // Five creates in all: three, then one per reclaimed instance; none beyond.
+    assert_eq!(cloud.created().len(), 5);
+}
