@@ -413,6 +413,12 @@ pub(crate) fn plan_group(
         })
         .collect();
     for (zone, count, observed, wanted, handling) in missing_drift {
+        // Slots planned but unplaced (no stock) are not being corrected by this plan.
+        let handling = if handling == Handling::Corrected && gp.unplaced.iter().any(|u| u.zone == zone) {
+            Handling::Pending
+        } else {
+            handling
+        };
         drift.push(Drift {
             fleet: fleet.name.clone(),
             group: Some(group.name.clone()),

@@ -215,7 +215,10 @@ impl Report {
     /// Whether everything in the plan was done.
     #[must_use]
     pub fn is_complete(&self) -> bool {
-        self.failures.is_empty() && self.skipped.is_empty() && self.deferred.is_empty()
+        self.failures.is_empty()
+            && self.skipped.is_empty()
+            && self.deferred.is_empty()
+            && self.stock_shortages.is_empty()
     }
 
     /// Whether a fresh plan has something to pick up that this one could not finish (spent

@@ -202,6 +202,9 @@ pub enum FleetOutcome {
     Pending,
     /// Changes are pending but exceed a safety limit: nothing was done; a human must apply.
     Held(Vec<String>),
+    /// Nothing else to do, but slots no zone or offering the groups accept has stock for
+    /// (`fleet/group: N in zone`): tried again each cycle, never before an offering's TTL.
+    Unplaced(Vec<String>),
     /// The plan was carried out.
     Applied(Applied),
 }
@@ -409,7 +412,15 @@ impl Watcher {
             );
             drift.extend(plan.drift.iter().cloned());
             let changes = plan.summary.changes();
-            if plan.is_empty() {
+            let unplaced: Vec<String> = plan
+                .fleets
+                .iter()
+                .flat_map(|f| f.groups.iter().flat_map(move |g| g.unplaced.iter().map(move |u| (f, g, u))))
+                .map(|(f, g, u)| format!("{}/{}: {} in {}", f.name, g.name, u.count, u.zone))
+                .collect();
+            if plan.is_empty() && !unplaced.is_empty() {
+                reports.insert(fleet.name.clone(), report(FleetOutcome::Unplaced(unplaced), 0));
+            } else if plan.is_empty() {
                 reports.insert(fleet.name.clone(), report(FleetOutcome::InSync, 0));
             } else if !plan.refusals.is_empty() {
                 let held = plan.refusals.iter().map(|r| r.message.clone()).collect();

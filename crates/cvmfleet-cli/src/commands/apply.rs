@@ -280,6 +280,14 @@ fn finish(target: &Target, reports: &[Report], started: Instant) -> Exit {
         for deferred in &last.deferred {
             anstream::eprintln!("not done: {deferred}");
         }
+        for shortage in &last.stock_shortages {
+            anstream::eprintln!(
+                "not done: {}: {} has no stock ({}); a new plan places it elsewhere",
+                shortage.step,
+                shortage.offering,
+                shortage.error
+            );
+        }
         if !last.lost.is_empty() {
             anstream::eprintln!(
                 "lost before they ran (terminated out of band): {}; a new plan replaces them",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cvmfleet_plan::{DesiredFleet, DriftKind, PlanOptions};
-use cvmfleet_reconcile::{ClientCloud, ExecOptions, Interrupt, WatchOptions, Watcher};
+use cvmfleet_reconcile::{ClientCloud, ExecOptions, FleetOutcome, Interrupt, WatchOptions, Watcher};
 use cvmfleet_sim::{SimCloud, SimConfig};
 use cvmfleet_spec::{Capacity, Offering};
 
@@ -76,4 +76,42 @@ async fn a_reclaimed_spot_instance_is_named_and_replaced_by_watch() {
     assert_eq!((running(&cloud, "SPOTPAID"), running(&cloud, "POSTPAID_BY_HOUR")), (2, 1));
     // Five creates in all: three, then one per reclaimed instance; none beyond.
     assert_eq!(cloud.created().len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_nothing_can_place_is_reported_each_cycle_and_placed_when_stock_returns() {
+    let cloud = SimCloud::new(SimConfig::default());
+    for charge in ["SPOTPAID", "POSTPAID_BY_HOUR"] {
+        cloud.set_stock(ZONE, "S5.MEDIUM2", Some(charge), Some(0));
+    }
+    let watch_cloud = ClientCloud {
+        client: cloud.client().expect("client"),
+        exec: ExecOptions::default(),
+        unavailable: Default::default(),
+    };
+    let mut watcher = Watcher::new(WatchOptions {
+        interval: Duration::from_secs(30),
+        auto_apply: true,
+        plan: PlanOptions::default(),
+    });
+    let desired = [spot_first_fleet()];
+    for _ in 0..3 {
+        let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
+        assert_eq!(
+            report.fleets[0].outcome,
+            FleetOutcome::Unplaced(vec!["spotty/app: 3 in ap-guangzhou-3".into()]),
+            "{report:?}"
+        );
+        assert!(report.fleets[0].backoff.is_none(), "no stock is no failure: tried again next cycle");
+        let missing = report.drift.iter().find(|d| d.kind == DriftKind::Missing).expect("missing drift");
+        assert_eq!(missing.handling, cvmfleet_plan::Handling::Pending);
+    }
+    assert!(cloud.created().is_empty());
+    assert_eq!(cloud.calls().get(&cvmfleet_wire::Action::RunInstances).map_or(0, |c| c.calls), 0);
+    cloud.set_stock(ZONE, "S5.MEDIUM2", Some("POSTPAID_BY_HOUR"), None);
+    let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
+    assert!(report.succeeded(), "{report:?}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(running(&cloud, "POSTPAID_BY_HOUR"), 3);
+    assert_eq!(cloud.created().len(), 3);
 }

@@ -405,6 +405,14 @@ fn log_cycle(cycle: u64, report: &CycleReport, calls: &cvmfleet_client::CallStat
             FleetOutcome::Held(why) => {
                 tracing::warn!(cycle, fleet = name, reason = %why.join("; "), "held: waiting for a human (run `cvmfleet apply`)");
             }
+            FleetOutcome::Unplaced(slots) => {
+                tracing::warn!(
+                    cycle,
+                    fleet = name,
+                    slots = %slots.join("; "),
+                    "no stock: nothing the groups accept can take these instances now; tried again next cycle"
+                );
+            }
             FleetOutcome::Pending => {
                 tracing::info!(
                     cycle,
