@@ -29,6 +29,21 @@ fn spot_first_fleet() -> DesiredFleet {
     fleet
 }
 
+/// A watcher with auto-apply over the simulated cloud.
+fn watching(cloud: &SimCloud) -> (ClientCloud, Watcher) {
+    let watch_cloud = ClientCloud {
+        client: cloud.client().expect("client"),
+        exec: ExecOptions::default(),
+        unavailable: Default::default(),
+    };
+    let watcher = Watcher::new(WatchOptions {
+        interval: Duration::from_secs(30),
+        auto_apply: true,
+        plan: PlanOptions::default(),
+    });
+    (watch_cloud, watcher)
+}
+
 fn running(cloud: &SimCloud, charge: &str) -> usize {
     cloud.live().iter().filter(|i| i.instance_state == "RUNNING" && i.instance_charge_type == charge).count()
 }
@@ -36,16 +51,7 @@ fn running(cloud: &SimCloud, charge: &str) -> usize {
 #[tokio::test(start_paused = true)]
 async fn a_reclaimed_spot_instance_is_named_and_replaced_by_watch() {
     let cloud = SimCloud::new(SimConfig::default());
-    let watch_cloud = ClientCloud {
-        client: cloud.client().expect("client"),
-        exec: ExecOptions::default(),
-        unavailable: Default::default(),
-    };
-    let mut watcher = Watcher::new(WatchOptions {
-        interval: Duration::from_secs(30),
-        auto_apply: true,
-        plan: PlanOptions::default(),
-    });
+    let (watch_cloud, mut watcher) = watching(&cloud);
     let desired = [spot_first_fleet()];
     let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
     assert!(report.succeeded(), "{report:?}");
@@ -84,16 +90,7 @@ async fn a_group_nothing_can_place_is_reported_each_cycle_and_placed_when_stock_
     for charge in ["SPOTPAID", "POSTPAID_BY_HOUR"] {
         cloud.set_stock(ZONE, "S5.MEDIUM2", Some(charge), Some(0));
     }
-    let watch_cloud = ClientCloud {
-        client: cloud.client().expect("client"),
-        exec: ExecOptions::default(),
-        unavailable: Default::default(),
-    };
-    let mut watcher = Watcher::new(WatchOptions {
-        interval: Duration::from_secs(30),
-        auto_apply: true,
-        plan: PlanOptions::default(),
-    });
+    let (watch_cloud, mut watcher) = watching(&cloud);
     let desired = [spot_first_fleet()];
     for _ in 0..3 {
         let report = watcher.cycle(&watch_cloud, &desired, &Interrupt::new()).await;
