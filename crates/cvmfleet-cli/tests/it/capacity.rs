@@ -424,6 +424,13 @@ async fn issue_13_spot_first_then_on_demand_when_spot_is_short() {
     };
     cloud.write(&group);
     cloud.stock(Z3, S5, Some(SPOT), Some(3));
+    let plan = cloud.plan().await;
+    log.run("plan", &plan);
+    assert!(
+        plan.stdout.contains("+ create 4 in ap-guangzhou-3 (missing) type=S5.MEDIUM2 charge=SPOTPAID "),
+        "the plan shows the offering chosen, billing included:\n{}",
+        log.0
+    );
     cloud.setup_apply(&mut log, "apply").await;
     assert_eq!(
         (cloud.attempts(Z3, S5, SPOT), cloud.attempts(Z3, S5, HOURLY)),
