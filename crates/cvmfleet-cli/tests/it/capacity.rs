@@ -306,13 +306,15 @@ async fn issue_13_a_sold_out_first_type_falls_back_in_its_zone_only() {
 
 /// (b) Under `spread`, a whole zone sold out: its slots launch in the other zone, still in
 /// their home pool (their pool tag names ap-guangzhou-3), and the plan is clean afterwards.
+/// When the zone's stock returns, `rebalance: true` brings them home.
 ///
-/// Legitimate creations: 4.
+/// Legitimate creations: 4, then 2 moved home = 6.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_under_spread_a_sold_out_zone_sends_its_slots_to_the_other_zone() {
     let cloud = Stocked::start(|c| c).await;
     let mut log = Log::default();
-    cloud.write(&Group::of(4, "[ap-guangzhou-3, ap-guangzhou-4]"));
+    let mut group = Group::of(4, "[ap-guangzhou-3, ap-guangzhou-4]");
+    cloud.write(&group);
     cloud.stock(Z3, S5, None, Some(0));
     cloud.stock(Z3, SA2, None, Some(0));
 
@@ -328,12 +330,31 @@ async fn issue_13_under_spread_a_sold_out_zone_sends_its_slots_to_the_other_zone
     cloud.setup_apply(&mut log, "apply").await;
     let want = [(spot(Z4, Z3, S5, HOURLY), 2), (spot(Z4, Z4, S5, HOURLY), 2)];
     cloud.assert_converged(&log, &want, 4).await;
+
+    cloud.stock(Z3, S5, None, None);
+    cloud.stock(Z3, SA2, None, None);
+    let kept = cloud.plan().await;
+    log.run("plan with the zone's stock back, rebalance off", &kept);
+    assert!(
+        kept.code == 0
+            && kept.stdout.contains(
+                "~ fallback 2 on S5.MEDIUM2 in ap-guangzhou-4; the preferred S5.MEDIUM2 in ap-guangzhou-3 has stock (kept: rebalance is off)"
+            ),
+        "{}",
+        log.0
+    );
+    group.rebalance = true;
+    cloud.write(&group);
+    cloud.setup_apply(&mut log, "apply with rebalance: true").await;
+    let want = [(spot(Z3, Z3, S5, HOURLY), 2), (spot(Z4, Z4, S5, HOURLY), 2)];
+    cloud.assert_converged(&log, &want, 6).await;
 }
 
 /// (b) Under `zonePolicy: priority`, zones fill in list order: ap-guangzhou-3 while it has
-/// stock (3 left of S5, the only type), then ap-guangzhou-4, in one apply.
+/// stock (3 left of S5, the only type), then ap-guangzhou-4, in one apply. With stock back in
+/// ap-guangzhou-3 and `rebalance: true`, the fourth moves there.
 ///
-/// Legitimate creations: 4.
+/// Legitimate creations: 4, then 1 moved = 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_under_priority_the_first_zone_fills_then_the_next() {
     let cloud = Stocked::start(|c| c).await;
@@ -354,6 +375,51 @@ async fn issue_13_under_priority_the_first_zone_fills_then_the_next() {
     );
     cloud.setup_apply(&mut log, "apply").await;
     let want = [(spot(Z3, Z3, S5, HOURLY), 3), (spot(Z4, Z3, S5, HOURLY), 1)];
+    cloud.assert_converged(&log, &want, 4).await;
+
+    // Stock back in the first zone: with `rebalance: true` the fourth moves there.
+    cloud.stock(Z3, S5, None, None);
+    cloud.write(&Group { rebalance: true, ..group });
+    cloud.setup_apply(&mut log, "apply with stock back and rebalance: true").await;
+    let want = [(spot(Z3, Z3, S5, HOURLY), 4)];
+    cloud.assert_converged(&log, &want, 5).await;
+}
+
+/// A group nothing can place (every offering it accepts sold out in every zone it uses) is
+/// reported `! unplaced` and makes `apply` exit 1, naming it; the fleet's other group is
+/// created all the same. Once stock returns, the next apply fills it.
+///
+/// Legitimate creations: 2 (batch), then 2 (web) = 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_13_a_group_nothing_can_place_fails_alone_and_the_others_proceed() {
+    let cloud = Stocked::start(|c| c).await;
+    let mut log = Log::default();
+    cloud.cloud.write_spec(&format!(
+        "{}      - name: batch
+        replicas: 2
+        zones: [ap-guangzhou-4]
+        template: {{InstanceType: S5.LARGE8}}
+",
+        Group::of(2, "[ap-guangzhou-3]").yaml()
+    ));
+    cloud.stock(Z3, S5, None, Some(0));
+    cloud.stock(Z3, SA2, None, Some(0));
+    let run = cloud.apply().await;
+    log.run("apply with web unplaceable", &run);
+    assert!(
+        run.code == 1
+            && run.stdout.contains("! unplaced 2 in ap-guangzhou-3: nothing the group accepts has stock")
+            && run.stderr.contains("cap/web"),
+        "{}",
+        log.0
+    );
+    let batch = spot(Z4, Z4, "S5.LARGE8", HOURLY);
+    assert_eq!(cloud.spots().await, BTreeMap::from([(batch.clone(), 2)]), "{}", log.0);
+    assert_eq!(cloud.attempts(Z3, S5, HOURLY) + cloud.attempts(Z3, SA2, HOURLY), 0);
+
+    cloud.stock(Z3, SA2, None, None);
+    cloud.setup_apply(&mut log, "apply with SA2 back").await;
+    let want = [(batch, 2), (spot(Z3, Z3, SA2, HOURLY), 2)];
     cloud.assert_converged(&log, &want, 4).await;
 }
 
@@ -496,13 +562,13 @@ async fn issue_13_launches_whose_stock_vanished_mark_the_offering_and_fall_back(
 /// (f) `watch` with an offering that goes sold out mid-run while the stock read still says
 /// SELL: the emulator refuses every create of S5 in ap-guangzhou-3 (as a stale stock view
 /// would), and the group rebalances, so every cycle would like to go back to S5. The refusal
-/// marks S5 unavailable for the TTL (3 s): it is tried again only once the TTL has passed,
+/// marks S5 unavailable for the TTL (2 s): it is tried again only once the TTL has passed,
 /// never sooner, while cycles run every 300 ms; `/metrics` shows the mark.
 ///
 /// Legitimate creations: 2 + 1 replacement (on SA2) = 3.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_13_watch_does_not_retry_a_refusing_offering_before_its_ttl() {
-    let ttl = Duration::from_secs(3);
+    let ttl = Duration::from_secs(2);
     let cloud = Stocked::start(|c| c).await;
     let mut log = Log::default();
     let group = Group {
@@ -520,7 +586,7 @@ async fn issue_13_watch_does_not_retry_a_refusing_offering_before_its_ttl() {
         "--interval",
         "300ms",
         "--unavailable-ttl",
-        "3s",
+        "2s",
         "--metrics-addr",
         "127.0.0.1:0",
     ];
@@ -553,16 +619,23 @@ async fn issue_13_watch_does_not_retry_a_refusing_offering_before_its_ttl() {
     let mut arrivals: Vec<Instant> = Vec::new();
     let mut seen = before;
     let mut metric_line = None;
+    let mut cycle_ended_since = false;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
+        // Events first, then attempts: a cycle that finished after an attempt was seen is the
+        // attempt's own or a later one.
+        while let Ok(event) = watch.events.try_recv() {
+            cycle_ended_since |= !arrivals.is_empty() && message(&event) == "cycle finished";
+            watch.log.push(event);
+        }
         let now = cloud.attempts(Z3, S5, HOURLY);
         for _ in seen..now {
             arrivals.push(Instant::now());
         }
         seen = now;
         if let Some(first) = arrivals.first() {
-            if metric_line.is_none() && first.elapsed() > Duration::from_millis(1200) {
-                // Cycles ran since the refusal (every 300 ms), the mark is fresh (3 s).
+            if metric_line.is_none() && cycle_ended_since {
+                // The metric is set as a cycle ends; the mark lasts 2 s from the refusal.
                 let (_, text) = scrape(&addr, "/metrics").await;
                 metric_line = Some(
                     text.lines()
