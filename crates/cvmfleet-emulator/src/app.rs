@@ -332,7 +332,11 @@ pub(crate) async fn api(State(app): State<Arc<App>>, request: Request) -> Respon
 
     // Parameters are read for the fault rules only when one matches on them.
     let wants_params = lock(&app.faults).wants_params();
-    let params = if wants_params { auth::params_hint(&raw) } else { Vec::new() };
+    let run_instances = action == Action::RunInstances.as_str();
+    let params = if wants_params || run_instances { auth::params_hint(&raw) } else { Vec::new() };
+    if run_instances {
+        lock(&app.stats).run_instances_request(&params);
+    }
     let decision = lock(&app.faults).decide(&action, &params);
     if !decision.latency.is_zero() {
         lock(&app.stats).fault("latency");

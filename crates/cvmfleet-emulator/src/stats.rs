@@ -1,9 +1,16 @@
 //! Counters the admin endpoint reports: requests per action, error codes per action, injected
-//! faults per kind, instances ever created.
+//! faults per kind, instances ever created, RunInstances requests per offering.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use cvmfleet_wire::vocab::InstanceChargeType;
+
+/// The key of [`Stats::run_instances`].
+fn offering_key(zone: &str, instance_type: &str, charge_type: &str) -> String {
+    format!("{zone}/{instance_type}/{charge_type}")
+}
 
 /// Counts of what the emulator has answered since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +31,12 @@ pub struct Stats {
     /// before the end.
     #[serde(default)]
     pub instances_created: u64,
+    /// RunInstances requests per offering they name, keyed `zone/instance type/charge type`
+    /// (POSTPAID_BY_HOUR when the request names no charge type), counted on arrival like
+    /// [`Stats::requests`]: refused, faulted and replayed ones included. Tests of capacity-aware
+    /// placement count the attempts on one offering with it ([`Stats::run_instances_on`]).
+    #[serde(default)]
+    pub run_instances: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -39,6 +52,17 @@ impl Stats {
         self.instances_created += count as u64;
     }
 
+    /// Counts a RunInstances request by the offering its flattened `params` name.
+    pub(crate) fn run_instances_request(&mut self, params: &[(String, String)]) {
+        let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let key = offering_key(
+            param("Placement.Zone").unwrap_or_default(),
+            param("InstanceType").unwrap_or_default(),
+            param("InstanceChargeType").unwrap_or(InstanceChargeType::PostpaidByHour.as_str()),
+        );
+        *self.run_instances.entry(key).or_default() += 1;
+    }
+
     pub(crate) fn fault(&mut self, kind: &str) {
         *self.faults.entry(kind.to_owned()).or_default() += 1;
     }
@@ -47,6 +71,12 @@ impl Stats {
     #[must_use]
     pub fn requests_of(&self, action: &str) -> u64 {
         self.requests.get(action).copied().unwrap_or_default()
+    }
+
+    /// RunInstances requests that named this offering (see [`Stats::run_instances`]).
+    #[must_use]
+    pub fn run_instances_on(&self, zone: &str, instance_type: &str, charge_type: &str) -> u64 {
+        self.run_instances.get(&offering_key(zone, instance_type, charge_type)).copied().unwrap_or_default()
     }
 
     /// Error answers of one action with one code.

@@ -184,6 +184,15 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
                 attributes.push(format!("{key}={value}"));
             }
         }
+        // A group with `instanceTypes` chooses the billing per create too (spot first, on
+        // demand when spot is short): shown unless by the hour.
+        if let Some(offering) = c
+            .offering
+            .as_ref()
+            .filter(|o| o.charge_type != cvmfleet_wire::vocab::InstanceChargeType::PostpaidByHour.as_str())
+        {
+            attributes.insert(attributes.len().min(1), format!("charge={}", offering.charge_type));
+        }
         if c.password.is_some() {
             attributes.push("password=(sensitive)".into());
         }

@@ -1,6 +1,7 @@
 //! Integration tests of the `cvmfleet` binary: one module per command.
 
 mod apply;
+mod capacity;
 mod common;
 mod deploy;
 mod election;

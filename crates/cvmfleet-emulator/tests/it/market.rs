@@ -84,6 +84,44 @@ async fn stock_is_set_read_and_consumed_through_the_admin_api() {
     );
 }
 
+/// `Stats::run_instances` counts RunInstances per offering on arrival: answered, refused for
+/// stock and refused by an injected fault alike; no charge type reads as POSTPAID_BY_HOUR. The
+/// CLI's capacity tests count the attempts on one offering with it (issue 13).
+#[tokio::test]
+async fn run_instances_are_counted_per_offering_on_arrival() {
+    let emulator = start(config()).await;
+    let client = Client::new(&emulator);
+    emulator.set_stock(&[StockSpec::new("ap-guangzhou-3", "S5.MEDIUM2", None, Some(0))]).unwrap();
+    let sold_out =
+        client.call("RunInstances", run("ap-guangzhou-3", "S5.MEDIUM2", "POSTPAID_BY_HOUR", 1)).await;
+    assert_eq!(sold_out.code(), codes::RESOURCES_SOLD_OUT_SPECIFIED_INSTANCE_TYPE);
+    let mut unnamed = run("ap-guangzhou-4", "S5.MEDIUM2", "POSTPAID_BY_HOUR", 1);
+    unnamed.as_object_mut().unwrap().remove("InstanceChargeType");
+    client.call("RunInstances", unnamed).await.ok();
+    emulator
+        .add_fault(
+            cvmfleet_emulator::FaultRule::error(
+                cvmfleet_wire::Action::RunInstances,
+                "InternalError",
+                "injected",
+            )
+            .when("InstanceChargeType", "SPOTPAID"),
+        )
+        .unwrap();
+    let faulted = client.call("RunInstances", run("ap-guangzhou-4", "S5.MEDIUM2", "SPOTPAID", 1)).await;
+    assert_eq!(faulted.code(), "InternalError");
+    client.call("RunInstances", run("ap-guangzhou-4", "S5.MEDIUM2", "SPOTPAID", 1)).await.ok();
+
+    let stats = emulator.stats();
+    assert_eq!(stats.run_instances_on("ap-guangzhou-3", "S5.MEDIUM2", "POSTPAID_BY_HOUR"), 1);
+    assert_eq!(stats.run_instances_on("ap-guangzhou-4", "S5.MEDIUM2", "POSTPAID_BY_HOUR"), 1);
+    assert_eq!(stats.run_instances_on("ap-guangzhou-4", "S5.MEDIUM2", "SPOTPAID"), 2);
+    assert_eq!(stats.run_instances_on("ap-guangzhou-3", "S5.MEDIUM2", "SPOTPAID"), 0);
+    assert_eq!(stats.requests_of("RunInstances"), 4);
+    let (_, body) = admin(&emulator, Method::GET, "/_emulator/stats", None).await;
+    assert_eq!(body["run_instances"]["ap-guangzhou-4/S5.MEDIUM2/SPOTPAID"], 2, "{body}");
+}
+
 #[tokio::test]
 async fn stock_survives_a_crash() {
     let dir = tempfile::tempdir().unwrap();
