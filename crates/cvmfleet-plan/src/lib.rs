@@ -18,6 +18,7 @@
 //!     prune: false,
 //!     allow_deletion: false,
 //!     orphans: Default::default(),
+//!     max_monthly_cost_increase: None,
 //!     groups: vec![DesiredGroup {
 //!         name: "frontend".into(),
 //!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
@@ -35,6 +36,7 @@
 //! ```
 
 pub mod adopt;
+pub mod cost;
 mod create;
 pub mod desired;
 pub mod drift;

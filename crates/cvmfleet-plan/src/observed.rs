@@ -92,6 +92,10 @@ pub struct ObservedInstance {
     /// [`ObservedInstance::belongs_to`]).
     #[serde(default)]
     pub project: Option<String>,
+    /// Billing mode (`InstanceChargeType`, e.g. `POSTPAID_BY_HOUR`), for pricing it as what it
+    /// is; empty when the API did not say.
+    #[serde(default)]
+    pub instance_charge_type: String,
 }
 
 impl ObservedInstance {
@@ -120,6 +124,7 @@ impl ObservedInstance {
             token: tag(tags::TOKEN),
             pool: tag(tags::POOL),
             project: tag(tags::PROJECT),
+            instance_charge_type: instance.instance_charge_type.clone(),
         }
     }
 

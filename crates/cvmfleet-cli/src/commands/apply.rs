@@ -149,6 +149,7 @@ async fn apply_saved(
             allow_deletion: false,
             groups: Vec::new(),
             orphans: Default::default(),
+            max_monthly_cost_increase: None,
         })
         .collect();
     let orphan_regions: Vec<String> =

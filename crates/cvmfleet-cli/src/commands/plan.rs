@@ -41,6 +41,10 @@ pub(crate) struct PlanFlags {
     /// Allow plans that terminate more than a group's limit, or a whole fleet.
     #[arg(long)]
     pub(crate) allow_mass_termination: bool,
+    /// Allow plans that add more to a fleet's or group's monthly cost than its
+    /// `policies.maxMonthlyCostIncrease`.
+    #[arg(long)]
+    pub(crate) allow_cost_increase: bool,
 }
 
 impl PlanFlags {
@@ -49,6 +53,7 @@ impl PlanFlags {
             prune: self.prune,
             allow_mass_termination: self.allow_mass_termination,
             max_terminations_per_group: None,
+            allow_cost_increase: self.allow_cost_increase,
         }
     }
 }

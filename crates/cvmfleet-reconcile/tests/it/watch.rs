@@ -78,6 +78,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         token: Some(format!("t-{id}")),
         pool: None,
         project: None,
+        instance_charge_type: "POSTPAID_BY_HOUR".into(),
     }
 }
 
