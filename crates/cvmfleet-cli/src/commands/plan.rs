@@ -80,8 +80,9 @@ pub(crate) struct PlanArgs {
     target: TargetArgs,
 }
 
-/// Observes the fleets (in their regions, and wherever else the project has instances) and
-/// plans them.
+/// Observes the fleets (in their regions, and wherever else the project has instances), plans
+/// them and prices the plan (one quote per configuration it needs, see
+/// `cvmfleet_reconcile::prices`; a price the cloud cannot give is shown as unknown).
 pub(crate) async fn observe_and_plan(
     target: &Target,
     desired: &[DesiredFleet],
@@ -91,7 +92,10 @@ pub(crate) async fn observe_and_plan(
     let spec_regions = desired.iter().map(|f| f.region.clone()).collect();
     let more = cvmfleet_reconcile::regions_with_instances(&target.client, project, &spec_regions).await?;
     let observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
-    Ok(cvmfleet_plan::plan(desired, &observed, options))
+    let mut plan = cvmfleet_plan::plan(desired, &observed, options);
+    let mut prices = cvmfleet_reconcile::PriceCache::new();
+    cvmfleet_reconcile::price_plan(&target.client, &mut prices, &mut plan, desired, &observed, options).await;
+    Ok(plan)
 }
 
 /// Whether colour is wanted on stdout (a terminal, and NO_COLOR unset).
