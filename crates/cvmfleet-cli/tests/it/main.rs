@@ -2,6 +2,7 @@
 
 mod apply;
 mod common;
+mod cost;
 mod deploy;
 mod election;
 mod emulator;
