@@ -4,7 +4,8 @@
 //! no choices. No I/O happens here. The same pass classifies every difference as [`Drift`]
 //! under each group's policy (`correct`, `report`, `ignore`), and takes one bounded step of a
 //! rolling replacement (see the `group` module's notes and [`token`] for why its ClientTokens
-//! stay idempotent).
+//! stay idempotent). [`cost`] prices a plan from the quotes the reconciler fetched: the monthly
+//! cost of every group and fleet before and after, and the `maxMonthlyCostIncrease` guard.
 //!
 //! ```
 //! use std::collections::BTreeMap;
