@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use cvmfleet_spec::{Capacity, DriftPolicy, GroupPolicies, RequestTemplate, Secret, SecretError, SecretRef};
+use cvmfleet_spec::{
+    Capacity, DriftPolicy, GroupPolicies, MonthlyAmount, RequestTemplate, Secret, SecretError, SecretRef,
+};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 /// Where a login password comes from. Plans carry the reference, never the value; the executor
@@ -74,6 +76,10 @@ pub struct DesiredFleet {
     /// What to do about orphans (`policies.drift.orphan`): `correct` terminates them when
     /// pruning is allowed.
     pub orphans: DriftPolicy,
+    /// `policies.maxMonthlyCostIncrease`: the most one plan may add to the monthly cost of the
+    /// fleet's groups that set no bound of their own (see [`crate::cost`]); `None`: no bound.
+    #[serde(default)]
+    pub max_monthly_cost_increase: Option<MonthlyAmount>,
 }
 
 /// A group of interchangeable instances.
@@ -165,6 +171,7 @@ fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet, project: &str) -> DesiredFleet 
         allow_deletion: fleet.policies.allow_fleet_deletion,
         groups: fleet.groups.iter().map(|group| group_from_spec(fleet, group)).collect(),
         orphans: fleet.orphan,
+        max_monthly_cost_increase: fleet.policies.max_monthly_cost_increase,
     }
 }
 

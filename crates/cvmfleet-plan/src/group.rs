@@ -128,6 +128,8 @@ pub(crate) fn plan_group(
         rollout: None,
         unplaced: Vec::new(),
         on_fallback: Vec::new(),
+        replaced_later: Vec::new(),
+        cost: None,
     };
     let mut found: Vec<Found<'_>> = Vec::new();
     // (zone, missing, observed, wanted, handling)
@@ -392,6 +394,20 @@ pub(crate) fn plan_group(
     }
     let kept: Vec<&ObservedInstance> = zones.iter().flat_map(|z| z.kept.iter().copied()).collect();
     gp.updates = plan_updates(group, &kept, &mut found);
+    // What later steps of the rollout replace (for the plan's cost, issue 14).
+    let acted_on: BTreeSet<&str> = gp
+        .terminations
+        .iter()
+        .map(|t| t.instance_id.as_str())
+        .chain(gp.blocked.iter().map(|b| b.instance_id.as_str()))
+        .collect();
+    gp.replaced_later = zones
+        .iter()
+        .flat_map(|z| &z.replace)
+        .filter(|(i, _)| !i.protected && !acted_on.contains(i.id.as_str()))
+        .map(|(i, _)| i.id.clone())
+        .collect();
+    gp.replaced_later.sort();
 
     let going: BTreeSet<&str> = gp.terminations.iter().map(|t| t.instance_id.as_str()).collect();
     let mut drift: Vec<Drift> = found

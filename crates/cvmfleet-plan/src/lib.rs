@@ -4,7 +4,8 @@
 //! no choices. No I/O happens here. The same pass classifies every difference as [`Drift`]
 //! under each group's policy (`correct`, `report`, `ignore`), and takes one bounded step of a
 //! rolling replacement (see the `group` module's notes and [`token`] for why its ClientTokens
-//! stay idempotent).
+//! stay idempotent). [`cost`] prices a plan from the quotes the reconciler fetched: the monthly
+//! cost of every group and fleet before and after, and the `maxMonthlyCostIncrease` guard.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -18,6 +19,7 @@
 //!     prune: false,
 //!     allow_deletion: false,
 //!     orphans: Default::default(),
+//!     max_monthly_cost_increase: None,
 //!     groups: vec![DesiredGroup {
 //!         name: "frontend".into(),
 //!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
@@ -36,6 +38,7 @@
 //! ```
 
 pub mod adopt;
+pub mod cost;
 mod create;
 pub mod desired;
 pub mod drift;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use cvmfleet_wire::api::RunInstancesRequest;
 
+use crate::cost::Cost;
 use crate::desired::PasswordSource;
 use crate::drift::Drift;
 use crate::token::TokenSeed;
@@ -126,8 +127,8 @@ pub enum SavedPlanError {
     Seal,
 }
 
-/// Counts of a plan, in instances.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Counts of a plan, in instances, and what it costs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Instances to create (replacements included).
     pub create: u32,
@@ -144,6 +145,10 @@ pub struct Summary {
     pub replace: u32,
     /// Present instances that stay as they are.
     pub unchanged: u32,
+    /// The monthly cost of every fleet of the plan, before and after it; absent when the plan
+    /// was not priced (see [`crate::cost`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 impl Summary {
@@ -174,6 +179,10 @@ pub struct FleetPlan {
     pub orphans: Vec<Termination>,
     /// Whether orphans are terminated (prune allowed) or only shown.
     pub prune: bool,
+    /// The fleet's monthly cost (its groups and orphans), before and after the plan; absent
+    /// when the plan was not priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 /// The plan of one group.
@@ -218,6 +227,14 @@ pub struct GroupPlan {
     /// count as present; with `rebalance: true` they are replaced under the rollout bounds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_fallback: Vec<OnFallback>,
+    /// Instances the rolling replacement replaces in later steps, not in this plan: the plan's
+    /// cost counts them as replaced, so that it shows what the whole change costs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced_later: Vec<String>,
+    /// The group's monthly cost before and after the plan (and its rollout); absent when the
+    /// plan was not priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 /// Slots of one home zone that cannot be placed.

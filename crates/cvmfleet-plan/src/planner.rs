@@ -25,6 +25,9 @@ pub struct PlanOptions {
     /// replacing them (surplus, removed zones): the per-cycle bound of `watch --auto-apply`.
     /// Lifted by `allow_mass_termination` like the other limits.
     pub max_terminations_per_group: Option<u32>,
+    /// Lift the cost bounds (`policies.maxMonthlyCostIncrease`; `--allow-cost-increase`),
+    /// checked when the plan is priced ([`crate::cost::price`]).
+    pub allow_cost_increase: bool,
 }
 
 /// Plans the changes that make the observed fleets match the desired ones.
@@ -74,6 +77,7 @@ pub fn plan(
             allow_deletion: false,
             groups: Vec::new(),
             orphans: DriftPolicy::Correct,
+            max_monthly_cost_increase: None,
         };
         let (drift_before, warnings_before) = (plan.drift.len(), plan.warnings.len());
         let mut fleet_plan = plan_fleet(&orphan, seen, options, &mut plan);
@@ -277,6 +281,7 @@ fn plan_fleet(
         groups,
         orphans,
         prune,
+        cost: None,
     }
 }
 

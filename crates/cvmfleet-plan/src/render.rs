@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
 
+use crate::cost::{Cost, money};
 use crate::placement::PassedOver;
 use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan};
 
@@ -44,7 +45,7 @@ impl Painter {
 /// The one-line summary, e.g. `Plan: 2 to create, 1 to update, 1 to terminate (1 replaced), 9 unchanged.`
 #[must_use]
 pub fn summary_line(plan: &Plan) -> String {
-    let s = plan.summary;
+    let s = &plan.summary;
     let unplaced: u32 =
         plan.fleets.iter().flat_map(|f| &f.groups).flat_map(|g| &g.unplaced).map(|u| u.count).sum();
     let unplaced = if unplaced > 0 {
@@ -62,6 +63,32 @@ pub fn summary_line(plan: &Plan) -> String {
         "Plan: {adopted}{} to create, {} to update{started}, {} to terminate{replaced}, {} unchanged.{unplaced}",
         s.create, s.update, s.terminate, s.unchanged
     )
+}
+
+/// The plan's cost line, when it was priced, e.g.
+/// `Cost: ¥1,234.56/month → ¥1,500.12/month (+¥265.56)`; a price the cloud could not give makes
+/// its amounts `unknown`.
+#[must_use]
+pub fn cost_line(plan: &Plan) -> Option<String> {
+    let cost = plan.summary.cost.as_ref()?;
+    Some(format!("Cost: {}", cost_text(cost, true)))
+}
+
+/// `before → after (delta)`, per month; `before` alone when nothing changes. `long` spells
+/// `/month` after each amount.
+fn cost_text(cost: &Cost, long: bool) -> String {
+    let per = if long { "/month" } else { "" };
+    let amount =
+        |value: Option<f64>| value.map_or_else(|| "unknown".to_owned(), |v| format!("{}{per}", money(v)));
+    let before = amount(cost.monthly_before);
+    match cost.monthly_delta {
+        Some(0.0) => format!("{before} (no change)"),
+        Some(delta) => {
+            let sign = if delta > 0.0 { "+" } else { "" };
+            format!("{before} → {} ({sign}{})", amount(cost.monthly_after), money(delta))
+        }
+        None => format!("{before} → {} (change unknown)", amount(cost.monthly_after)),
+    }
 }
 
 /// Renders the plan for a terminal. `header` names the cloud and endpoint targeted.
@@ -87,6 +114,9 @@ pub fn render_text(plan: &Plan, header: &str, options: RenderOptions) -> String 
         out.push('\n');
     }
     let _ = writeln!(out, "{}", p.bold(&summary_line(plan)));
+    if let Some(line) = cost_line(plan) {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
@@ -324,17 +354,32 @@ pub fn render_markdown(plan: &Plan, header: &str) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "### cvmfleet plan\n\n{header}\n");
     let _ = writeln!(head, "**{}**\n", summary_line(plan));
-    let _ = writeln!(head, "| fleet | group | wanted | present | create | update | start | terminate |");
-    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---:|");
+    if let Some(line) = cost_line(plan) {
+        let _ = writeln!(head, "**{line}**\n");
+    }
+    // The cost column when the plan was priced: each group's monthly cost, before → after.
+    let priced = plan.summary.cost.is_some();
+    let cost_cell = |cost: Option<&Cost>| match cost {
+        Some(cost) if priced => format!(" {} |", cost_text(cost, false)),
+        _ if priced => " |".to_owned(),
+        _ => String::new(),
+    };
+    let (cost_head, cost_rule) = if priced { (" monthly cost |", "---:|") } else { ("", "") };
+    let _ = writeln!(
+        head,
+        "| fleet | group | wanted | present | create | update | start | terminate |{cost_head}"
+    );
+    let _ = writeln!(head, "|---|---|---:|---:|---:|---:|---:|---:|{cost_rule}");
     for fleet in &plan.fleets {
         if fleet.orphan_fleet {
             let going = if fleet.prune { fleet.orphans.len() } else { 0 };
             let _ = writeln!(
                 head,
-                "| {} (orphan fleet, {}) | (no spec) | 0 | {} | 0 | 0 | 0 | {going} |",
+                "| {} (orphan fleet, {}) | (no spec) | 0 | {} | 0 | 0 | 0 | {going} |{}",
                 fleet.name,
                 fleet.region,
-                fleet.orphans.len()
+                fleet.orphans.len(),
+                cost_cell(fleet.cost.as_ref())
             );
         }
         for g in &fleet.groups {
@@ -343,12 +388,13 @@ pub fn render_markdown(plan: &Plan, header: &str) -> String {
             let start: usize = g.starts.iter().map(|st| st.instance_ids.len()).sum();
             let _ = writeln!(
                 head,
-                "| {} | {} | {} | {} | {create} | {update} | {start} | {} |",
+                "| {} | {} | {} | {} | {create} | {update} | {start} | {} |{}",
                 fleet.name,
                 g.name,
                 g.desired,
                 g.present,
-                g.terminations.len()
+                g.terminations.len(),
+                cost_cell(g.cost.as_ref())
             );
         }
     }

@@ -74,6 +74,7 @@ fn fleet(name: &str, zones: &[(&str, u32)], rebalance: bool) -> DesiredFleet {
         region: REGION.into(),
         prune: false,
         allow_deletion: false,
+        max_monthly_cost_increase: None,
         orphans: Default::default(),
         groups: vec![DesiredGroup {
             name: "app".into(),

@@ -60,6 +60,7 @@ fn fleet(name: String, groups: Vec<DesiredGroup>) -> DesiredFleet {
         allow_deletion: false,
         groups,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
     }
 }
 

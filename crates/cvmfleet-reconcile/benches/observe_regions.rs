@@ -30,6 +30,7 @@ fn fleet(name: String, (region, zone): (&str, &str), replicas: u32) -> DesiredFl
         prune: false,
         allow_deletion: false,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
         groups: vec![DesiredGroup {
             name: "app".into(),
             template: RunInstancesRequest {

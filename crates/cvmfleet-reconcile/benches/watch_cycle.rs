@@ -33,6 +33,7 @@ fn fleet(name: String, replicas: u32) -> DesiredFleet {
         prune: false,
         allow_deletion: false,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
         groups: vec![DesiredGroup {
             name: "app".into(),
             template: RunInstancesRequest {

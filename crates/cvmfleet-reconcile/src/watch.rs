@@ -19,12 +19,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use cvmfleet_client::CvmClient;
+use cvmfleet_plan::cost::{self, Quote};
 use cvmfleet_plan::{DesiredFleet, Drift, ObservedFleet, Plan, PlanOptions};
+use cvmfleet_wire::api::RunInstancesRequest;
 
 use crate::converge::{Converged, Stop, converge};
 use crate::error::ExecError;
 use crate::execute::{Event, ExecOptions, Interrupt, Progress};
 use crate::market::{Unavailable, read_market};
+use crate::prices::{PriceCache, QuoteFuture, Quoter};
 
 /// Longest backoff, in intervals: a fleet that keeps failing is still retried about every
 /// 16 intervals (80 minutes at the default 5), so a fixed cause is noticed within the hour.
@@ -50,6 +53,22 @@ pub trait Cloud: Clone + Send + Sync + 'static {
         first: Plan,
         interrupt: Interrupt,
     ) -> impl Future<Output = Converged> + Send;
+
+    /// Quotes one RunInstances request (InquiryPriceRunInstances), for the plans' costs. By
+    /// default the cloud quotes nothing: every cost is unknown.
+    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
+        let _ = (region, request);
+        Box::pin(std::future::ready(Err("this cloud gives no prices".to_owned())))
+    }
+}
+
+/// A [`Cloud`] as the price cache's [`Quoter`].
+struct CloudQuoter<'a, C>(&'a C);
+
+impl<C: Cloud> Quoter for CloudQuoter<'_, C> {
+    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
+        Cloud::quote(self.0, region, request)
+    }
 }
 
 /// The real cloud: a [`CvmClient`], steps logged with `tracing`.
@@ -136,6 +155,10 @@ impl Cloud for ClientCloud {
             )
             .await
         }
+    }
+
+    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
+        Quoter::quote(&self.client, region, request)
     }
 }
 
@@ -265,6 +288,9 @@ pub struct Watcher {
     health: BTreeMap<String, Health>,
     /// ClientTokens the cloud reported spent in earlier cycles (see `cvmfleet_plan::token`).
     spent_tokens: BTreeSet<String>,
+    /// Prices of earlier cycles, fresh for [`crate::prices::PRICE_TTL`]: an unchanged group's
+    /// plan costs no quote.
+    prices: PriceCache,
 }
 
 /// Whether a convergence's stop counts as a failure of the fleet (and so backs it off).
@@ -307,7 +333,13 @@ impl Watcher {
     /// A watcher with no history.
     #[must_use]
     pub fn new(options: WatchOptions) -> Self {
-        Watcher { options, health: BTreeMap::new(), spent_tokens: BTreeSet::new() }
+        Watcher { options, health: BTreeMap::new(), spent_tokens: BTreeSet::new(), prices: PriceCache::new() }
+    }
+
+    /// Quotes sent for the plans' costs since the watcher started.
+    #[must_use]
+    pub fn quotes_sent(&self) -> u64 {
+        self.prices.quotes_sent()
     }
 
     /// The options.
@@ -382,6 +414,7 @@ impl Watcher {
         let mut reports: BTreeMap<String, FleetReport> = BTreeMap::new();
         let mut drift = Vec::new();
         let mut applying: JoinSet<(String, u32, Converged)> = JoinSet::new();
+        let mut planned: Vec<(&DesiredFleet, Plan, BTreeMap<String, ObservedFleet>)> = Vec::new();
         for fleet in desired {
             let report =
                 |outcome, changes| FleetReport { fleet: fleet.name.clone(), outcome, changes, backoff: None };
@@ -405,11 +438,20 @@ impl Watcher {
                     continue;
                 }
             };
-            let plan = cvmfleet_plan::plan(
-                std::slice::from_ref(fleet),
-                &BTreeMap::from([(fleet.name.clone(), seen)]),
-                self.options.plan,
-            );
+            let seen = BTreeMap::from([(fleet.name.clone(), seen)]);
+            let plan = cvmfleet_plan::plan(std::slice::from_ref(fleet), &seen, self.options.plan);
+            planned.push((fleet, plan, seen));
+        }
+        // The plans' prices, asked at once (each configuration once, none that is cached).
+        let needed: Vec<Quote> = planned
+            .iter()
+            .flat_map(|(fleet, plan, seen)| cost::quotes(plan, std::slice::from_ref(*fleet), seen))
+            .collect();
+        let book = self.prices.book(&CloudQuoter(cloud), &needed).await;
+        for (fleet, mut plan, seen) in planned {
+            let report =
+                |outcome, changes| FleetReport { fleet: fleet.name.clone(), outcome, changes, backoff: None };
+            cost::price(&mut plan, std::slice::from_ref(fleet), &seen, &book, self.options.plan);
             drift.extend(plan.drift.iter().cloned());
             let changes = plan.summary.changes();
             let unplaced: Vec<String> = plan

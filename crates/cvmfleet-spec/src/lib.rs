@@ -75,7 +75,7 @@ pub use hash::TemplateHash;
 pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, read_spec_file, spec_files};
 pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
 pub use offering::{Capacity, Offering, OfferingPolicy, ZonePolicy};
-pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, Rollout, StoppedPolicy};
+pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, MonthlyAmount, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;
 pub use request::RequestTemplate;
 pub use resolve::{Fleet, FleetPolicies, Group, LaunchTemplate, SourceLocation, SpecSet, ZonePlacement};

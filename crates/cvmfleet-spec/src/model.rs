@@ -49,7 +49,7 @@ pub struct FleetSpec {
 }
 
 /// Reconciler policies of a fleet.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PoliciesSpec {
     /// Terminate managed instances that no group of this fleet declares any more (a removed
@@ -74,6 +74,15 @@ pub struct PoliciesSpec {
     /// Bounds of rolling replacements for every group; groups override them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// The most one plan may add to the fleet's monthly cost, in the currency the cloud quotes
+    /// (yuan): `plan` prices every change, and a plan whose groups together add more is
+    /// refused unless `--allow-cost-increase` is given. A group with its own
+    /// `maxMonthlyCostIncrease` is checked against that instead and leaves this sum. A price
+    /// the cloud cannot give never refuses a plan: it is reported as a warning. Default: none
+    /// (no bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_monthly_cost_increase: Option<f64>,
 }
 
 /// A group of interchangeable instances sharing one launch template.

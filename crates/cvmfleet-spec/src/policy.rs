@@ -172,7 +172,7 @@ pub struct RolloutSpec {
 }
 
 /// Policies a group overrides.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupPoliciesSpec {
     /// Drift policies of this group, over the fleet's `policies.drift`.
@@ -181,6 +181,13 @@ pub struct GroupPoliciesSpec {
     /// Rolling replacement bounds of this group, over the fleet's `policies.rollout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+    /// The most one plan may add to this group's monthly cost, in the currency the cloud
+    /// quotes (yuan): a plan that adds more is refused unless `--allow-cost-increase` is given.
+    /// Overrides the fleet's `maxMonthlyCostIncrease` for this group: the group is checked on
+    /// its own and leaves the fleet's sum. Default: none (no bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_monthly_cost_increase: Option<f64>,
 }
 
 /// A resolved instance count: absolute, or a percentage of the group's replicas.
@@ -318,6 +325,47 @@ pub struct GroupPolicies {
     pub drift: DriftPolicies,
     /// Rolling replacement bounds.
     pub rollout: Rollout,
+    /// The group's own `maxMonthlyCostIncrease`, when it sets one (the fleet's bound is the
+    /// fleet's, [`crate::FleetPolicies::max_monthly_cost_increase`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_monthly_cost_increase: Option<MonthlyAmount>,
+}
+
+/// An amount of money per month in the currency the cloud quotes (yuan on Tencent Cloud):
+/// finite and not negative, so amounts compare as a total order.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct MonthlyAmount(f64);
+
+// Never NaN (see `new`), so equality is total.
+impl Eq for MonthlyAmount {}
+
+impl MonthlyAmount {
+    /// The amount, when `value` is finite and not negative.
+    #[must_use]
+    pub fn new(value: f64) -> Option<MonthlyAmount> {
+        (value.is_finite() && value >= 0.0).then_some(MonthlyAmount(value))
+    }
+
+    /// The amount as a number.
+    #[must_use]
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for MonthlyAmount {
+    type Error = String;
+
+    fn try_from(value: f64) -> Result<Self, Self::Error> {
+        MonthlyAmount::new(value).ok_or_else(|| format!("{value} is not an amount of 0 or more"))
+    }
+}
+
+impl From<MonthlyAmount> for f64 {
+    fn from(amount: MonthlyAmount) -> f64 {
+        amount.0
+    }
 }
 
 impl Rollout {

@@ -13,7 +13,7 @@ use crate::diagnostic::Diagnostic;
 use crate::hash::{TemplateHash, canonical_json, strip_defaults};
 use crate::model::{FleetSpec, GroupSpec, ZoneEntry};
 use crate::offering::ZonePolicy;
-use crate::policy::{DriftPolicies, DriftPolicy, FleetDriftSpec, GroupPolicies, Rollout};
+use crate::policy::{DriftPolicies, DriftPolicy, FleetDriftSpec, GroupPolicies, MonthlyAmount, Rollout};
 use crate::rules::{self, Locator};
 use crate::schema::span_of;
 use crate::source::{Source, Span};
@@ -73,6 +73,10 @@ pub struct FleetPolicies {
     pub max_terminate_percent: u8,
     /// Allow a plan that terminates every instance of the fleet.
     pub allow_fleet_deletion: bool,
+    /// `maxMonthlyCostIncrease`: the most one plan may add to the monthly cost of the fleet's
+    /// groups that set no bound of their own; `None`: no bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_monthly_cost_increase: Option<MonthlyAmount>,
 }
 
 impl FleetPolicies {
@@ -87,6 +91,7 @@ impl Default for FleetPolicies {
             prune: false,
             max_terminate_percent: FleetPolicies::DEFAULT_MAX_TERMINATE_PERCENT,
             allow_fleet_deletion: false,
+            max_monthly_cost_increase: None,
         }
     }
 }
@@ -346,6 +351,8 @@ pub(crate) fn resolve_fleet(
                     .max_terminate_percent
                     .unwrap_or(FleetPolicies::DEFAULT_MAX_TERMINATE_PERCENT),
                 allow_fleet_deletion: policies.allow_fleet_deletion.unwrap_or(false),
+                // The schema has ruled out negative amounts; YAML cannot spell NaN as a number.
+                max_monthly_cost_increase: policies.max_monthly_cost_increase.and_then(MonthlyAmount::new),
             },
             groups,
             source: location(source, name_span),
@@ -788,7 +795,9 @@ fn group_policies(
         );
         return None;
     }
-    Some(GroupPolicies { drift, rollout })
+    let max_monthly_cost_increase =
+        own.and_then(|p| p.max_monthly_cost_increase).and_then(MonthlyAmount::new);
+    Some(GroupPolicies { drift, rollout, max_monthly_cost_increase })
 }
 
 /// Folds the `Tags` map into `TagSpecification` (ResourceType `instance`), sorted by resource

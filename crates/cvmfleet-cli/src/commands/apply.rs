@@ -66,14 +66,14 @@ fn short(fingerprint: &str) -> String {
 /// What an apply works from.
 enum Work {
     /// A plan saved by `plan --out`, executed exactly.
-    Saved(Plan),
+    Saved(Box<Plan>),
     /// Specs, planned now and converged.
     Specs(Vec<DesiredFleet>),
 }
 
 pub(crate) fn run(args: ApplyArgs) -> anyhow::Result<Exit> {
     let work = match saved_plan(&args.paths)? {
-        Some(plan) => Work::Saved(plan),
+        Some(plan) => Work::Saved(Box::new(plan)),
         None => match super::specs::load(&args.paths, args.target.project())? {
             Some(desired) => Work::Specs(desired),
             None => return Ok(Exit::Failure),
@@ -149,6 +149,7 @@ async fn apply_saved(
             allow_deletion: false,
             groups: Vec::new(),
             orphans: Default::default(),
+            max_monthly_cost_increase: None,
         })
         .collect();
     let orphan_regions: Vec<String> =
@@ -167,7 +168,8 @@ async fn apply_saved(
     if !plan.refusals.is_empty() {
         show(plan, target);
         bail!(
-            "the saved plan exceeds safety limits; make it again with --allow-mass-termination if intended"
+            "the saved plan exceeds safety limits (see `refused:` above); make it again with the override \
+             each refusal names if intended"
         );
     }
     show(plan, target);

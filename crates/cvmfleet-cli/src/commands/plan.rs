@@ -45,6 +45,10 @@ pub(crate) struct PlanFlags {
     /// stock is not tried again: `300ms`, `30s`, `3m`, `1h`.
     #[arg(long, value_name = "DURATION", default_value = "3m", value_parser = super::watch::parse_interval)]
     pub(crate) unavailable_ttl: std::time::Duration,
+    /// Allow plans that add more to a fleet's or group's monthly cost than its
+    /// `policies.maxMonthlyCostIncrease`.
+    #[arg(long)]
+    pub(crate) allow_cost_increase: bool,
 }
 
 impl PlanFlags {
@@ -58,6 +62,7 @@ impl PlanFlags {
             prune: self.prune,
             allow_mass_termination: self.allow_mass_termination,
             max_terminations_per_group: None,
+            allow_cost_increase: self.allow_cost_increase,
         }
     }
 }
@@ -85,7 +90,8 @@ pub(crate) struct PlanArgs {
 }
 
 /// Observes the fleets (in their regions, and wherever else the project has instances), reads
-/// stock where a create is needed, and plans them.
+/// stock where a create is needed, plans them and prices the plan (one quote per configuration
+/// it needs, see `cvmfleet_reconcile::prices`; a price the cloud cannot give is shown as unknown).
 pub(crate) async fn observe_and_plan(
     target: &Target,
     desired: &[DesiredFleet],
@@ -97,7 +103,10 @@ pub(crate) async fn observe_and_plan(
     let more = cvmfleet_reconcile::regions_with_instances(&target.client, project, &spec_regions).await?;
     let mut observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
     cvmfleet_reconcile::read_market(&target.client, desired, &mut observed, unavailable, options).await?;
-    Ok(cvmfleet_plan::plan(desired, &observed, options))
+    let mut plan = cvmfleet_plan::plan(desired, &observed, options);
+    let mut prices = cvmfleet_reconcile::PriceCache::new();
+    cvmfleet_reconcile::price_plan(&target.client, &mut prices, &mut plan, desired, &observed, options).await;
+    Ok(plan)
 }
 
 /// Whether colour is wanted on stdout (a terminal, and NO_COLOR unset).

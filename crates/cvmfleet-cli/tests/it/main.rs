@@ -3,6 +3,7 @@
 mod apply;
 mod capacity;
 mod common;
+mod cost;
 mod deploy;
 mod election;
 mod emulator;

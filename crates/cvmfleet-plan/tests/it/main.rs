@@ -1,6 +1,7 @@
 //! Planner tests: hand-made observed states in, plans out, checked by assertion and by
 //! snapshots of the rendered plan.
 
+mod cost;
 mod drift;
 mod offerings;
 mod pools;

@@ -46,6 +46,7 @@ fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
         allow_deletion: false,
         groups,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
     }
 }
 
@@ -68,7 +69,7 @@ fn instance(id: &str, zone: &str, group: &str, state: &str) -> ObservedInstance 
         token: Some("cvmf1-old".into()),
         pool: None,
         project: None,
-        instance_charge_type: String::new(),
+        instance_charge_type: "POSTPAID_BY_HOUR".into(),
         latest_error: None,
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn fleet(groups: Vec<DesiredGroup>) -> DesiredFleet {
         allow_deletion: false,
         groups,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
     }
 }
 
@@ -72,7 +73,7 @@ pub(crate) fn running(id: &str, zone: &str, template: &str) -> ObservedInstance 
         token: Some(format!("cvmf1-made-{id}")),
         pool: None,
         project: None,
-        instance_charge_type: String::new(),
+        instance_charge_type: "POSTPAID_BY_HOUR".into(),
         latest_error: None,
     }
 }

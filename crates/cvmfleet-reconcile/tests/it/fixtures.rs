@@ -13,6 +13,7 @@ pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement
         prune: false,
         allow_deletion: false,
         orphans: Default::default(),
+        max_monthly_cost_increase: None,
         groups: vec![DesiredGroup {
             name: "app".into(),
             template: RunInstancesRequest {

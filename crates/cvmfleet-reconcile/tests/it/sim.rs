@@ -153,6 +153,7 @@ impl Spec {
             allow_deletion: true,
             groups,
             orphans: Default::default(),
+            max_monthly_cost_increase: None,
         }]
     }
 }

@@ -9,9 +9,14 @@ use std::time::Duration;
 use cvmfleet_client::Error as ApiError;
 use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, Plan, PlanOptions};
 use cvmfleet_reconcile::watch::{FleetOutcome, JITTER, MAX_BACKOFF_FACTOR};
-use cvmfleet_reconcile::{Cloud, Converged, ExecError, Interrupt, Report, WatchOptions, Watcher};
+use cvmfleet_reconcile::{
+    Cloud, Converged, ExecError, Interrupt, PRICE_TTL, QuoteFuture, Report, WatchOptions, Watcher,
+};
 use cvmfleet_spec::{DriftPolicies, DriftPolicy};
 use cvmfleet_wire::Action;
+use cvmfleet_wire::api::RunInstancesRequest;
+use cvmfleet_wire::model::{ItemPrice, Price};
+use cvmfleet_wire::vocab::ChargeUnit;
 
 use crate::fixtures::one_group_fleet;
 
@@ -34,6 +39,9 @@ struct World {
     failing: BTreeMap<String, u32>,
     observed: Vec<String>,
     converged: Vec<String>,
+    /// Hourly price of every configuration (none: quotes fail), and the quotes asked.
+    hourly: Option<f64>,
+    quotes: u32,
 }
 
 /// A cloud in memory: observation lists the world, convergence applies the plan at once.
@@ -78,7 +86,7 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
         token: Some(format!("t-{id}")),
         pool: None,
         project: None,
-        instance_charge_type: String::new(),
+        instance_charge_type: "POSTPAID_BY_HOUR".into(),
         latest_error: None,
     }
 }
@@ -141,6 +149,23 @@ impl Cloud for FakeCloud {
             }
         }
         Converged { reports: vec![report], last_plan: first, stop: None }
+    }
+
+    fn quote(&self, _region: &str, _request: &RunInstancesRequest) -> QuoteFuture {
+        let hourly = {
+            let mut w = self.world();
+            w.quotes += 1;
+            w.hourly
+        };
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let hourly =
+                hourly.ok_or("InquiryPriceRunInstances failed: FailedOperation.InquiryPriceFailed")?;
+            Ok(Price {
+                instance_price: ItemPrice::pay_as_you_go(hourly, hourly, ChargeUnit::Hour),
+                bandwidth_price: ItemPrice::pay_as_you_go(0.0, 0.0, ChargeUnit::Hour),
+            })
+        })
     }
 }
 
@@ -311,5 +336,70 @@ async fn issue_15_a_cycle_interrupted_by_a_lost_lease_records_no_failure_and_app
     assert!(cloud.world().converged.is_empty());
     // The next term (a fresh child) acts at once: no backoff was carried over.
     let report = w.cycle(&cloud, &desired, &Interrupt::new().child(|| false)).await;
+    assert!(matches!(outcome(&report, "web"), FleetOutcome::Applied(a) if a.created == 2), "{report:?}");
+}
+
+/// Issue 14: the plans of a cycle are priced with one quote per configuration, and later cycles
+/// ask nothing while the prices are fresh (an hour), however the fleets change in size.
+#[tokio::test(start_paused = true)]
+async fn issue_14_prices_are_asked_once_per_configuration_and_kept_for_an_hour() {
+    let cloud = FakeCloud::default();
+    cloud.world().hourly = Some(0.2);
+    cloud.running("web", 2);
+    cloud.running("api", 2);
+    // Two fleets of the same launch settings in the same zone: one configuration.
+    let desired = [fleet("web", 2, DriftPolicies::default()), fleet("api", 2, DriftPolicies::default())];
+    let mut w = watcher(true);
+    let first = w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    assert!(first.fleets.iter().all(|f| f.outcome == FleetOutcome::InSync));
+    assert_eq!((cloud.world().quotes, w.quotes_sent()), (1, 1));
+    tokio::time::advance(INTERVAL).await;
+    w.cycle(&cloud, &desired, &Interrupt::new()).await;
+    assert_eq!(cloud.world().quotes, 1, "an unchanged fleet costs no quote while its price is fresh");
+    // A scale-up creates the same configuration: still no quote.
+    let grown = [fleet("web", 4, DriftPolicies::default()), desired[1].clone()];
+    let third = w.cycle(&cloud, &grown, &Interrupt::new()).await;
+    assert!(matches!(outcome(&third, "web"), FleetOutcome::Applied(a) if a.created == 2));
+    assert_eq!(cloud.world().quotes, 1);
+    // Stale after an hour: asked once again.
+    tokio::time::advance(PRICE_TTL).await;
+    w.cycle(&cloud, &grown, &Interrupt::new()).await;
+    assert_eq!(cloud.world().quotes, 2);
+}
+
+/// Issue 14: a plan adding more than `maxMonthlyCostIncrease` is held for a human, like a mass
+/// termination; `allow_cost_increase` lifts it; an unknown price never holds a plan.
+#[tokio::test(start_paused = true)]
+async fn issue_14_a_plan_over_its_cost_bound_is_held() {
+    let cloud = FakeCloud::default();
+    cloud.world().hourly = Some(0.2);
+    cloud.running("web", 1);
+    let mut web = fleet("web", 3, DriftPolicies::default());
+    // Two more instances add 2 × 0.2 × 730 = 292 a month.
+    web.max_monthly_cost_increase = cvmfleet_spec::MonthlyAmount::new(100.0);
+    let report = watcher(true).cycle(&cloud, std::slice::from_ref(&web), &Interrupt::new()).await;
+    let FleetOutcome::Held(why) = outcome(&report, "web") else { panic!("{report:?}") };
+    assert_eq!(
+        why,
+        &[
+            "would add ¥292.00/month to the fleet's monthly cost, more than its maxMonthlyCostIncrease of ¥100.00; \
+           re-run with --allow-cost-increase if this is intended"
+        ]
+    );
+    assert!(cloud.world().converged.is_empty());
+
+    let mut allowing = Watcher::new(WatchOptions {
+        interval: INTERVAL,
+        auto_apply: true,
+        plan: PlanOptions { allow_cost_increase: true, ..Default::default() },
+    });
+    let report = allowing.cycle(&cloud, std::slice::from_ref(&web), &Interrupt::new()).await;
+    assert!(matches!(outcome(&report, "web"), FleetOutcome::Applied(a) if a.created == 2), "{report:?}");
+
+    // Unknown prices: the bound cannot be checked, and the plan goes ahead.
+    cloud.world().hourly = None;
+    let bigger =
+        DesiredFleet { groups: vec![fleet("web", 5, DriftPolicies::default()).groups.remove(0)], ..web };
+    let report = watcher(true).cycle(&cloud, std::slice::from_ref(&bigger), &Interrupt::new()).await;
     assert!(matches!(outcome(&report, "web"), FleetOutcome::Applied(a) if a.created == 2), "{report:?}");
 }

@@ -1,5 +1,6 @@
 //! Integration tests of the spec crate: one module per feature.
 
+mod budget;
 mod corpus;
 mod examples;
 mod fuzz;
