@@ -131,6 +131,23 @@ impl DesiredGroup {
         self.zones.iter().map(|z| z.replicas).sum()
     }
 
+    /// The offerings the group accepts, in list order: its `instanceTypes`, or without them
+    /// the template's InstanceType under its charge type (an empty type when the template names
+    /// none, which the API then defaults).
+    #[must_use]
+    pub fn offerings(&self) -> Vec<cvmfleet_spec::Offering> {
+        if !self.capacity.offerings.is_empty() {
+            return self.capacity.offerings.clone();
+        }
+        vec![cvmfleet_spec::Offering {
+            instance_type: self.template.instance_type.clone().unwrap_or_default(),
+            charge_type: self.template.instance_charge_type.clone().unwrap_or_else(|| {
+                cvmfleet_wire::vocab::InstanceChargeType::PostpaidByHour.as_str().to_owned()
+            }),
+            market_options: None,
+        }]
+    }
+
     /// The template's display name (API default `未命名` when unset).
     #[must_use]
     pub fn instance_name(&self) -> Option<&str> {

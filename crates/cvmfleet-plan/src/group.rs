@@ -62,6 +62,14 @@ struct ZoneState<'a> {
     all: Vec<&'a ObservedInstance>,
     /// Per pool of the zone: its target and its live instances (see [`crate::token`]).
     pools: Vec<(u32, u32)>,
+    /// Where the zone's slots may launch, most preferred first ([`crate::placement`]).
+    candidates: Vec<placement::Candidate<'a>>,
+}
+
+/// An instance's position among a zone's candidates, for [`surplus_order`] (0 when it is none
+/// of them).
+fn rank_among(candidates: &[placement::Candidate<'_>], instance: &ObservedInstance) -> usize {
+    placement::rank_of(candidates, instance).unwrap_or(0)
 }
 
 /// Order in which instances go first: stopped or otherwise unhealthy first, then those on the
@@ -179,9 +187,8 @@ pub(crate) fn plan_group(
             replaces_failed.push(false);
             continue;
         }
-        let candidates = placement::candidates(group, z.zone, market);
-        let rank = |i: &ObservedInstance| placement::rank_of(&candidates, i).unwrap_or(0);
-        let (pools, surplus) = assign_pools(z.zone, &z.kept, &rank);
+        let candidates = &z.candidates;
+        let (pools, surplus) = assign_pools(z.zone, &z.kept, &|i| rank_among(candidates, i));
         z.pools = pools;
         if !surplus.is_empty()
             && let Some(handling) = handling_of(policy.surplus)
@@ -204,8 +211,8 @@ pub(crate) fn plan_group(
             }
         }
         // Replacements beyond what the zone needs go now, without replacement.
-        let candidates = placement::candidates(group, z.zone, market);
-        let rank = |i: &ObservedInstance| placement::rank_of(&candidates, i).unwrap_or(0);
+        let candidates = &z.candidates;
+        let rank = |i: &ObservedInstance| rank_among(candidates, i);
         let order = surplus_order(&rank);
         z.replace.sort_by(|a, b| order(&a.0, &b.0));
         let need = z.replace.len().min(n.saturating_sub(z.kept.len()));
@@ -297,14 +304,13 @@ pub(crate) fn plan_group(
             // filled by the next round, once they are gone.
             let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
             let mut left = first + surge;
-            let candidates = placement::candidates(group, z.zone, market);
             for (index, (target, live)) in (0u32..).zip(&z.pools) {
                 let count = target.saturating_sub(*live).min(left);
                 if count == 0 {
                     continue;
                 }
                 left -= count;
-                let placement = match placement::choose(&candidates, market) {
+                let placement = match placement::choose(&z.candidates, market) {
                     Ok(chosen) => chosen,
                     Err(passed_over) => {
                         unplaced(&mut gp, z.zone, count, passed_over);
@@ -504,9 +510,10 @@ fn classify_zone<'a>(
         failed: Vec::new(),
         all: Vec::new(),
         pools: Vec::new(),
+        candidates: placement::candidates(group, zone, market),
     };
-    let candidates = placement::candidates(group, zone, market);
-    let best = placement::best_available(&candidates, market);
+    let candidates = &state.candidates;
+    let best = placement::best_available(candidates, market);
     let listed = |name: &str| group.zones.iter().find(|z| z.zone == name);
     for instance in
         instances.iter().copied().filter(|i| listed(&i.zone).is_some() && home_of(group, i) == zone.zone)
@@ -557,7 +564,7 @@ fn classify_zone<'a>(
             } else if placement::accepts(group, instance) {
                 None
             } else {
-                Some(placement::offerings(group).iter().map(|o| o.label()).collect::<Vec<_>>().join(" or "))
+                Some(group.offerings().iter().map(|o| o.label()).collect::<Vec<_>>().join(" or "))
             };
             let fields = [
                 (DriftKind::InstanceType, policy.instance_type, &instance.instance_type, &accepted),
@@ -601,7 +608,7 @@ fn classify_zone<'a>(
         // On a less preferred placement than one with stock now: shown, and replaced under
         // `rebalance: true`.
         if replace.is_none()
-            && let (Some(rank), Some(best)) = (placement::rank_of(&candidates, instance), best)
+            && let (Some(rank), Some(best)) = (placement::rank_of(candidates, instance), best)
             && best < rank
         {
             let show = |c: &placement::Candidate<'_>| format!("{} in {}", c.offering.label(), c.zone.zone);
@@ -629,8 +636,7 @@ fn home_of<'a>(group: &DesiredGroup, instance: &'a ObservedInstance) -> &'a str 
     instance
         .pool
         .as_deref()
-        .and_then(|p| p.rsplit_once('/'))
-        .map(|(zone, _)| zone)
+        .and_then(crate::token::pool_tag_zone)
         .filter(|zone| group.zones.iter().any(|z| z.zone == *zone))
         .unwrap_or(&instance.zone)
 }
@@ -707,7 +713,6 @@ fn plan_ip_zone(
         missing.into_iter().partition(|ip| blockers.contains_key(ip));
     let free_count = u32::try_from(free.len()).unwrap_or(u32::MAX);
     let free = if policy.missing == DriftPolicy::Correct { free } else { Vec::new() };
-    let candidates = placement::candidates(group, zone, market);
     for (ips, must_wait) in [(free, false), (blocked, true)] {
         for chunk in ips.chunks(MAX_BATCH) {
             let ips: Vec<Ipv4Addr> = chunk.to_vec();
@@ -720,7 +725,7 @@ fn plan_ip_zone(
             wait.dedup();
             let reason = if must_wait { CreateReason::Replacement } else { CreateReason::Missing };
             let count = u32::try_from(ips.len()).unwrap_or(u32::MAX);
-            let placement = match placement::choose(&candidates, market) {
+            let placement = match placement::choose(&z.candidates, market) {
                 Ok(chosen) => chosen,
                 Err(passed_over) => {
                     unplaced(gp, zone, count, passed_over);

@@ -23,7 +23,6 @@
 use serde::{Deserialize, Serialize};
 
 use cvmfleet_spec::{Offering, OfferingPolicy, ZonePolicy};
-use cvmfleet_wire::vocab::InstanceChargeType;
 
 use crate::desired::{DesiredGroup, DesiredZone};
 use crate::observed::{ObservedInstance, OfferingState, Stock};
@@ -77,26 +76,10 @@ impl PassedOver {
     }
 }
 
-/// The offering a group without `instanceTypes` runs on: its template's.
-fn template_offering(group: &DesiredGroup) -> Offering {
-    Offering {
-        instance_type: group.template.instance_type.clone().unwrap_or_default(),
-        charge_type: group
-            .template
-            .instance_charge_type
-            .clone()
-            .unwrap_or_else(|| InstanceChargeType::PostpaidByHour.as_str().to_owned()),
-        market_options: None,
-    }
-}
-
-/// The group's accepted offerings in list order (its template's alone without `instanceTypes`).
-pub(crate) fn offerings(group: &DesiredGroup) -> Vec<Offering> {
-    if group.capacity.offerings.is_empty() {
-        vec![template_offering(group)]
-    } else {
-        group.capacity.offerings.clone()
-    }
+/// `S5.MEDIUM2 sold out in ap-guangzhou-3, …`: every candidate passed over, for plan text.
+#[must_use]
+pub fn describe_passed(passed: &[PassedOver]) -> String {
+    passed.iter().map(PassedOver::describe).collect::<Vec<_>>().join(", ")
 }
 
 fn state<'m>(market: &'m [OfferingState], zone: &str, offering: &Offering) -> Option<&'m OfferingState> {
@@ -121,7 +104,7 @@ pub(crate) fn candidates<'a>(
             ZonePolicy::Priority => group.zones.iter().collect(),
         }
     };
-    let listed = offerings(group);
+    let listed = group.offerings();
     let mut out = Vec::new();
     for zone in zones {
         let mut ordered: Vec<(usize, &Offering)> = listed.iter().enumerate().collect();
@@ -172,7 +155,7 @@ pub(crate) fn choose<'a>(
 /// Whether an instance runs on one of the group's accepted offerings. An instance whose
 /// charge type the API did not give is judged by its type alone.
 pub(crate) fn accepts(group: &DesiredGroup, instance: &ObservedInstance) -> bool {
-    offerings(group).iter().any(|o| {
+    group.offerings().iter().any(|o| {
         o.instance_type == instance.instance_type
             && (instance.instance_charge_type.is_empty() || o.charge_type == instance.instance_charge_type)
     })

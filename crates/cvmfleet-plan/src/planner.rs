@@ -259,11 +259,7 @@ fn plan_fleet(
                 gp.name,
                 u.count,
                 u.zone,
-                u.passed_over
-                    .iter()
-                    .map(crate::placement::PassedOver::describe)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::placement::describe_passed(&u.passed_over)
             ));
         }
         for blocked in &gp.blocked {

@@ -7,7 +7,7 @@ use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
 
 use crate::cost::{Cost, money};
-use crate::placement::PassedOver;
+use crate::placement::describe_passed;
 use crate::plan::{AttributeChange, CreateReason, FieldChange, FleetPlan, GroupPlan, Plan};
 
 /// GitHub rejects comments over 65,536 characters; stay clear of it.
@@ -235,23 +235,23 @@ fn render_group(out: &mut String, p: &Painter, g: &GroupPlan) {
             attributes.join(" ")
         );
         if !c.passed_over.is_empty() {
-            let passed: Vec<String> = c.passed_over.iter().map(PassedOver::describe).collect();
+            let passed = describe_passed(&c.passed_over);
             let chosen = c.offering.as_ref().map_or_else(
                 || c.request.instance_type.clone().unwrap_or_default(),
                 cvmfleet_spec::Offering::label,
             );
-            let _ = writeln!(out, "        {} → {chosen} in {}", passed.join(", "), c.zone);
+            let _ = writeln!(out, "        {} → {chosen} in {}", passed, c.zone);
         }
     }
     for u in &g.unplaced {
-        let passed: Vec<String> = u.passed_over.iter().map(PassedOver::describe).collect();
+        let passed = describe_passed(&u.passed_over);
         let _ = writeln!(
             out,
             "    {} {} in {}: nothing the group accepts has stock ({})",
             p.red("! unplaced"),
             u.count,
             u.zone,
-            passed.join(", ")
+            passed
         );
     }
     let mut fallbacks: std::collections::BTreeMap<(&str, &str), usize> = std::collections::BTreeMap::new();

@@ -136,7 +136,12 @@
 //!   back; a re-plan that finds the offering sold out chooses B for the same generation, and
 //!   the cloud replays or refuses it.
 //! - *Rebalance* (`rebalance: true`) replaces an instance on a fallback placement like any
-//!   other rolling replacement: its new instance is the pool's next generation.
+//!   other rolling replacement: its new instance is the pool's next generation. Observers that
+//!   disagree on stock may disagree on whether an instance is on a fallback; one that does not
+//!   see it as one sees a surplus instead. Surplus goes fallback-first (before booting and age,
+//!   `group::surplus_order`), so it terminates the fallback, never the preferred instance the
+//!   rebalance made: otherwise that instance would be made again, an instance created beyond
+//!   the spec (found by the scarce-stock simulation).
 //!
 //! Assumed of the cloud: a request refused for stock does not record its ClientToken. A cloud
 //! that replayed the refusal for the token would keep that pool from falling back (it would
@@ -254,6 +259,12 @@ impl TokenSeed {
 #[must_use]
 pub fn pool_tag(zone: &str, index: u32) -> String {
     format!("{zone}/{index}")
+}
+
+/// The zone a `cvmfleet:pool` tag value names: its slots' home zone.
+#[must_use]
+pub fn pool_tag_zone(value: &str) -> Option<&str> {
+    value.rsplit_once('/').map(|(zone, _)| zone)
 }
 
 /// Reads a `cvmfleet:pool` tag value back: the pool's index, when it names `zone`.

@@ -239,9 +239,7 @@ pub async fn converge(
             .failures
             .iter()
             .filter_map(|f| match f {
-                ExecError::LaunchFailed { ids, .. } => {
-                    Some(ids.split(", ").map(str::to_owned).collect::<Vec<_>>())
-                }
+                ExecError::LaunchFailed { ids, .. } => Some(ids.iter().cloned()),
                 _ => None,
             })
             .flatten()
@@ -305,7 +303,7 @@ mod tests {
     }
 
     fn launch_failed() -> ExecError {
-        ExecError::LaunchFailed { step: "create 1".into(), count: 1, ids: "ins-x".into() }
+        ExecError::LaunchFailed { step: "create 1".into(), ids: vec!["ins-x".into()] }
     }
 
     #[test]

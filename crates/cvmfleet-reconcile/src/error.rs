@@ -42,14 +42,12 @@ pub enum ExecError {
         reason: String,
     },
     /// New instances ended in LAUNCH_FAILED.
-    #[error("{step}: {count} instance(s) failed to launch: {ids}")]
+    #[error("{step}: {} instance(s) failed to launch: {}", .ids.len(), .ids.join(", "))]
     LaunchFailed {
         /// The step.
         step: String,
-        /// How many.
-        count: usize,
         /// Their IDs.
-        ids: String,
+        ids: Vec<String>,
     },
     /// Waiting gave up.
     #[error("{step}: still not done after {waited_secs} s")]

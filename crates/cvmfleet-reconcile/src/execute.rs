@@ -988,8 +988,7 @@ async fn wait_running(
                     launch.failed = true;
                     report.failures.push(ExecError::LaunchFailed {
                         step: launch.step.clone(),
-                        count: failed.len(),
-                        ids: failed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                        ids: failed.iter().map(|s| (*s).clone()).collect(),
                     });
                 }
             }

@@ -20,7 +20,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, OfferingState, Plan, PlanOptions, Presence, Stock};
+use cvmfleet_plan::{
+    DesiredFleet, DesiredGroup, ObservedFleet, OfferingState, Plan, PlanOptions, Presence, Stock,
+};
 use cvmfleet_wire::api::ZONE_CONFIG_MAX_FILTER_VALUES;
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, InstanceTypeQuotaItem};
@@ -175,20 +177,9 @@ pub struct MarketReads {
 /// template's type), per charge type.
 fn named_offerings(fleet: &DesiredFleet) -> BTreeMap<String, BTreeSet<String>> {
     let mut named: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for group in &fleet.groups {
-        if group.capacity.offerings.is_empty() {
-            let Some(instance_type) = group.template.instance_type.clone() else { continue };
-            let charge = group
-                .template
-                .instance_charge_type
-                .clone()
-                .unwrap_or_else(|| InstanceChargeType::PostpaidByHour.as_str().to_owned());
-            named.entry(charge).or_default().insert(instance_type);
-        } else {
-            for o in &group.capacity.offerings {
-                named.entry(o.charge_type.clone()).or_default().insert(o.instance_type.clone());
-            }
-        }
+    // A template without an InstanceType names nothing to read stock for.
+    for o in fleet.groups.iter().flat_map(DesiredGroup::offerings).filter(|o| !o.instance_type.is_empty()) {
+        named.entry(o.charge_type).or_default().insert(o.instance_type);
     }
     named
 }

@@ -105,14 +105,21 @@ impl Cloud for ClientCloud {
     ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send {
         let (client, fleets, memory) = (self.client.clone(), fleets.to_vec(), self.unavailable.clone());
         async move {
-            let mut each = crate::observe::observe_each(&client, &fleets).await;
-            let ok: BTreeMap<String, ObservedFleet> = each
-                .iter()
-                .filter_map(|(name, r)| r.as_ref().ok().map(|o| (name.clone(), o.clone())))
-                .collect();
+            // The fleets observed go on to the stock read, moved out and back, not copied.
+            let mut each = BTreeMap::new();
+            let mut ok: BTreeMap<String, ObservedFleet> = BTreeMap::new();
+            for (name, result) in crate::observe::observe_each(&client, &fleets).await {
+                match result {
+                    Ok(seen) => {
+                        ok.insert(name, seen);
+                    }
+                    Err(error) => {
+                        each.insert(name, Err(error));
+                    }
+                }
+            }
             let observed: Vec<DesiredFleet> =
                 fleets.into_iter().filter(|f| ok.contains_key(&f.name)).collect();
-            let mut ok = ok;
             if let Err(error) =
                 read_market(&client, &observed, &mut ok, &memory, PlanOptions::default()).await
             {
@@ -121,9 +128,7 @@ impl Cloud for ClientCloud {
                 tracing::warn!(error = %crate::converge::error_chain(&error), "stock read failed; planning without it");
                 crate::market::apply_marks(&observed, &mut ok, &memory);
             }
-            for (name, seen) in ok {
-                each.insert(name, Ok(seen));
-            }
+            each.extend(ok.into_iter().map(|(name, seen)| (name, Ok(seen))));
             each
         }
     }

@@ -189,7 +189,7 @@ impl Stocked {
     async fn spots(&self) -> BTreeMap<Spot, usize> {
         let mut spots = BTreeMap::new();
         for i in self.all().await.iter().filter(|i| is_live(i)) {
-            let home = i.tag("cvmfleet:pool").and_then(|p| p.rsplit_once('/')).map_or("", |(zone, _)| zone);
+            let home = i.tag("cvmfleet:pool").and_then(cvmfleet_plan::token::pool_tag_zone).unwrap_or("");
             *spots
                 .entry(spot(&i.placement.zone, home, &i.instance_type, &i.instance_charge_type))
                 .or_default() += 1;

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use cvmfleet_client::CvmClient;
 use cvmfleet_plan::observed::tags;
+use cvmfleet_plan::token::pool_tag_zone;
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
 use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, Unavailable, converge, observe, read_market};
 use cvmfleet_sim::{FaultConfig, SimCloud, SimConfig, TokenMode};
@@ -541,7 +542,7 @@ fn check(cloud: &SimCloud, schedule: &Schedule, converged: bool) -> Option<Strin
     if let Some(offerings) = rebalance {
         let first = &offerings.list[0];
         for c in &created {
-            let home = c.tags.get(tags::POOL).and_then(|p| p.rsplit_once('/')).map(|(z, _)| z.to_owned());
+            let home = c.tags.get(tags::POOL).and_then(|p| pool_tag_zone(p));
             let fallback = c.instance_type != first.instance_type
                 || c.charge_type != first.charge_type
                 || home.is_some_and(|h| h != c.zone);
@@ -585,10 +586,7 @@ fn check(cloud: &SimCloud, schedule: &Schedule, converged: bool) -> Option<Strin
             // By home zone: the zone its pool tag names (an instance may run elsewhere while its
             // home zone is short, issue 13), else the zone it runs in.
             let home = |i: &cvmfleet_wire::model::Instance| {
-                i.tag(tags::POOL)
-                    .and_then(|p| p.rsplit_once('/'))
-                    .map(|(z, _)| z.to_owned())
-                    .unwrap_or_else(|| i.placement.zone.clone())
+                i.tag(tags::POOL).and_then(pool_tag_zone).unwrap_or(&i.placement.zone).to_owned()
             };
             let here = live
                 .iter()
