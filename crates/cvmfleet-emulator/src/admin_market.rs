@@ -22,9 +22,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::{App, Inner, admin_error, lock};
-use crate::stock::{StockSpec, StockView};
-use crate::world::{Mutation, Reclaim, SpotReclaim, World};
 use crate::{Error, RunningEmulator};
+use cvmfleet_cloud::{Mutation, Reclaim, SpotReclaim, World};
+use cvmfleet_cloud::{StockSpec, StockView};
 
 /// The routes, merged into the admin router.
 pub(crate) fn routes() -> axum::Router<Arc<App>> {

@@ -11,24 +11,15 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cvmfleet_wire::Action;
-use cvmfleet_wire::api::{
-    DescribeImagesRequest, DescribeInstanceTypeConfigsRequest, DescribeInstancesRequest,
-    DescribeInstancesStatusRequest, DescribeRegionsRequest, DescribeZoneInstanceConfigInfosRequest,
-    DescribeZonesRequest, EmptyResponse, InquiryPriceRunInstancesRequest, ModifyInstancesAttributeRequest,
-    RunInstancesRequest, StartInstancesRequest, StopInstancesRequest, TerminateInstancesRequest,
-};
 use cvmfleet_wire::envelope::{RESPONSE_CONTENT_TYPE, encode_error, encode_success};
 use cvmfleet_wire::sign::SecretKey;
-use cvmfleet_wire::tag::api as tag_api;
 
-use crate::api_error::ApiError;
 use crate::auth::{self, RawRequest};
-use crate::catalog::CatalogIndex;
 use crate::faults::{Faults, PreFault};
 use crate::ratelimit::RateLimiter;
 use crate::stats::Stats;
 use crate::store::{PendingSnapshot, Store};
-use crate::world::{Ctx, Mutation, World};
+use cvmfleet_cloud::{ApiError, Ctx, Encode, LaunchDraw, World};
 
 /// Largest request body accepted (the v1 POST limit is 1 MB; JSON bodies are allowed more).
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -49,7 +40,6 @@ pub(crate) struct App {
     pub(crate) stats: Mutex<Stats>,
     pub(crate) limiter: Mutex<RateLimiter>,
     pub(crate) credentials: HashMap<String, SecretKey>,
-    pub(crate) catalog: Arc<CatalogIndex>,
     pub(crate) rate_limits: bool,
     /// Added to the wall clock for lifecycle deadlines (admin `clock` endpoint); signatures
     /// always use the real clock.
@@ -104,6 +94,19 @@ pub(crate) fn encode<T: serde::Serialize>(data: &T, request_id: &str) -> Vec<u8>
     out
 }
 
+/// The emulator's [`Encode`]: the HTTP body of a success, with the request's `RequestId`.
+struct Bytes<'a> {
+    request_id: &'a str,
+}
+
+impl Encode for Bytes<'_> {
+    type Body = Vec<u8>;
+
+    fn encode<T: serde::Serialize>(&self, data: &T) -> Vec<u8> {
+        encode(data, self.request_id)
+    }
+}
+
 fn json(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, RESPONSE_CONTENT_TYPE)], body).into_response()
 }
@@ -140,9 +143,7 @@ impl App {
             Ok(call) => call,
             Err(e) => return (Err(e), None),
         };
-        if call.action.needs_region() && self.catalog.region(&call.region).is_none() {
-            let e =
-                ApiError::new("UnsupportedRegion", format!("The region `{}` is not supported.", call.region));
+        if let Err(e) = lock(&self.inner).world.check_region(call.action, &call.region) {
             return (Err(e), None);
         }
         if self.rate_limits
@@ -165,121 +166,30 @@ impl App {
             request_id: request_id.to_owned(),
             now_ms: self.world_now_ms(),
         };
-        let params = &call.params;
         let mut inner = lock(&self.inner);
-        inner.world.advance(ctx.now_ms);
-        let world = &mut inner.world;
-        let outcome: Result<(Vec<u8>, Mutation), ApiError> = (|| {
-            let empty = |m: Mutation| (encode(&EmptyResponse {}, request_id), m);
-            let read = |body: Vec<u8>| (body, Mutation::default());
-            Ok(match call.action {
-                Action::RunInstances => {
-                    let req: RunInstancesRequest = auth::decode(params)?;
-                    let (mut failures, mut vanished) = (0u64, 0u64);
-                    let mut faults = lock(&self.faults);
-                    let mut launch = |draw| {
-                        let fate = faults.launch_fate(draw);
-                        failures += u64::from(fate.fails);
-                        vanished += u64::from(!fate.fails && fate.stock_vanishes && draw.low_stock);
-                        fate
-                    };
-                    let result = world.run_instances(&ctx, &req, &mut launch);
-                    drop(faults);
-                    let mut stats = lock(&self.stats);
-                    if result.is_ok() {
-                        for _ in 0..failures {
-                            stats.fault("launch_failure");
-                        }
-                        for _ in 0..vanished {
-                            stats.fault("stock_vanished");
-                        }
-                    }
-                    // A create puts exactly its new records; a replayed token puts none.
-                    if let Ok((_, mutation)) = &result {
-                        stats.created(mutation.put.len());
-                    }
-                    drop(stats);
-                    let (response, mutation) = result?;
-                    (encode(&response, request_id), mutation)
-                }
-                Action::DescribeInstances => {
-                    let req: DescribeInstancesRequest = auth::decode(params)?;
-                    read(encode(&world.describe_instances(&ctx.region, &req)?, request_id))
-                }
-                Action::DescribeInstancesStatus => {
-                    let req: DescribeInstancesStatusRequest = auth::decode(params)?;
-                    read(encode(&world.describe_status(&ctx.region, &req)?, request_id))
-                }
-                Action::TerminateInstances => {
-                    empty(world.terminate(&ctx, &auth::decode::<TerminateInstancesRequest>(params)?)?)
-                }
-                Action::StartInstances => {
-                    empty(world.start(&ctx, &auth::decode::<StartInstancesRequest>(params)?)?)
-                }
-                Action::StopInstances => {
-                    empty(world.stop(&ctx, &auth::decode::<StopInstancesRequest>(params)?)?)
-                }
-                Action::ModifyInstancesAttribute => {
-                    empty(world.modify(&ctx, &auth::decode::<ModifyInstancesAttributeRequest>(params)?)?)
-                }
-                Action::DescribeZones => {
-                    let _: DescribeZonesRequest = auth::decode(params)?;
-                    read(encode(&world.describe_zones(&ctx.region), request_id))
-                }
-                Action::DescribeImages => {
-                    let req: DescribeImagesRequest = auth::decode(params)?;
-                    read(encode(&world.describe_images(&req)?, request_id))
-                }
-                Action::DescribeInstanceTypeConfigs => {
-                    let req: DescribeInstanceTypeConfigsRequest = auth::decode(params)?;
-                    read(encode(&world.describe_instance_types(&ctx.region, &req)?, request_id))
-                }
-                Action::DescribeRegions => {
-                    let _: DescribeRegionsRequest = auth::decode(params)?;
-                    read(encode(&world.describe_regions(), request_id))
-                }
-                // The Tag service (world/tags.rs).
-                Action::TagResources => {
-                    let (response, mutation) = world.tag_resources(&auth::decode(params)?)?;
-                    (encode(&response, request_id), mutation)
-                }
-                Action::UnTagResources => {
-                    let (response, mutation) = world.untag_resources(&auth::decode(params)?)?;
-                    (encode(&response, request_id), mutation)
-                }
-                Action::ModifyResourceTags => empty(world.modify_resource_tags(&auth::decode::<
-                    tag_api::ModifyResourceTagsRequest,
-                >(
-                    params
-                )?)?),
-                Action::DescribeResourcesByTags => {
-                    let req: tag_api::DescribeResourcesByTagsRequest = auth::decode(params)?;
-                    read(encode(&world.describe_resources_by_tags(&req)?, request_id))
-                }
-                Action::DescribeResourceTagsByResourceIds => {
-                    let req: tag_api::DescribeResourceTagsByResourceIdsRequest = auth::decode(params)?;
-                    read(encode(&world.describe_resource_tags_by_ids(&req)?, request_id))
-                }
-                Action::GetResources => {
-                    let req: tag_api::GetResourcesRequest = auth::decode(params)?;
-                    read(encode(&world.get_resources(&req)?, request_id))
-                }
-                Action::DescribeZoneInstanceConfigInfos => {
-                    let req: DescribeZoneInstanceConfigInfosRequest = auth::decode(params)?;
-                    read(encode(&world.describe_zone_configs(&ctx.region, &req)?, request_id))
-                }
-                Action::InquiryPriceRunInstances => {
-                    let req: InquiryPriceRunInstancesRequest = auth::decode(params)?;
-                    read(encode(&world.inquiry_price(&ctx, &req)?, request_id))
-                }
-                other => {
-                    return Err(ApiError::new(
-                        "InvalidAction",
-                        format!("The action `{other}` is not supported."),
-                    ));
-                }
-            })
-        })();
+        let (mut failures, mut vanished) = (0u64, 0u64);
+        let mut faults = lock(&self.faults);
+        let mut launch = |draw: LaunchDraw| {
+            let fate = faults.launch_fate(draw);
+            failures += u64::from(fate.fails);
+            vanished += u64::from(!fate.fails && fate.stock_vanishes && draw.low_stock);
+            fate
+        };
+        let outcome = inner.world.call(&ctx, call.action, &call.params, &mut launch, &Bytes { request_id });
+        drop(faults);
+        if call.action == Action::RunInstances
+            && let Ok((_, mutation)) = &outcome
+        {
+            let mut stats = lock(&self.stats);
+            for _ in 0..failures {
+                stats.fault("launch_failure");
+            }
+            for _ in 0..vanished {
+                stats.fault("stock_vanished");
+            }
+            // A create puts exactly its new records; a replayed token puts none.
+            stats.created(mutation.len());
+        }
         let (body, mutation) = match outcome {
             Ok(pair) => pair,
             Err(e) => return (Err(e), None),
@@ -391,11 +301,13 @@ pub(crate) fn admin_error(status: StatusCode, message: impl Into<String>) -> Res
 
 #[cfg(test)]
 mod tests {
-    use cvmfleet_wire::api::{DescribeInstancesResponse, DescribeZonesResponse, RunInstancesResponse};
+    use cvmfleet_wire::api::{
+        DescribeInstancesResponse, DescribeZonesResponse, EmptyResponse, RunInstancesResponse,
+    };
     use cvmfleet_wire::model::{Instance, Tag, ZoneInfo};
 
     use super::*;
-    use crate::world::InstancePage;
+    use cvmfleet_cloud::InstancePage;
 
     #[test]
     fn fast_encoding_is_byte_identical_to_the_wire_encoder() {

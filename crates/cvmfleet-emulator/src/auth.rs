@@ -17,9 +17,8 @@ use cvmfleet_wire::sign::{
     v1_string_to_sign,
 };
 use cvmfleet_wire::{Action, COMMON_PARAMS, MAX_CLOCK_SKEW_SECS, Service};
-use serde::de::DeserializeOwned;
 
-use crate::api_error::ApiError;
+use cvmfleet_cloud::{ApiError, Params};
 
 /// The parts of an HTTP request the API reads.
 #[derive(Debug, Clone, Copy)]
@@ -30,15 +29,6 @@ pub(crate) struct RawRequest<'a> {
     pub(crate) query: &'a str,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
-}
-
-/// Business parameters, in the form they came in.
-#[derive(Debug, Clone)]
-pub(crate) enum Params {
-    /// A POST JSON body.
-    Json(serde_json::Value),
-    /// Flattened `name=value` pairs (GET query or v1 form body), common parameters removed.
-    Pairs(Vec<(String, String)>),
 }
 
 /// An authenticated call.
@@ -306,48 +296,9 @@ fn v1(raw: &RawRequest<'_>, credentials: &HashMap<String, SecretKey>, now: i64) 
     Ok(Call { action, region, secret_id: secret_id.to_owned(), params: Params::Pairs(params) })
 }
 
-/// Reads the business parameters into an action's request type: unknown parameters, at the
-/// top level or nested (`Placement.Zon`), are `UnknownParameter`; values of the wrong type
-/// `InvalidParameter`.
-pub(crate) fn decode<T: DeserializeOwned + serde::Serialize>(params: &Params) -> Result<T, ApiError> {
-    let (typed, given) = match params {
-        Params::Json(value) => {
-            let typed: T = serde_json::from_value(value.clone()).map_err(|e| {
-                let text = e.to_string();
-                match text.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-                    Some(field) => unknown_parameter(field),
-                    None => ApiError::invalid_parameter(format!("The parameters are malformed: {text}.")),
-                }
-            })?;
-            (typed, cvmfleet_wire::flat::flatten(value))
-        }
-        Params::Pairs(pairs) => {
-            let typed: T = cvmfleet_wire::flat::from_pairs(pairs).map_err(|e| match e {
-                cvmfleet_wire::flat::FlatError::Unknown(field) => unknown_parameter(&field),
-                other => ApiError::invalid_parameter(format!("The parameters are malformed: {other}.")),
-            })?;
-            (typed, pairs.clone())
-        }
-    };
-    // Nested objects of the wire types accept unknown fields (responses must tolerate a newer
-    // service), so a request's nested names are checked here: every name given must be one
-    // the typed request gives back.
-    let known: std::collections::HashSet<String> =
-        cvmfleet_wire::flat::flatten(&typed).into_iter().map(|(name, _)| name).collect();
-    match given.into_iter().find(|(name, _)| !known.contains(name)) {
-        Some((name, _)) => Err(unknown_parameter(&name)),
-        None => Ok(typed),
-    }
-}
-
-fn unknown_parameter(name: &str) -> ApiError {
-    ApiError::new("UnknownParameter", format!("The parameter `{name}` is not recognized."))
-}
-
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;
-    use cvmfleet_wire::api::RunInstancesRequest;
 
     use super::*;
 
@@ -532,29 +483,5 @@ mod tests {
         assert_eq!(call(&pairs("2018-08-13", "UnTagResources")).unwrap().action, Action::UnTagResources);
         assert_eq!(call(&pairs("2017-03-12", "UnTagResources")).unwrap_err().code, "InvalidAction");
         assert_eq!(call(&pairs("2019-01-01", "UnTagResources")).unwrap_err().code, "NoSuchVersion");
-    }
-
-    #[test]
-    fn decoding_maps_errors_to_codes() {
-        let json = Params::Json(serde_json::json!({"ImageId": "img-pmqg1cw7", "Bogus": 1}));
-        assert_eq!(decode::<RunInstancesRequest>(&json).unwrap_err().code, "UnknownParameter");
-        let json = Params::Json(serde_json::json!({"InstanceCount": "two"}));
-        assert_eq!(decode::<RunInstancesRequest>(&json).unwrap_err().code, "InvalidParameter");
-        let flat = Params::Pairs(vec![("Bogus".into(), "1".into())]);
-        assert_eq!(decode::<RunInstancesRequest>(&flat).unwrap_err().code, "UnknownParameter");
-        let flat = Params::Pairs(vec![("InstanceCount".into(), "x".into())]);
-        assert_eq!(decode::<RunInstancesRequest>(&flat).unwrap_err().code, "InvalidParameter");
-        // Nested names are checked too, in both forms.
-        let nested = Params::Json(serde_json::json!({"Placement": {"Zone": "z", "Zon": "z"}}));
-        let err = decode::<RunInstancesRequest>(&nested).unwrap_err();
-        assert_eq!((err.code.as_str(), err.message.contains("Placement.Zon")), ("UnknownParameter", true));
-        let nested = Params::Pairs(vec![("DataDisks.0.DiskSise".into(), "10".into())]);
-        assert_eq!(decode::<RunInstancesRequest>(&nested).unwrap_err().code, "UnknownParameter");
-        let fine = Params::Pairs(vec![
-            ("Placement.Zone".into(), "z".into()),
-            ("InternetAccessible.PublicIpAssigned".into(), "TRUE".into()),
-            ("DataDisks.0.DiskSize".into(), "10".into()),
-        ]);
-        assert!(decode::<RunInstancesRequest>(&fine).is_ok());
     }
 }

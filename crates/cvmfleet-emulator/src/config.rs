@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cvmfleet_wire::sign::SecretKey;
 
-use crate::catalog::Catalog;
 use crate::faults::FaultConfig;
+use cvmfleet_cloud::{Catalog, TokenMode};
 
 /// The development SecretId the emulator accepts when no key pair is configured
 /// (`TENCENTCLOUD_SECRET_ID` unset for the CLI). Not a secret: never use it against the real
@@ -19,26 +19,7 @@ pub const DEV_SECRET_ID: &str = "AKIDcvmfleetEmulatorDevelopmentKey00";
 /// The development SecretKey paired with [`DEV_SECRET_ID`].
 pub const DEV_SECRET_KEY: &str = "cvmfleetEmulatorDevSecretKey0000";
 
-/// The account uin of an emulator configured with none: the `uin/<uin>` segment of the
-/// resource names its Tag service answers with. Tencent uins are numbers of up to 12 digits;
-/// this one is recognisably not a real account.
-pub const DEFAULT_ACCOUNT_UIN: &str = "100000000001";
-
-/// What a RunInstances with a ClientToken already used by the same SecretId in the same region,
-/// but with different parameters, gets. Tencent documents no rule for this.
-///
-/// In both modes a repeated token with the *same* parameters returns the original
-/// `InstanceIdSet` and creates nothing, even when those instances were terminated since.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TokenMode {
-    /// Replay the original `InstanceIdSet`, ignoring the new parameters (the default; what
-    /// the real service appears to do, as it has no mismatch error code).
-    #[default]
-    Lenient,
-    /// Refuse with `InvalidParameter`, naming the token: a reconciler that reuses a token for
-    /// a different request has a bug, and cvmfleet's own tests run in this mode to catch it.
-    Strict,
-}
+pub use cvmfleet_cloud::DEFAULT_ACCOUNT_UIN;
 
 /// Everything an emulator needs to start. `Default` gives an in-memory emulator on an
 /// ephemeral loopback port that accepts the development key pair, with 3-second boot and

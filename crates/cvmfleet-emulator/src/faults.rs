@@ -13,8 +13,8 @@ use std::time::Duration;
 use cvmfleet_wire::Action;
 use serde::{Deserialize, Serialize};
 
-use crate::api_error::ApiError;
-use crate::world::{LaunchDraw, LaunchFate};
+use cvmfleet_cloud::ApiError;
+use cvmfleet_cloud::{LaunchDraw, LaunchFate};
 
 /// Rates of random faults. Rates are probabilities in `0.0..=1.0` per request (per instance
 /// for `launch_failure_rate`, `low_stock_launch_failure_rate` and `spot_reclaim_rate`).

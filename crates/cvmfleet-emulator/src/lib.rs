@@ -27,6 +27,10 @@
 //! - A world ([`Catalog`]), lifecycle delays, idempotent ClientTokens ([`TokenMode`]),
 //!   per-region quota, published rate limits, seeded fault injection ([`FaultConfig`],
 //!   [`FaultRule`]) and crash-safe persistence (snapshot + journal in a state directory).
+//! - The cloud itself (instances, tokens, stock, prices, the catalog, tags) is
+//!   [`cvmfleet_cloud::World`], the same code the in-process simulation (`cvmfleet-sim`) runs;
+//!   this crate adds HTTP, signatures, the journal, rate limits, fault injection and the admin
+//!   API around it.
 //! - Admin endpoints under `/_emulator/` (no signature; loopback only): `stats`, `faults`,
 //!   `faults/rules`, `clock`, `health`, `stock`, `spot/reclaim`, `spot/reclaims`.
 //!
@@ -49,22 +53,16 @@
 
 mod admin;
 mod admin_market;
-mod api_error;
 mod app;
 mod auth;
-pub mod catalog;
 mod config;
 mod faults;
-mod ids;
-use cvmfleet_wire::names;
-mod net;
-pub mod pricing;
 mod ratelimit;
 mod server;
 mod stats;
-pub mod stock;
 mod store;
-mod world;
+
+pub use cvmfleet_cloud::{catalog, pricing, stock};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,21 +74,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use crate::api_error::ApiError;
-pub use crate::catalog::{Catalog, CatalogError};
-pub use crate::config::{DEFAULT_ACCOUNT_UIN, DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig, TokenMode};
+pub use crate::config::{DEFAULT_ACCOUNT_UIN, DEV_SECRET_ID, DEV_SECRET_KEY, EmulatorConfig};
 pub use crate::faults::{FaultConfig, FaultKind, FaultRule};
-pub use crate::net::{BadCidr, Cidr};
-pub use crate::pricing::{BandwidthPriceSpec, DiskPriceSpec, InstancePriceSpec, PriceTable};
 pub use crate::stats::Stats;
-pub use crate::stock::{StockSpec, StockView};
-pub use crate::world::{Reclaim, SpotReclaim};
+pub use cvmfleet_cloud::{
+    ApiError, BadCidr, BandwidthPriceSpec, Catalog, CatalogError, Cidr, DiskPriceSpec, InstancePriceSpec,
+    PriceTable, Reclaim, SpotReclaim, StockSpec, StockView, TokenMode,
+};
 
 use crate::app::{App, Inner, lock};
-use crate::catalog::CatalogIndex;
 use crate::faults::Faults;
 use crate::store::{Store, StoreError};
-use crate::world::{Settings, World};
+use cvmfleet_cloud::{CatalogIndex, Settings, World};
 
 /// The emulator could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -150,14 +145,6 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Mixes the configured seed into the salt of a new state's IDs.
-fn salt_of(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Starts emulators.
 #[derive(Debug)]
 pub struct Emulator;
@@ -191,7 +178,7 @@ impl Emulator {
         };
 
         let (world, store) = match &config.state_path {
-            None => (World::new(Arc::clone(&catalog), settings, salt_of(config.seed)), None),
+            None => (World::new(Arc::clone(&catalog), settings, cvmfleet_cloud::salt_of(config.seed)), None),
             Some(dir) => {
                 let dir = dir.clone();
                 let catalog = Arc::clone(&catalog);
@@ -212,7 +199,6 @@ impl Emulator {
             stats: Mutex::new(Stats::default()),
             limiter: Mutex::new(ratelimit::RateLimiter::default()),
             credentials: config.credentials.iter().cloned().collect::<HashMap<_, _>>(),
-            catalog,
             rate_limits: config.rate_limits,
             clock_offset_ms: AtomicI64::new(0),
             compact_after_bytes: config.compact_after_bytes,
@@ -237,7 +223,7 @@ fn load(
     let fresh = loaded.snapshot.is_none();
     let mut world = match loaded.snapshot {
         Some(snapshot) => World::from_snapshot(catalog, settings, snapshot),
-        None => World::new(catalog, settings, salt_of(seed)),
+        None => World::new(catalog, settings, cvmfleet_cloud::salt_of(seed)),
     };
     for mutation in loaded.journal {
         world.apply(mutation);

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::world::{Mutation, Snapshot};
+use cvmfleet_cloud::{Mutation, Snapshot};
 
 /// The snapshot format this build reads and writes.
 const FORMAT: u32 = 1;
@@ -283,7 +283,7 @@ mod tests {
     use super::*;
 
     fn snapshot(next_seq: u64) -> Snapshot {
-        Snapshot { salt: 1, next_seq, records: Vec::new(), tokens: Vec::new(), stock: Vec::new() }
+        Snapshot::empty(1, next_seq)
     }
 
     #[test]
@@ -310,7 +310,7 @@ mod tests {
         store.append(&Mutation::default()).unwrap();
         drop(store);
         let (_store, loaded) = Store::open(dir.path()).unwrap();
-        assert_eq!(loaded.snapshot.map(|s| s.next_seq), Some(7));
+        assert_eq!(loaded.snapshot.map(|s| s.next_seq()), Some(7));
         assert_eq!(loaded.journal.len(), 2);
         assert_eq!(journal_generations(dir.path()).unwrap(), [1]);
     }
@@ -326,7 +326,7 @@ mod tests {
         older.write().unwrap();
         drop(store);
         let (_store, loaded) = Store::open(dir.path()).unwrap();
-        assert_eq!(loaded.snapshot.map(|s| s.next_seq), Some(2));
+        assert_eq!(loaded.snapshot.map(|s| s.next_seq()), Some(2));
         assert!(loaded.journal.is_empty());
     }
 

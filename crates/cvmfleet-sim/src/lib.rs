@@ -4,25 +4,17 @@
 //!
 //! - [`SimCloud`] is a cheap, cloneable handle on one world. It is a
 //!   [`cvmfleet_client::Transport`]: `CvmClient::with_transport(.., Arc::new(cloud.clone()))`.
-//! - The model follows the emulator (`crates/cvmfleet-emulator/src/world`): RunInstances with
-//!   ClientTokens remembered forever, DescribeInstances by IDs or filters (`tag-key`,
-//!   `tag-value`, `tag:<key>` among them, at most 10 filters of 5 values) with Offset/Limit
-//!   paging, DescribeInstancesStatus, TerminateInstances, ModifyInstancesAttribute,
-//!   Start/StopInstances and DescribeRegions, with the emulator's checks and error codes; no
-//!   catalog, so any image, type, VPC or security group exists.
-//! - The Tag service's TagResources, UnTagResources, ModifyResourceTags,
-//!   DescribeResourcesByTags, DescribeResourceTagsByResourceIds and GetResources, through the
-//!   very code the emulator runs ([`cvmfleet_wire::tag::engine`]), over the instances' own
-//!   tags; resource names carry [`SimConfig::account_uin`] or an empty uin.
-//!   Start/StopInstances, with the emulator's checks and error codes; no catalog, so any image,
-//!   type, VPC or security group exists.
-//! - Stock and prices as the emulator's (issues 13 and 14): [`SimCloud::set_stock`] limits an
-//!   offering (sold-out codes, `MinCount`, launches whose stock vanished after acceptance at
-//!   [`SimConfig::low_stock_launch_failure_rate`]; a replayed token ignores stock),
-//!   [`SimCloud::set_price`] prices one, and DescribeZoneInstanceConfigInfos and
-//!   InquiryPriceRunInstances answer from both; [`SimCloud::reclaim_spot`] reclaims a spot
-//!   instance.
-//! - Time is `tokio::time` relative to the construction instant: PENDING → RUNNING after
+//! - The cloud is the emulator's own world ([`cvmfleet_cloud::World`]), the same code behind
+//!   another transport: every action, check and error code of the emulator, on a [`Catalog`]
+//!   ([`SimConfig::catalog`], the emulator's built-in one by default), with ClientTokens
+//!   remembered forever, stock ([`SimCloud::set_stock`]), prices ([`SimCloud::set_price`]),
+//!   spot reclamation ([`SimCloud::reclaim_spot`]) and the Tag service. A test
+//!   (`tests/it/agreement.rs`) sends the same calls to both faces and requires the same
+//!   answers.
+//! - Launches whose stock vanished after acceptance come at
+//!   [`SimConfig::low_stock_launch_failure_rate`]; a replayed token ignores stock.
+//! - Time is `tokio::time` relative to the construction instant, shown to the world as
+//!   2026-01-01T00:00:00Z plus the elapsed time: PENDING → RUNNING after
 //!   [`SimConfig::boot_delay`], TERMINATING → gone after [`SimConfig::terminate_delay`], applied
 //!   lazily at the start of every call and inspection.
 //! - Faults ([`FaultConfig`], [`Rule`]) come from the one seeded generator of the world: latency
@@ -32,8 +24,8 @@
 //!   [`SimCloud::live`], [`SimCloud::calls`], [`SimCloud::lost`]) and changes it out of band
 //!   ([`SimCloud::terminate_out_of_band`], …).
 //!
-//! Everything is deterministic given the seed and the order of calls: ordered maps only, IDs
-//! from a counter, no wall clock.
+//! Everything is deterministic given the seed and the order of calls: IDs from a counter, no
+//! wall clock, one generator.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -74,7 +66,7 @@
 //! ```
 
 mod faults;
-mod world;
+mod transport;
 
 #[cfg(test)]
 mod tag_tests;
@@ -83,7 +75,7 @@ mod tests;
 #[cfg(test)]
 mod tests_market;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -94,38 +86,26 @@ use cvmfleet_wire::model::Instance;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use cvmfleet_cloud::{Catalog, DEFAULT_ACCOUNT_UIN, StockSpec, TokenMode};
 pub use faults::{FaultConfig, Rule, RuleKind};
-use world::World;
-
-/// The account uin of a simulation configured with none (the emulator's default too).
-pub const DEFAULT_ACCOUNT_UIN: &str = "100000000001";
+use transport::Sim;
 
 /// A SecretId for clients of the simulation (the sim checks no signature).
 pub const DEV_SECRET_ID: &str = "AKIDcvmfleetSimulationKey000000000";
 /// The matching SecretKey.
 pub const DEV_SECRET_KEY: &str = "cvmfleetSimulationSecretKey00000";
 
-/// What a reused ClientToken with different parameters gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TokenMode {
-    /// Replay the original `InstanceIdSet`, ignoring the new parameters (the real service).
-    Lenient,
-    /// Refuse with `InvalidParameter`, naming the token, and create nothing: a reconciler that
-    /// reuses a token for a different request has a bug (the emulator's `--strict-tokens`).
-    #[default]
-    Strict,
-}
-
-/// How a [`SimCloud`] behaves. `Default`: seed 0, any region, 2 s boot, 2 s stop, 1 s
+/// How a [`SimCloud`] behaves. `Default`: seed 0, the built-in catalog, 2 s boot, 2 s stop, 1 s
 /// terminate, `LAUNCH_FAILED` instances listed for 600 s (the emulator's retention), strict
 /// tokens, no faults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
     /// Seed of the world's one generator (faults, failed launches) and salt of the IDs.
     pub seed: u64,
-    /// Regions served; calls to others answer `UnsupportedRegion`. Empty: every region, and
-    /// DescribeRegions lists the regions that hold an instance.
-    pub regions: BTreeSet<String>,
+    /// The regions, zones, images, instance types, networks, stock and prices of the world
+    /// (the emulator's [`Catalog::builtin`] by default); calls to other regions answer
+    /// `UnsupportedRegion`.
+    pub catalog: Catalog,
     /// How long a new instance stays `PENDING` (and a started one `STARTING`).
     pub boot_delay: Duration,
     /// How long a stopped instance stays `STOPPING`.
@@ -151,7 +131,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             seed: 0,
-            regions: BTreeSet::new(),
+            catalog: Catalog::builtin(),
             boot_delay: Duration::from_secs(2),
             stop_delay: Duration::from_secs(2),
             terminate_delay: Duration::from_secs(1),
@@ -235,7 +215,7 @@ pub struct CallCount {
 /// A handle on one simulated cloud; clones share it.
 #[derive(Clone)]
 pub struct SimCloud {
-    world: Arc<Mutex<World>>,
+    world: Arc<Mutex<Sim>>,
 }
 
 impl fmt::Debug for SimCloud {
@@ -248,11 +228,11 @@ impl SimCloud {
     /// A new, empty cloud; its clock starts now (`tokio::time::Instant::now()`).
     #[must_use]
     pub fn new(config: SimConfig) -> Self {
-        SimCloud { world: Arc::new(Mutex::new(World::new(config))) }
+        SimCloud { world: Arc::new(Mutex::new(Sim::new(config))) }
     }
 
     /// The world, advanced to now.
-    fn world(&self) -> MutexGuard<'_, World> {
+    fn world(&self) -> MutexGuard<'_, Sim> {
         let mut world = self.world.lock().unwrap_or_else(PoisonError::into_inner);
         world.advance();
         world
@@ -293,7 +273,7 @@ impl SimCloud {
     /// A listed instance.
     #[must_use]
     pub fn get(&self, id: &str) -> Option<Instance> {
-        self.world().get(id)
+        self.world().world.get(id).cloned()
     }
 
     /// Calls per action; actions never called are absent.
@@ -319,17 +299,23 @@ impl SimCloud {
     /// Stops a `RUNNING` instance out of band (`STOPPING`, then `STOPPED` after the stop
     /// delay); `false` in any other state.
     pub fn stop_out_of_band(&self, id: &str) -> bool {
-        self.world().stop_out_of_band(id)
+        let mut sim = self.world();
+        let now = sim.now_ms();
+        sim.world.stop_out_of_band(id, now).is_some()
     }
 
     /// Renames an instance out of band; `false` when it is not listed.
     pub fn rename_out_of_band(&self, id: &str, name: &str) -> bool {
-        self.world().rename_out_of_band(id, name)
+        let mut sim = self.world();
+        let now = sim.now_ms();
+        sim.world.rename_out_of_band(id, name, now).is_some()
     }
 
     /// Removes a tag out of band; `false` when the instance or the tag is missing.
     pub fn remove_tag_out_of_band(&self, id: &str, key: &str) -> bool {
-        self.world().remove_tag_out_of_band(id, key)
+        let mut sim = self.world();
+        let now = sim.now_ms();
+        sim.world.remove_tag_out_of_band(id, key, now).is_some()
     }
 
     /// Replaces the random faults (the generator keeps its state).
@@ -361,7 +347,8 @@ impl SimCloud {
     /// `None` makes it unlimited (the default of every offering). As the emulator's
     /// `PUT /_emulator/stock`: creates take from it, an instance gives its unit back when it is
     /// gone, a launch whose stock vanished keeps it. `false` (nothing set) for a charge type
-    /// without stock (CDHPAID, or an unknown one).
+    /// without stock (CDHPAID, or an unknown one), a zone the catalog does not have or a type
+    /// the zone does not sell.
     pub fn set_stock(
         &self,
         zone: &str,
@@ -369,28 +356,38 @@ impl SimCloud {
         charge_type: Option<&str>,
         available: Option<u64>,
     ) -> bool {
-        self.world().set_stock(zone, instance_type, charge_type, available)
+        let spec = StockSpec {
+            zone: zone.to_owned(),
+            instance_type: instance_type.to_owned(),
+            charge_type: charge_type.map(str::to_owned),
+            available,
+        };
+        self.world().world.set_stock(&[spec]).is_ok()
     }
 
     /// What an offering can still launch; `None` when unlimited.
     #[must_use]
     pub fn available(&self, zone: &str, instance_type: &str, charge_type: &str) -> Option<u64> {
-        self.world().available(&(zone.to_owned(), instance_type.to_owned(), charge_type.to_owned()))
+        self.world().world.stock_available(zone, instance_type, charge_type)
     }
 
     /// Every limited offering, (zone, instance type, charge type), with what it has left.
     #[must_use]
     pub fn stock(&self) -> BTreeMap<(String, String, String), u64> {
-        self.world().stock_view()
+        let sim = self.world();
+        sim.world
+            .stock_view()
+            .into_iter()
+            .map(|v| ((v.zone, v.instance_type, v.charge_type), v.available))
+            .collect()
     }
 
     /// Sets the price of an instance type under PREPAID (yuan per month), POSTPAID_BY_HOUR or
     /// SPOTPAID (yuan per hour; a SPOTPAID bid below it gets
-    /// `InvalidParameterValue.InsufficientPrice`), in every region. Types without a price
-    /// quote as `FailedOperation.InquiryPriceFailed`. `false` for another charge type or a
+    /// `InvalidParameterValue.InsufficientPrice`), in every region, replacing the catalog's price. `false` for another charge type or a
     /// negative price.
     pub fn set_price(&self, instance_type: &str, charge_type: &str, price: f64) -> bool {
-        self.world().set_price(instance_type, charge_type, price)
+        self.world().world.set_price(instance_type, charge_type, price)
     }
 
     /// Reclaims a SPOTPAID instance as the cloud does: `TERMINATING` at once, gone after the
@@ -403,7 +400,9 @@ impl SimCloud {
 
     /// Changes the token mode from now on.
     pub fn set_token_mode(&self, mode: TokenMode) {
-        self.world().config.token_mode = mode;
+        let mut sim = self.world();
+        sim.config.token_mode = mode;
+        sim.world.set_token_mode(mode);
     }
 
     /// One call: faults decided on arrival, a sleep, processing at one instant, a sleep.

@@ -68,12 +68,12 @@ async fn issue_12_tag_filters_and_their_limits_match_the_emulator() {
 async fn issue_12_the_tag_service_changes_what_describe_instances_shows() {
     let cloud = SimCloud::new(SimConfig::seeded(5));
     let client = cloud.client().unwrap();
-    assert!(client.describe_regions().await.unwrap().is_empty(), "no instance, no region yet");
-    let gz = create(&client, "ap-guangzhou", "ap-guangzhou-3", 12, &[("fleet", "web")]).await;
-    let hk = create(&client, "ap-hongkong", "ap-hongkong-1", 3, &[("fleet", "web")]).await;
+    // Issue 20: the catalog's regions, as the emulator lists them.
     let regions: Vec<String> =
         client.describe_regions().await.unwrap().into_iter().map(|r| r.region).collect();
-    assert_eq!(regions, ["ap-guangzhou", "ap-hongkong"]);
+    assert_eq!(regions, ["ap-guangzhou", "ap-hongkong", "ap-shanghai"]);
+    let gz = create(&client, "ap-guangzhou", "ap-guangzhou-3", 12, &[("fleet", "web")]).await;
+    let hk = create(&client, "ap-hongkong", "ap-hongkong-1", 3, &[("fleet", "web")]).await;
 
     let project = [Tag::new("cvmfleet:project", "shop")];
     for outcome in client.tag_resources("ap-guangzhou", &gz, &project).await {
@@ -141,11 +141,14 @@ async fn issue_12_the_tag_service_changes_what_describe_instances_shows() {
 
 #[tokio::test(start_paused = true)]
 async fn issue_12_configured_regions_and_uin() {
-    let config = SimConfig {
-        regions: ["ap-guangzhou".to_owned(), "ap-shanghai".to_owned()].into(),
-        account_uin: "777".into(),
-        ..SimConfig::seeded(1)
-    };
+    // Issue 20: the regions are the catalog's; this one has no Hong Kong.
+    let mut catalog = Catalog::builtin();
+    catalog.regions.retain(|r| r.region != "ap-hongkong");
+    catalog.vpcs.retain(|v| v.region != "ap-hongkong");
+    catalog.security_groups.retain(|g| g.region != "ap-hongkong");
+    catalog.prices.instances.retain(|p| p.region.as_deref() != Some("ap-hongkong"));
+    catalog.validate().unwrap();
+    let config = SimConfig { catalog, account_uin: "777".into(), ..SimConfig::seeded(1) };
     let cloud = SimCloud::new(config);
     let client = cloud.client().unwrap();
     let regions: Vec<String> =

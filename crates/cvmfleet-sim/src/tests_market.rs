@@ -80,7 +80,11 @@ async fn stock_runs_out_with_the_emulators_codes_issue_13() {
         code(call(&client, &run(1, "SPOTPAID", None)).await),
         codes::INVALID_PARAMETER_VALUE_INSUFFICIENT_OFFERING
     );
-    call(&client, &run(5, "PREPAID", None)).await.unwrap();
+    let prepaid = RunInstancesRequest {
+        instance_charge_prepaid: Some(InstanceChargePrepaid { period: 1, renew_flag: None }),
+        ..run(5, "PREPAID", None)
+    };
+    call(&client, &prepaid).await.unwrap();
 
     // Terminated instances give their stock back when they are gone.
     sleep(Duration::from_secs(2)).await;
@@ -152,13 +156,14 @@ async fn zone_configs_and_quotes_answer_from_stock_and_prices_issue_13_14() {
     assert_eq!(by("PREPAID").status_category, "EnoughStock");
     assert_eq!(by("POSTPAID_BY_HOUR").price.unit_price_discount, Some(0.2));
     assert_eq!(by("PREPAID").price.discount_price, Some(70.0));
-    // Without filters: what the sim knows of in the region.
+    // Without filters: every type of every zone of the region, from the catalog (issue 20).
     let all = describe(&client, &[]).await.unwrap();
-    assert!(all.iter().all(|i| i.zone == ZONE && i.instance_type == TYPE), "{all:?}");
-    let unpriced = describe(&client, &[("zone", &["ap-guangzhou-4"]), ("instance-type", &["SA2.MEDIUM4"])])
-        .await
-        .unwrap();
-    assert!(unpriced.iter().all(|i| i.is_selling() && i.price.unit_price.is_none()));
+    assert!(all.len() > items.len() && all.iter().all(|i| i.zone.starts_with("ap-guangzhou-")), "{all:?}");
+    let catalog_priced =
+        describe(&client, &[("zone", &["ap-guangzhou-4"]), ("instance-type", &["SA2.MEDIUM4"])])
+            .await
+            .unwrap();
+    assert!(catalog_priced.iter().all(|i| i.is_selling() && i.price.unit_price.is_some()));
     assert_eq!(
         code(describe(&client, &[("zone", &["ap-hongkong-1"])]).await),
         codes::INVALID_ZONE_MISMATCH_REGION
@@ -167,15 +172,16 @@ async fn zone_configs_and_quotes_answer_from_stock_and_prices_issue_13_14() {
 
     let quote = |r: &RunInstancesRequest| InquiryPriceRunInstancesRequest::from_run(r);
     let hourly = call(&client, &quote(&run(3, "POSTPAID_BY_HOUR", None))).await.unwrap().price;
-    assert_eq!(hourly.instance_price.unit_price_discount, Some(0.2 * 3.0));
+    // Issue 20: the emulator's quote, which prices the default system disk too (50 GiB of
+    // CLOUD_PREMIUM in the built-in table: 0.0005 per GiB-hour, 0.35 per GiB-month).
+    let near = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-6);
+    assert!(near(hourly.instance_price.unit_price_discount, (0.2 + 50.0 * 0.0005) * 3.0), "{hourly:?}");
     let prepaid = RunInstancesRequest {
         instance_charge_prepaid: Some(InstanceChargePrepaid { period: 12, renew_flag: None }),
         ..run(1, "PREPAID", None)
     };
-    assert_eq!(
-        call(&client, &quote(&prepaid)).await.unwrap().price.instance_price.discount_price,
-        Some(840.0)
-    );
+    let monthly = call(&client, &quote(&prepaid)).await.unwrap().price.instance_price.discount_price;
+    assert!(near(monthly, (70.0 + 50.0 * 0.35) * 12.0), "{monthly:?}");
     assert_eq!(code(call(&client, &quote(&run(1, "PREPAID", None))).await), codes::MISSING_PARAMETER);
     assert_eq!(
         code(call(&client, &quote(&run(1, "SPOTPAID", None))).await),
@@ -183,7 +189,9 @@ async fn zone_configs_and_quotes_answer_from_stock_and_prices_issue_13_14() {
     );
     let other =
         RunInstancesRequest { instance_type: Some("S5.LARGE8".into()), ..run(1, "POSTPAID_BY_HOUR", None) };
-    assert_eq!(code(call(&client, &quote(&other)).await), codes::FAILED_OPERATION_INQUIRY_PRICE_FAILED);
+    // The catalog's built-in price, untouched by set_price.
+    let built_in = call(&client, &quote(&other)).await.unwrap().price.instance_price.unit_price_discount;
+    assert!(built_in.is_some_and(|p| p > 0.0 && p != 0.2), "{built_in:?}");
     assert!(cloud.created().is_empty(), "quotes create nothing");
 }
 

@@ -39,7 +39,7 @@ use cvmfleet_plan::observed::tags;
 use cvmfleet_plan::token::pool_tag_zone;
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
 use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, Unavailable, converge, observe, read_market};
-use cvmfleet_sim::{FaultConfig, SimCloud, SimConfig, TokenMode};
+use cvmfleet_sim::{Catalog, FaultConfig, SimCloud, SimConfig, TokenMode};
 use cvmfleet_spec::policy::Amount;
 use cvmfleet_spec::{Capacity, GroupPolicies, Offering, OfferingPolicy, Rollout, ZonePolicy};
 use cvmfleet_wire::api::RunInstancesRequest;
@@ -54,6 +54,28 @@ const CI_STOCK_SCHEDULES: u64 = 2_000;
 const REGION: &str = "ap-guangzhou";
 const ZONES: [&str; 3] = ["ap-guangzhou-3", "ap-guangzhou-4", "ap-guangzhou-6"];
 const IMAGES: [&str; 3] = ["img-pmqg1cw7", "img-8toqc6s3", "img-9qabwvbn"];
+
+/// Issue 20: the simulation is the emulator's world, which checks images, types and subnets
+/// against its catalog. The schedules run on the built-in catalog extended, as an emulator's
+/// `--catalog` file in `extend` mode would, with this fixture's third image, its second type and
+/// one subnet per zone of `vpc-2zxc8w1p` (the built-in ones kept), each a /20: the largest fleets
+/// (230 replicas in a zone, twice that during a rollout) outgrow the built-in /24 subnets.
+const CATALOG: &str = r#"{
+  "images": [{"image_id": "img-9qabwvbn", "image_name": "sim", "os_name": "sim", "platform": "TencentOS"}],
+  "instance_types": [{"instance_type": "SA2.MEDIUM2", "cpu": 2, "memory": 2}],
+  "vpcs": [{"vpc_id": "vpc-2zxc8w1p", "region": "ap-guangzhou", "cidr": "10.0.0.0/16", "subnets": [
+    {"subnet_id": "subnet-f2c0w6j1", "zone": "ap-guangzhou-2", "cidr": "10.0.0.0/24"},
+    {"subnet_id": "subnet-g3a1x7k2", "zone": "ap-guangzhou-3", "cidr": "10.0.1.0/24"},
+    {"subnet_id": "subnet-h4b2y8m3", "zone": "ap-guangzhou-4", "cidr": "10.0.2.0/24"},
+    {"subnet_id": "subnet-00000001", "zone": "ap-guangzhou-3", "cidr": "10.0.16.0/20"},
+    {"subnet_id": "subnet-00000002", "zone": "ap-guangzhou-4", "cidr": "10.0.32.0/20"},
+    {"subnet_id": "subnet-00000003", "zone": "ap-guangzhou-6", "cidr": "10.0.48.0/20"}
+  ]}]
+}"#;
+
+fn catalog() -> Catalog {
+    Catalog::builtin().apply_json(CATALOG, std::path::Path::new("sim.rs")).expect("the fixture's catalog")
+}
 
 /// One spec of the fleet: per group, its size and image, and its rollout bounds.
 #[derive(Debug, Clone)]
@@ -378,6 +400,7 @@ async fn run(schedule: &Schedule) -> Outcome {
         token_mode: schedule.token_mode,
         faults: schedule.faults.clone(),
         low_stock_launch_failure_rate: schedule.low_stock_launch_failure_rate,
+        catalog: catalog(),
         ..SimConfig::default()
     });
     let _ = writeln!(trace, "seed {} {:?} {:?}", schedule.seed, schedule.token_mode, schedule.faults);

@@ -621,7 +621,7 @@ impl Catalog {
 
 /// Lookups into a validated catalog.
 #[derive(Debug)]
-pub(crate) struct CatalogIndex {
+pub struct CatalogIndex {
     pub(crate) catalog: Catalog,
     zone_region: HashMap<String, String>,
     images: HashMap<String, usize>,
@@ -636,7 +636,9 @@ pub(crate) struct CatalogIndex {
 }
 
 impl CatalogIndex {
-    pub(crate) fn new(catalog: Catalog) -> Self {
+    /// Indexes a catalog (validate it first: [`Catalog::validate`]).
+    #[must_use]
+    pub fn new(catalog: Catalog) -> Self {
         let mut zone_region = HashMap::new();
         for r in &catalog.regions {
             for z in &r.zones {
@@ -681,7 +683,9 @@ impl CatalogIndex {
         self.stock.iter().filter_map(|(o, n)| n.map(|n| (o, n)))
     }
 
-    pub(crate) fn region(&self, region: &str) -> Option<&RegionSpec> {
+    /// A region of the catalog.
+    #[must_use]
+    pub fn region(&self, region: &str) -> Option<&RegionSpec> {
         self.catalog.regions.iter().find(|r| r.region == region)
     }
 

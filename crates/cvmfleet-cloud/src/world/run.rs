@@ -14,6 +14,7 @@ use cvmfleet_wire::vocab::{
     PREPAID_PERIODS, RENEW_FLAG_DEFAULT, RenewFlag,
 };
 
+use super::TokenMode;
 use super::checks::{
     add_months, check_action_timer, check_data_disks, check_internet, check_system_disk, check_tags,
     check_user_data, default_host_name, default_login_user, format_time,
@@ -25,7 +26,6 @@ use super::{
 };
 use crate::api_error::ApiError;
 use crate::catalog::ImageSpec;
-use crate::config::TokenMode;
 use crate::ids;
 use crate::names::{self, InstanceTypeShape, NameTemplate};
 use crate::net::{self, Cidr};
@@ -87,7 +87,7 @@ pub(super) struct Plan {
 
 impl World {
     /// RunInstances. `launch` decides, per created instance, what becomes of it.
-    pub(crate) fn run_instances(
+    pub fn run_instances(
         &mut self,
         ctx: &Ctx,
         req: &RunInstancesRequest,

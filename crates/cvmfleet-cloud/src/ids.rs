@@ -26,6 +26,16 @@ fn scramble(n: u64, salt: u64) -> u128 {
     (u128::from(n) % SPACE * MULTIPLIER + u128::from(salt)) % SPACE
 }
 
+/// Mixes a configured seed into the salt of a new state's IDs (the emulator and the simulation
+/// both derive it so, so the same seed gives the same IDs on both faces).
+#[must_use]
+pub fn salt_of(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// The instance ID of sequence number `seq`.
 #[must_use]
 pub fn instance_id(seq: u64, salt: u64) -> String {

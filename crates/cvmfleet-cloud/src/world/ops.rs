@@ -77,7 +77,7 @@ impl World {
         seqs.iter().filter_map(|s| self.records.get(s).cloned()).collect()
     }
 
-    fn commit(&mut self, records: Vec<Record>) -> Mutation {
+    pub(super) fn commit(&mut self, records: Vec<Record>) -> Mutation {
         let mutation = Mutation { put: records, ..Mutation::default() };
         self.apply(mutation.clone());
         mutation
@@ -86,11 +86,7 @@ impl World {
     /// TerminateInstances: postpaid instances (and prepaid ones already in the recycle bin) go
     /// `TERMINATING` and disappear after the terminate delay; running or stopped prepaid
     /// instances go to the recycle bin (`SHUTDOWN`).
-    pub(crate) fn terminate(
-        &mut self,
-        ctx: &Ctx,
-        req: &TerminateInstancesRequest,
-    ) -> Result<Mutation, ApiError> {
+    pub fn terminate(&mut self, ctx: &Ctx, req: &TerminateInstancesRequest) -> Result<Mutation, ApiError> {
         let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
         let mut records = self.records_of(&seqs);
         let mut charge_types = BTreeSet::new();
@@ -137,7 +133,7 @@ impl World {
     }
 
     /// StopInstances: `RUNNING` → `STOPPING` → `STOPPED` after the stop delay.
-    pub(crate) fn stop(&mut self, ctx: &Ctx, req: &StopInstancesRequest) -> Result<Mutation, ApiError> {
+    pub fn stop(&mut self, ctx: &Ctx, req: &StopInstancesRequest) -> Result<Mutation, ApiError> {
         if let Some(mode) = &req.stopped_mode
             && mode != "KEEP_CHARGING"
             && mode != "STOP_CHARGING"
@@ -171,7 +167,7 @@ impl World {
     }
 
     /// StartInstances: `STOPPED` → `STARTING` → `RUNNING` after the boot delay.
-    pub(crate) fn start(&mut self, ctx: &Ctx, req: &StartInstancesRequest) -> Result<Mutation, ApiError> {
+    pub fn start(&mut self, ctx: &Ctx, req: &StartInstancesRequest) -> Result<Mutation, ApiError> {
         let seqs = self.resolve_ids(&ctx.region, &req.instance_ids)?;
         let mut records = self.records_of(&seqs);
         if let Some(r) = records.iter().find(|r| r.instance.state() != InstanceState::Stopped) {
@@ -187,11 +183,7 @@ impl World {
     }
 
     /// ModifyInstancesAttribute: exactly one attribute per request.
-    pub(crate) fn modify(
-        &mut self,
-        ctx: &Ctx,
-        req: &ModifyInstancesAttributeRequest,
-    ) -> Result<Mutation, ApiError> {
+    pub fn modify(&mut self, ctx: &Ctx, req: &ModifyInstancesAttributeRequest) -> Result<Mutation, ApiError> {
         let set = req.attributes_set();
         match set.len() {
             0 => {

@@ -23,7 +23,7 @@ impl ApiError {
     }
 
     /// `MissingParameter` naming the parameter.
-    pub(crate) fn missing(parameter: &str) -> Self {
+    pub fn missing(parameter: &str) -> Self {
         ApiError::new(
             codes::MISSING_PARAMETER,
             format!("The request is missing a required parameter `{parameter}`."),
@@ -31,17 +31,17 @@ impl ApiError {
     }
 
     /// `InvalidParameter`: a parameter of the wrong type or format.
-    pub(crate) fn invalid_parameter(message: impl Into<String>) -> Self {
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
         ApiError::new(codes::INVALID_PARAMETER, message)
     }
 
     /// `InvalidParameterValue`: a well-formed parameter with an unsupported value.
-    pub(crate) fn invalid_value(message: impl Into<String>) -> Self {
+    pub fn invalid_value(message: impl Into<String>) -> Self {
         ApiError::new(codes::INVALID_PARAMETER_VALUE, message)
     }
 
     /// `InvalidParameterValue.Range`: a number out of its range.
-    pub(crate) fn out_of_range(parameter: &str, value: impl fmt::Display, range: &str) -> Self {
+    pub fn out_of_range(parameter: &str, value: impl fmt::Display, range: &str) -> Self {
         ApiError::new(
             codes::INVALID_PARAMETER_VALUE_RANGE,
             format!("The value `{value}` of parameter `{parameter}` is out of range; allowed: {range}."),
@@ -49,12 +49,12 @@ impl ApiError {
     }
 
     /// `InvalidParameterCombination`: two parameters that do not go together.
-    pub(crate) fn combination(message: impl Into<String>) -> Self {
+    pub fn combination(message: impl Into<String>) -> Self {
         ApiError::new(codes::INVALID_PARAMETER_COMBINATION, message)
     }
 
     /// `InternalError`.
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
+    pub fn internal(message: impl Into<String>) -> Self {
         ApiError::new(codes::INTERNAL_ERROR, message)
     }
 }

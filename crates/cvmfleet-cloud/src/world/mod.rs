@@ -7,7 +7,9 @@
 //! applied lazily by [`World::advance`] before each request, and are never journaled: they
 //! follow from the stored deadlines.
 
+mod call;
 mod checks;
+mod console;
 mod describe;
 mod market;
 mod ops;
@@ -21,21 +23,21 @@ use cvmfleet_wire::model::Instance;
 use cvmfleet_wire::vocab::InstanceState;
 use serde::{Deserialize, Serialize};
 
+use crate::DEFAULT_ACCOUNT_UIN;
 use crate::catalog::CatalogIndex;
-use crate::config::TokenMode;
 use crate::net::parse_ipv4;
 use crate::stock::{Capacity, Offering};
 
-pub(crate) use market::{LaunchDraw, LaunchFate};
+pub use market::{LaunchDraw, LaunchFate};
 pub use market::{Reclaim, SpotReclaim};
 
-#[cfg(test)]
-pub(crate) use describe::InstancePage;
+pub use call::Encode;
+pub use describe::InstancePage;
 
 /// Where a timed transition leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Step {
+pub enum Step {
     /// `PENDING`/`STARTING` → `RUNNING`.
     Running,
     /// `PENDING` → `LAUNCH_FAILED`.
@@ -51,14 +53,14 @@ pub(crate) enum Step {
 
 /// A timed transition: at `at` (Unix milliseconds) the instance moves to `to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Transition {
+pub struct Transition {
     pub(crate) at: i64,
     pub(crate) to: Step,
 }
 
 /// One instance with what the emulator keeps beside its API form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Record {
+pub struct Record {
     /// Creation order; the instance ID derives from it.
     pub(crate) seq: u64,
     /// Region of the instance's zone.
@@ -111,7 +113,7 @@ fn ip_scope(region: &str, subnet_id: &str) -> String {
 
 /// A ClientToken bound to the instances it created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct TokenRecord {
+pub struct TokenRecord {
     pub(crate) secret_id: String,
     pub(crate) region: String,
     pub(crate) token: String,
@@ -132,7 +134,7 @@ impl TokenRecord {
 
 /// The changes one request made: a journal entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Mutation {
+pub struct Mutation {
     /// Records created or changed, whole.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) put: Vec<Record>,
@@ -145,14 +147,48 @@ pub(crate) struct Mutation {
 }
 
 impl Mutation {
-    pub(crate) fn is_empty(&self) -> bool {
+    /// How many instance records the call created or changed (a RunInstances: how many it
+    /// created; a replayed token: none).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.put.len()
+    }
+
+    /// Whether the call changed nothing.
+    pub fn is_empty(&self) -> bool {
         self.put.is_empty() && self.tokens.is_empty() && self.stock.is_empty()
+    }
+}
+
+/// One instance a RunInstances created, as [`Mutation::launched`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Launched<'a> {
+    /// The instance as created (`PENDING`).
+    pub instance: &'a Instance,
+    /// Its launch is going to fail (it ends `LAUNCH_FAILED`).
+    pub launch_fails: bool,
+    /// It fails because its offering's stock vanished after the request was accepted.
+    pub stock_vanishes: bool,
+}
+
+impl Mutation {
+    /// The instances the call put, with their decided fate: after a RunInstances, the ones it
+    /// created.
+    pub fn launched(&self) -> impl Iterator<Item = Launched<'_>> {
+        self.put.iter().map(|r| {
+            let to = r.next.map(|t| t.to);
+            Launched {
+                instance: &r.instance,
+                launch_fails: matches!(to, Some(Step::LaunchFailed | Step::LaunchFailedNoStock)),
+                stock_vanishes: to == Some(Step::LaunchFailedNoStock),
+            }
+        })
     }
 }
 
 /// The whole state in one document (the snapshot).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     /// Salt of the IDs, fixed when the state is created.
     pub(crate) salt: u64,
     /// The next sequence number.
@@ -164,35 +200,93 @@ pub(crate) struct Snapshot {
     pub(crate) stock: Vec<Capacity>,
 }
 
+impl Snapshot {
+    /// The state of a world with no instance yet whose next sequence number is `next_seq`.
+    #[must_use]
+    pub fn empty(salt: u64, next_seq: u64) -> Snapshot {
+        Snapshot { salt, next_seq, records: Vec::new(), tokens: Vec::new(), stock: Vec::new() }
+    }
+
+    /// The sequence number the next instance gets.
+    #[must_use]
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
 /// tag key → tag value → records, of one region.
 type TagIndex = HashMap<String, HashMap<String, BTreeSet<u64>>>;
 
+/// What a RunInstances with a ClientToken already used by the same SecretId in the same region,
+/// but with different parameters, gets. Tencent documents no rule for this.
+///
+/// In both modes a repeated token with the *same* parameters returns the original
+/// `InstanceIdSet` and creates nothing, even when those instances were terminated since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenMode {
+    /// Replay the original `InstanceIdSet`, ignoring the new parameters (the default; what
+    /// the real service appears to do, as it has no mismatch error code).
+    #[default]
+    Lenient,
+    /// Refuse with `InvalidParameter`, naming the token: a reconciler that reuses a token for
+    /// a different request has a bug, and cvmfleet's own tests run in this mode to catch it.
+    Strict,
+}
+
 /// Timing, quota and policy of a world, in the units the world uses.
 #[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) boot_delay_ms: i64,
-    pub(crate) stop_delay_ms: i64,
-    pub(crate) terminate_delay_ms: i64,
-    pub(crate) launch_failed_retention_ms: i64,
-    pub(crate) instance_quota: Option<u32>,
-    pub(crate) token_mode: TokenMode,
-    pub(crate) unqualified_secret_ids: BTreeSet<String>,
+pub struct Settings {
+    /// How long a new instance stays `PENDING` (and a started one `STARTING`).
+    pub boot_delay_ms: i64,
+    /// How long a stopped instance stays `STOPPING`.
+    pub stop_delay_ms: i64,
+    /// How long a terminated instance stays `TERMINATING`.
+    pub terminate_delay_ms: i64,
+    /// How long a `LAUNCH_FAILED` instance stays listed.
+    pub launch_failed_retention_ms: i64,
+    /// Most instances per region; `None` for no quota.
+    pub instance_quota: Option<u32>,
+    /// What a reused ClientToken with different parameters gets.
+    pub token_mode: TokenMode,
+    /// SecretIds whose RunInstances gets `AccountQualificationRestrictions`.
+    pub unqualified_secret_ids: BTreeSet<String>,
     /// The account's uin, in the six-segment names of the Tag service.
-    pub(crate) account_uin: String,
+    pub account_uin: String,
+}
+
+impl Default for Settings {
+    /// The emulator's defaults: 3 s boot, stop and terminate, `LAUNCH_FAILED` listed 600 s, no
+    /// quota, lenient tokens, every account qualified, the default account uin.
+    fn default() -> Self {
+        Settings {
+            boot_delay_ms: 3_000,
+            stop_delay_ms: 3_000,
+            terminate_delay_ms: 3_000,
+            launch_failed_retention_ms: 600_000,
+            instance_quota: None,
+            token_mode: TokenMode::Lenient,
+            unqualified_secret_ids: BTreeSet::new(),
+            account_uin: DEFAULT_ACCOUNT_UIN.to_owned(),
+        }
+    }
 }
 
 /// Who calls, where, and when: the context of one API call.
 #[derive(Debug, Clone)]
-pub(crate) struct Ctx {
-    pub(crate) secret_id: String,
-    pub(crate) region: String,
-    pub(crate) request_id: String,
-    pub(crate) now_ms: i64,
+pub struct Ctx {
+    /// The caller's SecretId (ClientTokens are the caller's own).
+    pub secret_id: String,
+    /// The region of the call; empty for actions that take none.
+    pub region: String,
+    /// The call's RequestId, as `LatestOperationRequestId` records it.
+    pub request_id: String,
+    /// The world's clock, Unix milliseconds.
+    pub now_ms: i64,
 }
 
 /// The emulated cloud.
 #[derive(Debug)]
-pub(crate) struct World {
+pub struct World {
     catalog: Arc<CatalogIndex>,
     settings: Settings,
     salt: u64,
@@ -224,7 +318,9 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn new(catalog: Arc<CatalogIndex>, settings: Settings, salt: u64) -> Self {
+    /// An empty world on `catalog`; `salt` makes its IDs (see [`crate::salt_of`]).
+    #[must_use]
+    pub fn new(catalog: Arc<CatalogIndex>, settings: Settings, salt: u64) -> Self {
         World {
             catalog,
             settings,
@@ -248,7 +344,7 @@ impl World {
     }
 
     /// Rebuilds a world from a snapshot.
-    pub(crate) fn from_snapshot(catalog: Arc<CatalogIndex>, settings: Settings, snapshot: Snapshot) -> Self {
+    pub fn from_snapshot(catalog: Arc<CatalogIndex>, settings: Settings, snapshot: Snapshot) -> Self {
         let mut world = World::new(catalog, settings, snapshot.salt);
         world.next_seq = snapshot.next_seq.max(1);
         world.apply(Mutation { put: snapshot.records, tokens: snapshot.tokens, stock: snapshot.stock });
@@ -256,7 +352,7 @@ impl World {
     }
 
     /// The whole state.
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    pub fn snapshot(&self) -> Snapshot {
         let mut tokens: Vec<TokenRecord> = self.tokens.values().cloned().collect();
         tokens.sort_by_key(TokenRecord::key);
         Snapshot {
@@ -273,12 +369,19 @@ impl World {
     }
 
     /// Number of instances, in every region.
-    pub(crate) fn len(&self) -> usize {
+    #[must_use]
+    pub fn len(&self) -> usize {
         self.records.len()
     }
 
+    /// Whether no instance is listed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
     /// Replays a journal entry (or a snapshot's contents).
-    pub(crate) fn apply(&mut self, mutation: Mutation) {
+    pub fn apply(&mut self, mutation: Mutation) {
         for record in mutation.put {
             self.put(record);
         }
@@ -382,7 +485,7 @@ impl World {
     }
 
     /// Applies every transition due at `now_ms`.
-    pub(crate) fn advance(&mut self, now_ms: i64) {
+    pub fn advance(&mut self, now_ms: i64) {
         let mut reclaimed = Vec::new();
         while let Some(&(at, seq)) = self.queue.first() {
             if at > now_ms {
@@ -466,6 +569,22 @@ impl World {
                 }
             }
         }
+    }
+
+    /// The listed instances of every region, in creation order.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.records.values().map(|r| &r.instance)
+    }
+
+    /// A listed instance.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Instance> {
+        self.record_by_id(id).map(|r| &r.instance)
+    }
+
+    /// The policy for reused ClientTokens, from now on.
+    pub fn set_token_mode(&mut self, mode: TokenMode) {
+        self.settings.token_mode = mode;
     }
 
     fn record_by_id(&self, id: &str) -> Option<&Record> {

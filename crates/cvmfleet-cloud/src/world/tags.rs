@@ -50,12 +50,12 @@ impl TagStore for World {
 
 impl World {
     /// The account's uin.
-    pub(crate) fn account_uin(&self) -> &str {
+    pub fn account_uin(&self) -> &str {
         &self.settings.account_uin
     }
 
     /// DescribeRegions: the catalog's regions, all `AVAILABLE`.
-    pub(crate) fn describe_regions(&self) -> DescribeRegionsResponse {
+    pub fn describe_regions(&self) -> DescribeRegionsResponse {
         let regions: Vec<RegionInfo> = self
             .catalog
             .catalog
@@ -86,7 +86,7 @@ impl World {
     }
 
     /// TagResources.
-    pub(crate) fn tag_resources(
+    pub fn tag_resources(
         &mut self,
         req: &TagResourcesRequest,
     ) -> Result<(FailedResourcesResponse, Mutation), ApiError> {
@@ -95,7 +95,7 @@ impl World {
     }
 
     /// UnTagResources.
-    pub(crate) fn untag_resources(
+    pub fn untag_resources(
         &mut self,
         req: &UnTagResourcesRequest,
     ) -> Result<(FailedResourcesResponse, Mutation), ApiError> {
@@ -104,16 +104,13 @@ impl World {
     }
 
     /// ModifyResourceTags.
-    pub(crate) fn modify_resource_tags(
-        &mut self,
-        req: &ModifyResourceTagsRequest,
-    ) -> Result<Mutation, ApiError> {
+    pub fn modify_resource_tags(&mut self, req: &ModifyResourceTagsRequest) -> Result<Mutation, ApiError> {
         let changes = engine::modify_resource_tags(self, req)?;
         Ok(self.commit_tags(changes))
     }
 
     /// DescribeResourcesByTags.
-    pub(crate) fn describe_resources_by_tags(
+    pub fn describe_resources_by_tags(
         &self,
         req: &DescribeResourcesByTagsRequest,
     ) -> Result<DescribeResourcesByTagsResponse, ApiError> {
@@ -121,7 +118,7 @@ impl World {
     }
 
     /// DescribeResourceTagsByResourceIds.
-    pub(crate) fn describe_resource_tags_by_ids(
+    pub fn describe_resource_tags_by_ids(
         &self,
         req: &DescribeResourceTagsByResourceIdsRequest,
     ) -> Result<DescribeResourceTagsByResourceIdsResponse, ApiError> {
@@ -129,7 +126,7 @@ impl World {
     }
 
     /// GetResources.
-    pub(crate) fn get_resources(&self, req: &GetResourcesRequest) -> Result<GetResourcesResponse, ApiError> {
+    pub fn get_resources(&self, req: &GetResourcesRequest) -> Result<GetResourcesResponse, ApiError> {
         Ok(engine::get_resources(self, req)?)
     }
 }

@@ -148,9 +148,11 @@ impl Matcher {
 /// `DescribeInstancesResponse` (a unit test checks), without copying 100 instances per page.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct InstancePage<'a> {
-    pub(crate) total_count: i64,
-    pub(crate) instance_set: Vec<&'a Instance>,
+pub struct InstancePage<'a> {
+    /// How many instances match.
+    pub total_count: i64,
+    /// The page.
+    pub instance_set: Vec<&'a Instance>,
 }
 
 /// Records that may match, from the tag index, in creation order.
@@ -194,7 +196,7 @@ fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(usize, usize), ApiEr
 
 impl World {
     /// DescribeInstances.
-    pub(crate) fn describe_instances<'a>(
+    pub fn describe_instances<'a>(
         &'a self,
         region: &str,
         req: &DescribeInstancesRequest,
@@ -314,7 +316,7 @@ impl World {
     }
 
     /// DescribeInstancesStatus.
-    pub(crate) fn describe_status(
+    pub fn describe_status(
         &self,
         region: &str,
         req: &DescribeInstancesStatusRequest,
@@ -355,7 +357,7 @@ impl World {
     }
 
     /// DescribeZones of the caller's region.
-    pub(crate) fn describe_zones(&self, region: &str) -> DescribeZonesResponse {
+    pub fn describe_zones(&self, region: &str) -> DescribeZonesResponse {
         let zones: Vec<ZoneInfo> = self
             .catalog
             .region(region)
@@ -375,10 +377,7 @@ impl World {
     }
 
     /// DescribeImages: `image-id`, `image-type`, `image-name` (substring) and `platform` filters.
-    pub(crate) fn describe_images(
-        &self,
-        req: &DescribeImagesRequest,
-    ) -> Result<DescribeImagesResponse, ApiError> {
+    pub fn describe_images(&self, req: &DescribeImagesRequest) -> Result<DescribeImagesResponse, ApiError> {
         let ids = req.image_ids.as_deref().filter(|ids| !ids.is_empty());
         let filters = req.filters.as_deref().unwrap_or_default();
         if ids.is_some() && !filters.is_empty() {
@@ -445,7 +444,7 @@ impl World {
 
     /// DescribeInstanceTypeConfigs of the caller's region: `zone`, `instance-family` and
     /// `instance-type` filters.
-    pub(crate) fn describe_instance_types(
+    pub fn describe_instance_types(
         &self,
         region: &str,
         req: &DescribeInstanceTypeConfigsRequest,

@@ -13,34 +13,37 @@ use cvmfleet_wire::vocab::{
     EMULATED_SPOT_RECLAIM_MESSAGE, InstanceChargeType, InstanceState, PRICED_CHARGE_TYPES, StockCategory,
     StockStatus,
 };
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::run::Purpose;
 use super::{Ctx, Mutation, Record, Step, Transition, World, set_operation};
 use crate::api_error::ApiError;
+use crate::catalog::CatalogIndex;
 use crate::catalog::InstanceTypeSpec;
-use crate::pricing::Order;
+use crate::pricing::{InstancePriceSpec, Order, PriceTable};
 use crate::stock::{self, Capacity, Offering, StockSpec, StockView, UNDER_STOCK_BELOW};
 
 /// What the fate of one new instance is drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LaunchDraw {
+pub struct LaunchDraw {
     /// The offering was low (`UnderStock`) when the request arrived.
-    pub(crate) low_stock: bool,
+    pub low_stock: bool,
     /// The instance is SPOTPAID.
-    pub(crate) spot: bool,
+    pub spot: bool,
 }
 
 /// What becomes of one new instance, decided at creation so that a replayed state agrees with
 /// the live one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct LaunchFate {
+pub struct LaunchFate {
     /// The launch fails (an injected fault): `LAUNCH_FAILED`, its stock unit returns.
-    pub(crate) fails: bool,
+    pub fails: bool,
     /// The stock vanished after acceptance: `LAUNCH_FAILED`, and the unit is gone.
-    pub(crate) stock_vanishes: bool,
+    pub stock_vanishes: bool,
     /// A SPOTPAID instance is reclaimed this long after it runs.
-    pub(crate) reclaim_after_ms: Option<i64>,
+    pub reclaim_after_ms: Option<i64>,
 }
 
 /// A spot reclamation, as `GET /_emulator/spot/reclaims` lists it.
@@ -147,7 +150,7 @@ impl World {
     }
 
     /// Spot reclamations since the emulator started, oldest first.
-    pub(crate) fn reclaims(&self) -> &[Reclaim] {
+    pub fn reclaims(&self) -> &[Reclaim] {
         &self.reclaims
     }
 
@@ -169,8 +172,38 @@ impl World {
         self.capacity_of(offering).map(|c| c.saturating_sub(self.in_use(offering)))
     }
 
+    /// Instances an offering (zone, instance type, charge type) can still launch; `None` when
+    /// unlimited.
+    #[must_use]
+    pub fn stock_available(&self, zone: &str, instance_type: &str, charge_type: &str) -> Option<u64> {
+        self.available(&Offering::new(zone, instance_type, charge_type))
+    }
+
+    /// Prices an instance type under PREPAID (yuan per month), POSTPAID_BY_HOUR or SPOTPAID
+    /// (yuan per hour) in every region, undiscounted. `false` (nothing changed) for another
+    /// charge type or a price that is negative or not a number.
+    pub fn set_price(&mut self, instance_type: &str, charge_type: &str, price: f64) -> bool {
+        let priced = InstanceChargeType::parse(charge_type).is_some_and(|c| PRICED_CHARGE_TYPES.contains(&c));
+        if !priced || price.is_nan() || price < 0.0 {
+            return false;
+        }
+        let mut catalog = self.catalog.catalog.clone();
+        catalog.prices.extend(PriceTable {
+            instances: vec![InstancePriceSpec {
+                instance_type: instance_type.to_owned(),
+                charge_type: charge_type.to_owned(),
+                region: None,
+                price,
+                discount: 100.0,
+            }],
+            ..PriceTable::default()
+        });
+        self.catalog = Arc::new(CatalogIndex::new(catalog));
+        true
+    }
+
     /// Every limited offering, in order.
-    pub(crate) fn stock_view(&self) -> Vec<StockView> {
+    pub fn stock_view(&self) -> Vec<StockView> {
         let mut offerings: Vec<&Offering> = self.stock.keys().collect();
         offerings.extend(self.catalog.limited().map(|(o, _)| o).filter(|o| !self.stock.contains_key(*o)));
         offerings.sort();
@@ -189,7 +222,7 @@ impl World {
     }
 
     /// Applies stock settings (all or none): the mutation to journal, or what is wrong.
-    pub(crate) fn set_stock(&mut self, entries: &[StockSpec]) -> Result<Mutation, String> {
+    pub fn set_stock(&mut self, entries: &[StockSpec]) -> Result<Mutation, String> {
         let mut sets = Vec::new();
         for entry in entries {
             let sold =
@@ -264,7 +297,7 @@ impl World {
     }
 
     /// DescribeZoneInstanceConfigInfos of the caller's region.
-    pub(crate) fn describe_zone_configs(
+    pub fn describe_zone_configs(
         &self,
         region: &str,
         req: &DescribeZoneInstanceConfigInfosRequest,
@@ -384,7 +417,7 @@ impl World {
 
     /// InquiryPriceRunInstances: validated as RunInstances is (without quota, partial stock and
     /// address capacity, which a quote does not consume), then priced for every instance.
-    pub(crate) fn inquiry_price(
+    pub fn inquiry_price(
         &self,
         ctx: &Ctx,
         req: &InquiryPriceRunInstancesRequest,
@@ -414,7 +447,7 @@ impl World {
 
     /// Reclaims SPOTPAID instances now (`POST /_emulator/spot/reclaim`): the IDs
     /// reclaimed and the mutation to journal, or what is wrong (nothing changed).
-    pub(crate) fn reclaim_spot(
+    pub fn reclaim_spot(
         &mut self,
         which: &SpotReclaim,
         now_ms: i64,
