@@ -75,11 +75,18 @@ impl Target {
     }
 }
 
+/// Largest tccli credential file read: it holds a key pair and maybe a session token (a few
+/// hundred bytes to a few KB).
+const MAX_PROFILE_BYTES: u64 = 64 * 1024;
+
 fn credentials(args: &TargetArgs) -> anyhow::Result<Option<Credentials>> {
     if let Some(profile) = &args.profile {
-        return Credentials::from_tccli_profile(profile)
-            .map(Some)
-            .with_context(|| format!("reading tccli profile `{profile}`"));
+        let read = || -> anyhow::Result<Credentials> {
+            let path = Credentials::tccli_profile_file(profile)?;
+            let text = cvmfleet_spec::read_flag_text("--profile", &path, MAX_PROFILE_BYTES)?;
+            Ok(Credentials::from_tccli_text(&text, &path)?)
+        };
+        return read().map(Some).with_context(|| format!("reading tccli profile `{profile}`"));
     }
     Credentials::from_env().context("reading credentials from the environment")
 }

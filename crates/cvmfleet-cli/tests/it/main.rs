@@ -8,6 +8,7 @@ mod deploy;
 mod election;
 mod emulator;
 mod exactly_once;
+mod files;
 mod help;
 mod hostile;
 mod interrupt;
