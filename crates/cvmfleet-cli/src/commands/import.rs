@@ -38,6 +38,35 @@ pub(crate) struct ImportArgs {
     target: TargetArgs,
 }
 
+#[cfg(test)]
+impl ImportArgs {
+    /// What parsed arguments promise (for the argument fuzzer, `super::args_fuzz`): names obey
+    /// the spec's rule, tag keys are not empty, and the spec printed for them validates as
+    /// exactly this fleet and project, whatever the region says.
+    pub(super) fn fuzz_check(&self) -> Result<(), String> {
+        cvmfleet_spec::check_name(&self.fleet).map_err(|e| format!("--fleet {:?}: {e}", self.fleet))?;
+        if let Some(project) = self.target.project() {
+            cvmfleet_spec::check_name(project).map_err(|e| format!("--project {project:?}: {e}"))?;
+        }
+        if self.tags.iter().any(|(key, _)| key.is_empty()) {
+            return Err("an empty tag key".into());
+        }
+        let mut instance = Instance { instance_id: "ins-aaaaaaa1".into(), ..Instance::default() };
+        instance.placement.zone = "ap-guangzhou-3".into();
+        instance.instance_type = "S5.MEDIUM2".into();
+        instance.image_id = "img-pmqg1cw7".into();
+        instance.instance_state = "RUNNING".into();
+        if let Ok(imported) = generate(&self.region, &self.fleet, self.target.project(), &[instance]) {
+            let specs = cvmfleet_spec::load_str("imported.yaml", &imported.spec)
+                .map_err(|_| "import printed a spec that does not validate".to_owned())?;
+            if specs.fleets[0].name != self.fleet || specs.project.as_deref() != self.target.project() {
+                return Err("the printed spec names another fleet or project".into());
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parse_tag(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
