@@ -255,7 +255,9 @@ pub(crate) fn generate(
         }
     }
     if adopted == 0 {
+        // A fleet without groups is no spec: nothing is printed, the notes say why.
         notes.push("nothing to import".into());
+        return Ok(Imported { spec: String::new(), adopted, notes });
     }
     check_reads_back(&out, fleet, &written)?;
     Ok(Imported { spec: out, adopted, notes })

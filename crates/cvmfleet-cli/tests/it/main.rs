@@ -11,6 +11,7 @@ mod exactly_once;
 mod files;
 mod help;
 mod hostile;
+mod import;
 mod interrupt;
 mod ownership;
 mod seed;
