@@ -89,35 +89,35 @@ impl Credentials {
         Ok(Some(credentials))
     }
 
-    /// Reads the tccli profile `name`: `~/.tccli/<name>.credential`, the JSON file
-    /// `tccli configure` writes (`{"secretId": …, "secretKey": …, "token": …}`).
+    /// Where the tccli profile `name` lives: `~/.tccli/<name>.credential`, the JSON file
+    /// `tccli configure` writes (`{"secretId": …, "secretKey": …, "token": …}`). The caller
+    /// reads it (bounded, regular files only) and hands the text to
+    /// [`Credentials::from_tccli_text`].
     ///
     /// # Errors
-    /// [`ConfigError`] when the home directory is unknown, the profile name is not a plain file
-    /// name, or the file is missing, unreadable or incomplete.
-    pub fn from_tccli_profile(name: &str) -> Result<Self, ConfigError> {
+    /// [`ConfigError::InvalidCredentials`] when the home directory is unknown or the profile
+    /// name is not a plain file name.
+    pub fn tccli_profile_file(name: &str) -> Result<PathBuf, ConfigError> {
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
             return Err(ConfigError::InvalidCredentials(format!(
                 "tccli profile name `{name}` must be a plain name such as `default`"
             )));
         }
-        let home = std::env::home_dir().ok_or_else(|| {
+        tccli_profile_path(name).ok_or_else(|| {
             ConfigError::InvalidCredentials("cannot locate the home directory for ~/.tccli".into())
-        })?;
-        Self::from_tccli_file(&home.join(".tccli").join(format!("{name}.credential")))
+        })
     }
 
-    /// Reads a tccli credential file at an explicit path.
+    /// Reads the text of a tccli credential file (read by the caller, which bounds it; `path`
+    /// is for messages).
     ///
     /// Only key-based profiles are supported: role, CVM-role, OAuth and SSO profiles (a `type`
     /// other than `default`) need token exchanges this client does not perform.
     ///
     /// # Errors
-    /// As [`Credentials::from_tccli_profile`].
-    pub fn from_tccli_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::CredentialsFile { path: path.to_owned(), source })?;
-        parse_tccli(&text).map_err(|reason| ConfigError::CredentialsFormat { path: path.to_owned(), reason })
+    /// [`ConfigError::CredentialsFormat`] when the text is not a usable key-based profile.
+    pub fn from_tccli_text(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        parse_tccli(text).map_err(|reason| ConfigError::CredentialsFormat { path: path.to_owned(), reason })
     }
 
     /// Checks what the service would reject without saying why: empty values, surrounding
@@ -254,20 +254,16 @@ mod tests {
     #[test]
     fn tccli_files() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let ok = write("default.credential", &format!(r#"{{"secretId": "AKIDx", "secretKey": "{KEY}"}}"#));
-        assert_eq!(Credentials::from_tccli_file(&ok).unwrap(), Credentials::new("AKIDx", KEY));
-        let sts = write(
-            "sts.credential",
-            &format!(r#"{{"secretId": "AKIDx", "secretKey": "{KEY}", "token": "t1", "type": "default"}}"#),
-        );
-        assert_eq!(Credentials::from_tccli_file(&sts).unwrap().token.as_deref(), Some("t1"));
+        let path = dir.path().join("profile.credential");
+        let read = |text: &str| Credentials::from_tccli_text(text, &path);
+        let ok = read(&format!(r#"{{"secretId": "AKIDx", "secretKey": "{KEY}"}}"#));
+        assert_eq!(ok.unwrap(), Credentials::new("AKIDx", KEY));
+        let sts = read(&format!(
+            r#"{{"secretId": "AKIDx", "secretKey": "{KEY}", "token": "t1", "type": "default"}}"#
+        ));
+        assert_eq!(sts.unwrap().token.as_deref(), Some("t1"));
 
-        for (name, text, expected) in [
+        for (_, text, expected) in [
             ("a", "{", "not JSON"),
             ("b", "[]", "not a JSON object"),
             ("c", r#"{"secretId": "AKIDx"}"#, "no `secretKey`"),
@@ -275,14 +271,12 @@ mod tests {
             ("e", r#"{"type": "sso", "secretId": "x", "secretKey": "y"}"#, "type `sso`"),
             ("f", r#"{"secretId": "AKIDx", "secretKey": " spaced "}"#, "whitespace"),
         ] {
-            let err = Credentials::from_tccli_file(&write(name, text)).unwrap_err();
+            let err = read(text).unwrap_err();
             let shown = err.to_string();
             assert!(shown.contains(expected), "{shown}");
             assert!(!shown.contains("12345678") && !shown.contains("spaced"), "{shown}");
         }
-        let missing = Credentials::from_tccli_file(&dir.path().join("nope.credential")).unwrap_err();
-        assert!(matches!(missing, ConfigError::CredentialsFile { .. }), "{missing:?}");
-        assert!(Credentials::from_tccli_profile("../etc").is_err());
-        assert!(Credentials::from_tccli_profile("").is_err());
+        assert!(Credentials::tccli_profile_file("../etc").is_err());
+        assert!(Credentials::tccli_profile_file("").is_err());
     }
 }

@@ -220,15 +220,6 @@ pub enum ConfigError {
     /// Credentials are incomplete or malformed. The message never contains the secret key.
     #[error("invalid credentials: {0}")]
     InvalidCredentials(String),
-    /// A credentials file could not be read.
-    #[error("cannot read credentials file {}", path.display())]
-    CredentialsFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
     /// A credentials file could not be understood.
     #[error("credentials file {} is unusable: {reason}", path.display())]
     CredentialsFormat {

@@ -2,7 +2,7 @@
 //! hosts, VPCs and subnets, security groups and key pairs.
 //!
 //! [`Catalog::builtin`] holds every resource the RunInstances reference examples name plus the
-//! starter fleet's; a JSON file ([`Catalog::load_file`]) extends or replaces it:
+//! starter fleet's; a JSON file ([`Catalog::apply_json`], read by the caller) extends or replaces it:
 //!
 //! ```json
 //! { "mode": "extend",
@@ -256,15 +256,6 @@ impl Default for Catalog {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
-    /// The file could not be read.
-    #[error("cannot read catalog {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
     /// The file is not a catalog.
     #[error("catalog {} is not valid", path.display())]
     Parse {
@@ -487,16 +478,6 @@ impl Catalog {
         };
         merged.validate()?;
         Ok(merged)
-    }
-
-    /// Reads a catalog file and applies it to the built-in catalog (see [`Catalog::apply_json`]).
-    ///
-    /// # Errors
-    /// [`CatalogError`] when the file cannot be read or is not a consistent catalog.
-    pub fn load_file(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CatalogError::Read { path: path.to_owned(), source })?;
-        Catalog::builtin().apply_json(&text, path)
     }
 
     fn extend(mut self, other: Catalog, take_pool: bool) -> Catalog {

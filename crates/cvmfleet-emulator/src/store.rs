@@ -87,6 +87,17 @@ fn journal_path(dir: &Path, generation: u64) -> PathBuf {
     dir.join(format!("journal-{generation}.jsonl"))
 }
 
+/// Refuses a state file that exists and is not a regular file (links followed).
+fn regular_or_absent(path: &Path) -> Result<(), StoreError> {
+    match fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            reason: "it is not a regular file (a FIFO, a device or a directory)".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Journal generations present in `dir`, ascending.
 fn journal_generations(dir: &Path) -> Result<Vec<u64>, StoreError> {
     let mut out = Vec::new();
@@ -146,6 +157,14 @@ impl Store {
     pub(crate) fn open(dir: &Path) -> Result<(Store, Loaded), StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("LOCK");
+        // Opening a FIFO blocks until its other end opens: every file of the state is checked
+        // before any is opened, so a FIFO or device planted in the directory is an error, not a
+        // hang (issue 25).
+        let journals: Vec<PathBuf> =
+            journal_generations(dir)?.into_iter().map(|g| journal_path(dir, g)).collect();
+        for path in [lock_path.clone(), dir.join("snapshot.json")].iter().chain(&journals) {
+            regular_or_absent(path)?;
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -291,18 +291,18 @@ pub fn price(
     let walked = walk(plan, desired, observed);
     let mut prices = Prices { book, quotes: &walked.quotes, unknown: BTreeSet::new(), traffic: false };
     let mut total = Sums::zero();
+    let specs = by_name(desired);
     for (fleet_plan, ledgers) in plan.fleets.iter_mut().zip(&walked.fleets) {
         let mut fleet_sums = prices.sums(&ledgers.orphans);
         // The part of the fleet's increase its own bound covers: groups without their own.
         let mut bounded = fleet_sums.delta;
-        let spec = desired.iter().find(|f| f.name == fleet_plan.name && !fleet_plan.orphan_fleet);
+        let spec = specs.get(fleet_plan.name.as_str()).copied().filter(|_| !fleet_plan.orphan_fleet);
+        let groups = spec.map(groups_by_name).unwrap_or_default();
         for (group_plan, ledger) in fleet_plan.groups.iter_mut().zip(&ledgers.groups) {
             let sums = prices.sums(ledger);
             group_plan.cost = Some(sums.cost());
             fleet_sums = fleet_sums.plus(sums);
-            let own = spec
-                .and_then(|f| f.groups.iter().find(|g| g.name == group_plan.name))
-                .and_then(|g| g.policies.max_monthly_cost_increase);
+            let own = groups.get(group_plan.name.as_str()).and_then(|g| g.policies.max_monthly_cost_increase);
             match own {
                 Some(bound) => {
                     let scope = Scope { fleet: &fleet_plan.name, group: Some(&group_plan.name) };
@@ -526,9 +526,22 @@ struct Walked {
     fleets: Vec<FleetLedgers>,
 }
 
+/// Fleets by name, looked up once per fleet plan: a scan per lookup made pricing quadratic in
+/// the number of fleets (issue 25 §8).
+fn by_name(desired: &[DesiredFleet]) -> BTreeMap<&str, &DesiredFleet> {
+    desired.iter().map(|f| (f.name.as_str(), f)).collect()
+}
+
+/// A fleet's groups by name, for the same reason: 100,000 groups took 72 s to plan while each
+/// group plan scanned every group for its spec.
+fn groups_by_name(fleet: &DesiredFleet) -> BTreeMap<&str, &DesiredGroup> {
+    fleet.groups.iter().map(|g| (g.name.as_str(), g)).collect()
+}
+
 fn walk(plan: &Plan, desired: &[DesiredFleet], observed: &BTreeMap<String, ObservedFleet>) -> Walked {
     let empty = ObservedFleet::default();
     let mut walked = Walked { quotes: BTreeMap::new(), fleets: Vec::new() };
+    let specs = by_name(desired);
     for fleet_plan in &plan.fleets {
         let seen = if fleet_plan.orphan_fleet {
             observed.get(&elsewhere_key(&fleet_plan.name, &fleet_plan.region))
@@ -536,7 +549,7 @@ fn walk(plan: &Plan, desired: &[DesiredFleet], observed: &BTreeMap<String, Obser
             observed.get(&fleet_plan.name)
         }
         .unwrap_or(&empty);
-        let spec = desired.iter().find(|f| f.name == fleet_plan.name).filter(|_| !fleet_plan.orphan_fleet);
+        let spec = specs.get(fleet_plan.name.as_str()).copied().filter(|_| !fleet_plan.orphan_fleet);
         let ledgers = walk_fleet(fleet_plan, spec, seen, &mut walked.quotes);
         walked.fleets.push(ledgers);
     }
@@ -557,9 +570,19 @@ fn walk_fleet(
         quotes.entry(key.clone()).or_insert(quote);
         key
     };
+    let groups = spec.map(groups_by_name).unwrap_or_default();
+    // Each group's instances, found in one pass (a filter per group was quadratic).
+    let adoptable: BTreeMap<&str, &ObservedInstance> =
+        seen.adoptable.iter().map(|i| (i.id.as_str(), i)).collect();
+    let mut members: BTreeMap<&str, Vec<&ObservedInstance>> = BTreeMap::new();
+    for instance in &seen.instances {
+        if let Some(group) = instance.group.as_deref() {
+            members.entry(group).or_default().push(instance);
+        }
+    }
     let mut ledgers = FleetLedgers::default();
     for group_plan in &fleet_plan.groups {
-        let Some(group) = spec.and_then(|f| f.groups.iter().find(|g| g.name == group_plan.name)) else {
+        let Some(group) = groups.get(group_plan.name.as_str()).copied() else {
             ledgers.groups.push(Ledger::default());
             continue;
         };
@@ -569,12 +592,14 @@ fn walk_fleet(
             let key = add_quote(Quote::new(region, project(&create.request)));
             ledger.created.push((key, create.count));
         }
-        let adopted: BTreeSet<&str> = group_plan.adoptions.iter().map(|a| a.instance_id.as_str()).collect();
-        let present = seen
-            .instances
-            .iter()
-            .filter(|i| i.group.as_deref() == Some(group.name.as_str()))
-            .chain(seen.adoptable.iter().filter(|i| adopted.contains(i.id.as_str())))
+        let adopted =
+            group_plan.adoptions.iter().filter_map(|a| adoptable.get(a.instance_id.as_str()).copied());
+        let present = members
+            .get(group.name.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .chain(adopted)
             .filter(|i| i.presence() == Presence::Present);
         for instance in present {
             ledger.present.push(add_quote(priced.instance(instance)));

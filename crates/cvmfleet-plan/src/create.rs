@@ -2,6 +2,7 @@
 //! tags, request digest, pool generation and ClientToken (see [`crate::token`]), and a
 //! termination's plan entry.
 
+use cvmfleet_spec::ZonePolicy;
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::{Placement, Tag, TagSpecification, VirtualPrivateCloud};
 
@@ -120,11 +121,14 @@ pub(crate) fn make_create(
         request.instance_type = Some(launch.offering.instance_type.clone());
         request.instance_charge_type = Some(launch.offering.charge_type.clone());
         request.instance_market_options = launch.offering.market_options.clone();
-        // Deliver what stock allows: the rest of the pool is planned again, next round, onto
-        // the next offering with stock.
-        request.min_count = Some(1);
         launch.offering.clone()
     });
+    // Deliver what stock allows: the rest of the pool is planned again, next round, onto the
+    // next candidate with stock. Under `zonePolicy: priority` that is what fills the first zone
+    // to its stock before the next one (issue 25 §9), with or without `instanceTypes`.
+    if offering.is_some() || group.capacity.zone_policy == ZonePolicy::Priority {
+        request.min_count = Some(1);
+    }
     Create {
         zone: launch.zone.zone.clone(),
         count,

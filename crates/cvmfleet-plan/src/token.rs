@@ -122,9 +122,12 @@
 //!   moment, and a next generation planned from a read that missed its instances could create
 //!   twice. The offering the refusal named is marked unavailable for a TTL, so the re-plan
 //!   chooses another one (and `watch` does not retry it before the TTL).
-//! - *Partial delivery* (`MinCount: 1`, groups with `instanceTypes`): a generation makes at most
-//!   its count, and maybe fewer; the rest of the pool is missing in the next read and filled by
-//!   the next generation, as any loss is.
+//! - *Partial delivery* (`MinCount: 1`, groups with `instanceTypes` or `zonePolicy: priority`):
+//!   a generation makes at most its count, and maybe fewer; the rest of the pool is missing in
+//!   the next read and filled by the next generation, as any loss is. `MinCount` is written
+//!   after the digest like the placement (issue 25 §9), so a priority group's tokens are those
+//!   it had before: two observers, one sending `MinCount` and one not, still send one token
+//!   per generation, and the cloud creates once.
 //! - *Stock that vanished after acceptance* (`LAUNCH_FAILED`): those instances carry the
 //!   generation's token and count for nothing; the next generation fills the slots, elsewhere.
 //!   They are among the instances that "left" in the invariant.

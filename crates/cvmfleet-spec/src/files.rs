@@ -1,11 +1,98 @@
 //! Reading files named by someone else (a spec tree in a pull request, a `fromFile` secret):
 //! regular files only, and never more than a bound, so that a FIFO cannot hang a command and
 //! `/dev/zero` cannot exhaust memory. Spec loading and secret resolution both read through
-//! [`read_bounded`].
+//! [`read_bounded`]; every other file a flag names (catalogs, saved plans, credential
+//! profiles) through [`read_flag_file`], which wraps it with the flag's name for messages.
 
 use std::fs::{File, FileType};
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a file named by a flag was not read; the message names the flag and the path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The path names a FIFO, a device, a directory or a socket.
+    #[error("{flag} {}: {kind}, not a regular file", path.display())]
+    NotAFile {
+        /// The flag, e.g. `--catalog`.
+        flag: String,
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead, e.g. `a FIFO`.
+        kind: &'static str,
+    },
+    /// The file holds more than the kind of file may.
+    #[error("{flag} {}: larger than {max} bytes", path.display())]
+    TooLarge {
+        /// The flag.
+        flag: String,
+        /// The path as given.
+        path: PathBuf,
+        /// The bound.
+        max: u64,
+    },
+    /// The file could not be opened or read.
+    #[error("{flag} {}: cannot be read", path.display())]
+    Io {
+        /// The flag.
+        flag: String,
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{flag} {}: not UTF-8 text", path.display())]
+    NotText {
+        /// The flag.
+        flag: String,
+        /// The path as given.
+        path: PathBuf,
+    },
+}
+
+/// Reads the file a flag names by the rules of [`read_bounded`] (a regular file, links
+/// followed, at most `max` bytes; never blocks on a FIFO), with errors naming `flag` and `path`.
+///
+/// # Errors
+/// [`FileError`] when the path is not a regular file, holds more than `max` bytes or cannot be
+/// read.
+pub fn read_flag_file(flag: &str, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
+    let (flag, path_buf) = (flag.to_owned(), path.to_owned());
+    read_bounded(path, max).map_err(|error| match error {
+        ReadError::NotAFile(kind) => FileError::NotAFile { flag, path: path_buf, kind },
+        ReadError::TooLarge(_) => FileError::TooLarge { flag, path: path_buf, max },
+        ReadError::Io(source) => FileError::Io { flag, path: path_buf, source },
+    })
+}
+
+/// Checks a path a flag names for writing (`plan --out`): absent, or a regular file (links
+/// followed). Opening a FIFO for writing blocks until a reader appears, and a device would
+/// take the output; both are refused before anything is opened.
+///
+/// # Errors
+/// [`FileError::NotAFile`] naming what the path is instead.
+pub fn check_write_target(flag: &str, path: &Path) -> Result<(), FileError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(FileError::NotAFile {
+            flag: flag.to_owned(),
+            path: path.to_owned(),
+            kind: kind_of(meta.file_type()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`read_flag_file`] for text files.
+///
+/// # Errors
+/// As [`read_flag_file`], and [`FileError::NotText`] when the bytes are not UTF-8.
+pub fn read_flag_text(flag: &str, path: &Path, max: u64) -> Result<String, FileError> {
+    let bytes = read_flag_file(flag, path, max)?;
+    String::from_utf8(bytes).map_err(|_| FileError::NotText { flag: flag.to_owned(), path: path.to_owned() })
+}
 
 /// Why a file was not read.
 #[derive(Debug)]
@@ -85,6 +172,27 @@ mod tests {
         assert_eq!(read_bounded(&path, 5).expect("read"), b"12345");
         assert!(matches!(read_bounded(&path, 4), Err(ReadError::TooLarge(5))));
         assert!(matches!(read_bounded(dir.path(), 4), Err(ReadError::NotAFile("a directory"))));
+    }
+
+    /// Issue 25: a file a flag names is read by the same rules, and the error names the flag
+    /// and the path.
+    #[test]
+    fn issue_25_flag_files_name_the_flag_and_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("catalog.json");
+        std::fs::write(&path, "12345").expect("write");
+        assert_eq!(read_flag_text("--catalog", &path, 5).expect("read"), "12345");
+        let too_large = read_flag_file("--catalog", &path, 4).expect_err("too large").to_string();
+        assert_eq!(too_large, format!("--catalog {}: larger than 4 bytes", path.display()));
+        let dir_error = read_flag_file("--catalog", dir.path(), 4).expect_err("a directory").to_string();
+        assert_eq!(dir_error, format!("--catalog {}: a directory, not a regular file", dir.path().display()));
+        std::fs::write(&path, [0xff, 0xfe]).expect("write");
+        assert!(matches!(read_flag_text("--catalog", &path, 5), Err(FileError::NotText { .. })));
+        #[cfg(unix)]
+        assert!(matches!(
+            read_flag_file("--catalog", Path::new("/dev/zero"), 4),
+            Err(FileError::NotAFile { kind: "a character device", .. })
+        ));
     }
 
     #[cfg(unix)]

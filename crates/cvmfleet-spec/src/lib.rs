@@ -71,9 +71,13 @@ pub mod template;
 mod yaml;
 
 pub use diagnostic::{Diagnostic, Diagnostics, MAX_SNIPPET_CHARS, Related, Snippet};
+pub use files::{FileError, check_write_target, read_flag_file, read_flag_text};
 pub use hash::TemplateHash;
 pub use load::{MAX_FILE_BYTES, load_bytes, load_paths, load_sources, load_str, read_spec_file, spec_files};
-pub use model::{FleetSpec, GroupSpec, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec};
+pub use model::{
+    FleetSpec, GroupSpec, MAX_REPLICAS, NAME_PATTERN, NAME_RULE, PoliciesSpec, SpecFile, ZoneEntry, ZoneSpec,
+    check_name,
+};
 pub use offering::{Capacity, Offering, OfferingPolicy, ZonePolicy};
 pub use policy::{DriftPolicies, DriftPolicy, GroupPolicies, MonthlyAmount, Rollout, StoppedPolicy};
 pub use reference::reference_markdown;

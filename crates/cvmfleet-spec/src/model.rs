@@ -9,6 +9,32 @@ use crate::offering::{OfferingEntry, OfferingPolicy, ZonePolicy};
 use crate::policy::{FleetDriftSpec, GroupPoliciesSpec, RolloutSpec};
 use crate::template::Template;
 
+/// The one rule for project, fleet and group names, as the JSON Schema states it: lowercase
+/// letters, digits and `-`, starting with a letter and not ending with `-`, at most 32
+/// characters. Names become tag values, election keys and YAML scalars that need no quoting.
+pub const NAME_PATTERN: &str = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$";
+
+/// Most replicas one group declares (the schema's maximum): a larger fleet is several groups,
+/// as `cvmfleet import` writes it.
+pub const MAX_REPLICAS: u32 = 1000;
+
+/// What [`check_name`] says of a name that breaks [`NAME_PATTERN`].
+pub const NAME_RULE: &str = "expected lowercase letters, digits and `-`, starting with a letter and not ending with `-`, at most 32 characters";
+
+/// Checks a project, fleet or group name given outside a spec (a flag) by the rule the schema
+/// applies inside one ([`NAME_PATTERN`]); the error is [`NAME_RULE`].
+///
+/// # Errors
+/// [`NAME_RULE`] when `text` is not a name.
+pub fn check_name(text: &str) -> Result<(), &'static str> {
+    let bytes = text.as_bytes();
+    let shaped = (1..=32).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && !text.ends_with('-');
+    if shaped { Ok(()) } else { Err(NAME_RULE) }
+}
+
 /// A cvmfleet spec file: one or more fleets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -20,7 +46,7 @@ pub struct SpecFile {
     /// starting with a letter, at most 32 characters. Files that declare it must agree;
     /// `--project` / `CVMFLEET_PROJECT` override it; without either, `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"))]
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub project: Option<String>,
     /// Fleets declared in this file. Fleet names are unique across all files.
     pub fleets: Vec<FleetSpec>,
@@ -32,7 +58,7 @@ pub struct SpecFile {
 pub struct FleetSpec {
     /// Fleet name: lowercase letters, digits and `-`, starting with a letter, at most 32
     /// characters. Unique across all spec files.
-    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"))]
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: String,
     /// Region of every instance in the fleet, e.g. `ap-guangzhou`.
     #[schemars(regex(pattern = r"^[a-z]+(-[a-z]+)+$"))]
@@ -91,12 +117,12 @@ pub struct PoliciesSpec {
 pub struct GroupSpec {
     /// Group name: lowercase letters, digits and `-`, starting with a letter, at most 32
     /// characters. Unique within the fleet.
-    #[schemars(regex(pattern = r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"))]
+    #[schemars(regex(pattern = NAME_PATTERN))]
     pub name: String,
     /// Number of instances. May be left out when private IPs are listed (one instance per IP);
     /// when both are given they must agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = 1000))]
+    #[schemars(range(min = 0, max = MAX_REPLICAS))]
     pub replicas: Option<u32>,
     /// Zones to spread the instances over, evenly and in the listed order: with n replicas and
     /// k zones, zone i gets n/k instances plus one more when i < n mod k. An entry is a zone
@@ -177,6 +203,44 @@ impl ZoneEntry {
         match self {
             ZoneEntry::Name(zone) => zone,
             ZoneEntry::Detailed(spec) => &spec.zone,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Whether the loader accepts `name` as a fleet name (no diagnostic at its pointer).
+    fn schema_accepts(name: &str) -> bool {
+        let quoted = serde_json::Value::from(name).to_string();
+        let text = format!(
+            "fleets:\n  - name: {quoted}\n    region: ap-guangzhou\n    groups:\n      - name: g\n        replicas: 0\n        zones: [ap-guangzhou-3]\n        template: {{ImageId: img-pmqg1cw7, InstanceType: S5.MEDIUM2}}\n"
+        );
+        match crate::load_str("a.yaml", &text) {
+            Ok(_) => true,
+            Err(diagnostics) => !diagnostics.iter().any(|d| d.pointer == "/fleets/0/name"),
+        }
+    }
+
+    /// Issue 25 item 1: a name flag (`--project`, `import --fleet`) and a spec file accept the
+    /// same names: `check_name` agrees with the schema's pattern.
+    #[test]
+    fn issue_25_check_name_is_the_schema_rule() {
+        for name in ["imported", "a", "web-1", &"a".repeat(32)] {
+            assert!(check_name(name).is_ok() && schema_accepts(name), "{name}");
+        }
+        for name in ["", "Bad_Name", &"a".repeat(33), "a:b", "é", "1web", "web-", "a\nfleets: []", "a b"] {
+            assert!(check_name(name).is_err() && !schema_accepts(name), "{name:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn check_name_agrees_with_the_schema(name in "[a-z0-9A-Z_:é\n -]{0,36}") {
+            prop_assert_eq!(check_name(&name).is_ok(), schema_accepts(&name), "{:?}", name);
         }
     }
 }

@@ -175,7 +175,7 @@ fn pattern_hint(pattern: &str) -> Option<&'static str> {
         r"^bwp-[a-z0-9]{8}$" => "a bandwidth package ID like `bwp-0a1b2c3d`",
         r"^[a-z]+(-[a-z]+)+-[0-9]+$" => "a zone name like `ap-guangzhou-3`",
         r"^[a-z]+(-[a-z]+)+$" => "a region name like `ap-guangzhou`",
-        r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$" => {
+        crate::model::NAME_PATTERN => {
             "a name of lowercase letters, digits and `-`, starting with a letter, at most 32 characters"
         }
         r"^(CDH_[0-9]+C[0-9]+G|[A-Za-z0-9]+\.[A-Z0-9]+)$" => {

@@ -39,16 +39,12 @@ pub(crate) struct ApplyArgs {
 /// Reads a saved plan, if `paths` is one plan file.
 fn saved_plan(paths: &[PathBuf]) -> anyhow::Result<Option<Plan>> {
     let [path] = paths else { return Ok(None) };
-    if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+    // `metadata` follows links and opens nothing: a FIFO named `*.json` is refused by the reader
+    // below, never waited on.
+    if path.extension().is_none_or(|e| e != "json") || std::fs::metadata(path).is_err() {
         return Ok(None);
     }
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut text = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_SAVED_PLAN_BYTES + 1), &mut text)
-        .with_context(|| format!("reading {}", path.display()))?;
-    if text.len() as u64 > MAX_SAVED_PLAN_BYTES {
-        bail!("{} is larger than a saved plan can be ({MAX_SAVED_PLAN_BYTES} bytes)", path.display());
-    }
+    let text = cvmfleet_spec::read_flag_file("saved plan", path, MAX_SAVED_PLAN_BYTES)?;
     let plan = Plan::read_saved(&text, super::plan::plan_key().as_deref())
         .with_context(|| format!("{} cannot be applied; nothing was applied", path.display()))?;
     Ok(Some(plan))

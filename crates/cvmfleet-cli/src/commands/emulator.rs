@@ -129,9 +129,16 @@ fn credentials_from_env() -> anyhow::Result<Option<(String, SecretKey)>> {
     }
 }
 
+/// Largest catalog read: the built-in world is about 40 KB of JSON; a world of every region,
+/// image and instance type Tencent sells is well under a megabyte.
+const MAX_CATALOG_BYTES: u64 = 16 * 1024 * 1024;
+
 fn config(args: EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
     let catalog = match &args.catalog {
-        Some(path) => Catalog::load_file(path)?,
+        Some(path) => {
+            let text = cvmfleet_spec::read_flag_text("--catalog", path, MAX_CATALOG_BYTES)?;
+            Catalog::builtin().apply_json(&text, path)?
+        }
         None => Catalog::builtin(),
     };
     let faults = FaultConfig {

@@ -30,11 +30,41 @@ pub(crate) struct ImportArgs {
     /// match.
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     tags: Vec<(String, String)>,
-    /// Name of the fleet the spec declares.
-    #[arg(long, value_name = "NAME", default_value = "imported")]
+    /// Name of the fleet the spec declares (a fleet name: lowercase letters, digits and `-`,
+    /// starting with a letter, at most 32 characters).
+    #[arg(long, value_name = "NAME", default_value = "imported", value_parser = super::target::parse_name)]
     fleet: String,
     #[command(flatten)]
     target: TargetArgs,
+}
+
+#[cfg(test)]
+impl ImportArgs {
+    /// What parsed arguments promise (for the argument fuzzer, `super::args_fuzz`): names obey
+    /// the spec's rule, tag keys are not empty, and the spec printed for them validates as
+    /// exactly this fleet and project, whatever the region says.
+    pub(super) fn fuzz_check(&self) -> Result<(), String> {
+        cvmfleet_spec::check_name(&self.fleet).map_err(|e| format!("--fleet {:?}: {e}", self.fleet))?;
+        if let Some(project) = self.target.project() {
+            cvmfleet_spec::check_name(project).map_err(|e| format!("--project {project:?}: {e}"))?;
+        }
+        if self.tags.iter().any(|(key, _)| key.is_empty()) {
+            return Err("an empty tag key".into());
+        }
+        let mut instance = Instance { instance_id: "ins-aaaaaaa1".into(), ..Instance::default() };
+        instance.placement.zone = "ap-guangzhou-3".into();
+        instance.instance_type = "S5.MEDIUM2".into();
+        instance.image_id = "img-pmqg1cw7".into();
+        instance.instance_state = "RUNNING".into();
+        if let Ok(imported) = generate(&self.region, &self.fleet, self.target.project(), &[instance]) {
+            let specs = cvmfleet_spec::load_str("imported.yaml", &imported.spec)
+                .map_err(|_| "import printed a spec that does not validate".to_owned())?;
+            if specs.fleets[0].name != self.fleet || specs.project.as_deref() != self.target.project() {
+                return Err("the printed spec names another fleet or project".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {
@@ -65,7 +95,16 @@ pub(crate) fn run(args: ImportArgs) -> anyhow::Result<Exit> {
             missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
-    let imported = generate(&args.region, &args.fleet, args.target.project(), &instances);
+    let imported = match generate(&args.region, &args.fleet, args.target.project(), &instances) {
+        Ok(imported) => imported,
+        Err(refused) => {
+            // Nothing is printed on stdout: a spec `validate` would reject is never shown.
+            if let Refused::Invalid(diagnostics) = &refused {
+                super::validate::print_diagnostics(diagnostics)?;
+            }
+            bail!("{refused}");
+        }
+    };
     print!("{}", imported.spec);
     for note in &imported.notes {
         anstream::eprintln!("note: {note}");
@@ -103,8 +142,45 @@ type Placement = (String, String);
 /// A group to write: its zones, in spread order, and the instances it adopts.
 type Planned = (Vec<Placement>, Vec<String>);
 
+/// Why `import` printed nothing.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// The generated spec does not validate (what the cloud reported is not expressible in a
+    /// spec, e.g. a value the schema refuses): printing it would hand the user a spec that
+    /// `validate` rejects.
+    Invalid(cvmfleet_spec::Diagnostics),
+    /// The generated spec validates but reads back as something other than what was generated
+    /// (a value from the cloud changed the document's structure).
+    Altered(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Invalid(_) => {
+                write!(f, "the spec generated from these instances does not validate; nothing was printed")
+            }
+            Refused::Altered(why) => write!(
+                f,
+                "the spec generated from these instances does not read back as generated ({why}); nothing was printed"
+            ),
+        }
+    }
+}
+
 /// The spec adopting `instances` (those not already managed, not leaving) as fleet `fleet`.
-pub(crate) fn generate(region: &str, fleet: &str, project: Option<&str>, instances: &[Instance]) -> Imported {
+///
+/// The text is checked before it is returned, with the loader `validate` uses: it must validate
+/// and read back as exactly the groups written (names, replicas, adopted IDs), so no value can
+/// change the document's structure. A launch template with more instances in one placement
+/// than a group may hold ([`cvmfleet_spec::MAX_REPLICAS`]) is split into groups of at most that
+/// many, one zone each: every instance is still adopted, and each group is spread evenly.
+pub(crate) fn generate(
+    region: &str,
+    fleet: &str,
+    project: Option<&str>,
+    instances: &[Instance],
+) -> Result<Imported, Refused> {
     let mut notes = Vec::new();
     // Launch template → (zone, subnet) → instance IDs.
     let mut groups: BTreeMap<Template, BTreeMap<Placement, Vec<String>>> = BTreeMap::new();
@@ -143,11 +219,13 @@ pub(crate) fn generate(region: &str, fleet: &str, project: Option<&str>, instanc
     let _ = writeln!(out, "fleets:\n  - name: {fleet}\n    region: {region}\n    groups:");
     let mut adopted = 0;
     let mut index = 0;
+    let mut written: Vec<(String, Vec<String>)> = Vec::new();
     for (template, placements) in &groups {
         let shared_name = names[template].first().filter(|n| names[template].iter().all(|m| m == *n));
-        for (zones, ids) in split_for_even_spread(placements) {
+        for (zones, ids) in within_limits(placements, split_for_even_spread(placements)) {
             index += 1;
             adopted += ids.len();
+            written.push((format!("g{index}"), ids.clone()));
             let _ = writeln!(out, "      - name: g{index}");
             let _ = writeln!(out, "        replicas: {}", ids.len());
             let zones: Vec<String> = zones
@@ -177,9 +255,53 @@ pub(crate) fn generate(region: &str, fleet: &str, project: Option<&str>, instanc
         }
     }
     if adopted == 0 {
+        // A fleet without groups is no spec: nothing is printed, the notes say why.
         notes.push("nothing to import".into());
+        return Ok(Imported { spec: String::new(), adopted, notes });
     }
-    Imported { spec: out, adopted, notes }
+    check_reads_back(&out, fleet, &written)?;
+    Ok(Imported { spec: out, adopted, notes })
+}
+
+/// Loads the generated text as `validate` would and compares it with what was written.
+fn check_reads_back(text: &str, fleet: &str, written: &[(String, Vec<String>)]) -> Result<(), Refused> {
+    let specs = cvmfleet_spec::load_str("imported.yaml", text).map_err(Refused::Invalid)?;
+    let [loaded] = specs.fleets.as_slice() else {
+        return Err(Refused::Altered(format!("{} fleets instead of one", specs.fleets.len())));
+    };
+    if loaded.name != fleet {
+        return Err(Refused::Altered(format!("fleet {} instead of {fleet}", loaded.name)));
+    }
+    let read: Vec<(&str, u32, &[String])> =
+        loaded.groups.iter().map(|g| (g.name.as_str(), g.replicas, g.adopt.as_slice())).collect();
+    let meant: Vec<(&str, u32, &[String])> = written
+        .iter()
+        .map(|(name, ids)| (name.as_str(), u32::try_from(ids.len()).unwrap_or(u32::MAX), ids.as_slice()))
+        .collect();
+    if read != meant {
+        return Err(Refused::Altered("the groups differ".into()));
+    }
+    Ok(())
+}
+
+/// Groups of at most [`cvmfleet_spec::MAX_REPLICAS`] instances: a group over the limit becomes
+/// one group per placement, and a placement over it is cut into chunks of the limit (the
+/// instances keep their zone; one-zone groups are spread evenly by construction).
+fn within_limits(placements: &BTreeMap<Placement, Vec<String>>, planned: Vec<Planned>) -> Vec<Planned> {
+    let max = cvmfleet_spec::MAX_REPLICAS as usize;
+    let mut out = Vec::new();
+    for (zones, ids) in planned {
+        if ids.len() <= max {
+            out.push((zones, ids));
+            continue;
+        }
+        for zone in zones {
+            for chunk in placements[&zone].chunks(max) {
+                out.push((vec![zone.clone()], chunk.to_vec()));
+            }
+        }
+    }
+    out
 }
 
 /// The placements of one launch template as groups: one group when the instances are spread the
@@ -290,7 +412,7 @@ mod tests {
             instance("ins-bbbbbbb1", "ap-guangzhou-3", "S5.SMALL1"),
             managed,
         ];
-        let imported = generate("ap-guangzhou", "legacy", Some("shop"), &instances);
+        let imported = generate("ap-guangzhou", "legacy", Some("shop"), &instances).expect("valid");
         assert_eq!(imported.adopted, 4);
         assert_eq!(imported.notes, ["ins-managed1 is already managed by cvmfleet (fleet web); left out"]);
         insta::assert_snapshot!(imported.spec);
@@ -309,9 +431,47 @@ mod tests {
             instance("ins-aaaaaaa3", "ap-guangzhou-3", "S5.MEDIUM2"),
             instance("ins-aaaaaaa4", "ap-guangzhou-4", "S5.MEDIUM2"),
         ];
-        let imported = generate("ap-guangzhou", "legacy", None, &instances);
+        let imported = generate("ap-guangzhou", "legacy", None, &instances).expect("valid");
         let specs = cvmfleet_spec::load_str("imported.yaml", &imported.spec).expect("valid");
         let replicas: Vec<u32> = specs.fleets[0].groups.iter().map(|g| g.replicas).collect();
         assert_eq!(replicas, [3, 1]);
+    }
+
+    /// Issue 25 item 2: more instances of one launch template than a group holds are split into
+    /// groups that validate, each in one zone, and every instance is adopted exactly once.
+    #[test]
+    fn issue_25_more_than_a_group_holds_is_split_into_groups_that_validate() {
+        let mut instances = Vec::new();
+        for n in 0..2_001 {
+            let zone = if n % 2 == 0 { "ap-guangzhou-3" } else { "ap-guangzhou-4" };
+            instances.push(instance(&format!("ins-{n:08}"), zone, "S5.MEDIUM2"));
+        }
+        for n in 0..2_500 {
+            instances.push(instance(&format!("ins-b{n:07}"), "ap-guangzhou-3", "S5.SMALL1"));
+        }
+        let imported = generate("ap-guangzhou", "legacy", None, &instances).expect("valid");
+        assert_eq!(imported.adopted, 4_501);
+        let specs = cvmfleet_spec::load_str("imported.yaml", &imported.spec).expect("valid");
+        let groups = &specs.fleets[0].groups;
+        let sizes: Vec<(u32, usize)> = groups.iter().map(|g| (g.replicas, g.placements.len())).collect();
+        assert_eq!(sizes, [(1_000, 1), (1, 1), (1_000, 1), (1_000, 1), (1_000, 1), (500, 1)]);
+        let mut adopted: Vec<&String> = groups.iter().flat_map(|g| &g.adopt).collect();
+        adopted.sort();
+        adopted.dedup();
+        assert_eq!(adopted.len(), 4_501);
+    }
+
+    /// Issue 25 item 2: a value from the cloud that would change the printed document (a line
+    /// break and a key) is refused, not printed.
+    #[test]
+    fn issue_25_a_value_that_would_change_the_document_is_refused() {
+        for hostile in ["S5.MEDIUM2\nfleets: []", "S5.MEDIUM2\n          ImageId: img-00000000", "a: b"] {
+            let instances = [instance("ins-aaaaaaa1", "ap-guangzhou-3", hostile)];
+            let refused = generate("ap-guangzhou", "legacy", None, &instances).expect_err(hostile);
+            assert!(refused.to_string().contains("nothing was printed"), "{refused}");
+        }
+        let mut zoned = instance("ins-aaaaaaa1", "ap-guangzhou-3", "S5.MEDIUM2");
+        zoned.placement.zone = "ap-guangzhou-3]\n    groups: [".into();
+        assert!(generate("ap-guangzhou", "legacy", None, &[zoned]).is_err());
     }
 }

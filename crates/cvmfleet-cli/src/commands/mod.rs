@@ -2,6 +2,8 @@
 //! once and returning the process exit code.
 
 mod apply;
+#[cfg(test)]
+mod args_fuzz;
 mod drift;
 mod emulator;
 pub(crate) mod exit;

@@ -156,6 +156,28 @@ pub(crate) fn warn_unreadable_passwords(plan: &mut Plan) {
     }
 }
 
+/// Writes a saved plan: only over a regular file or nothing ([`cvmfleet_spec::check_write_target`]),
+/// through a new file beside it renamed over the target, so that no open ever waits on a FIFO
+/// and a killed `plan` never leaves half a plan.
+fn save(out: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    cvmfleet_spec::check_write_target("--out", out)?;
+    // Through a link to the file it names, so that the link stays.
+    let target = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
+    let name = target.file_name().context("--out names no file")?.to_string_lossy().into_owned();
+    let temp = target.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temp, &target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    Ok(written?)
+}
+
 async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
     let mut plan = observe_and_plan(target, desired, args.flags.options(), &args.flags.unavailable()).await?;
     warn_unreadable_passwords(&mut plan);
@@ -187,7 +209,7 @@ async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -
     }
     if let Some(out) = &args.out {
         let json = serde_json::to_vec_pretty(&plan)?;
-        std::fs::write(out, json).with_context(|| format!("writing the plan to {}", out.display()))?;
+        save(out, &json).with_context(|| format!("writing the plan to {}", out.display()))?;
         anstream::eprintln!(
             "Saved the plan to {}; run `cvmfleet apply {}` to execute exactly it.",
             out.display(),

@@ -22,7 +22,7 @@ use cvmfleet_wire::sign::SecretKey;
 pub(crate) struct TargetArgs {
     /// Project (spec set) to work for: only its instances are reported or changed, and new
     /// ones carry its `cvmfleet:project` tag. Default: the specs' `project:`, else `default`.
-    #[arg(long, env = "CVMFLEET_PROJECT", value_name = "NAME", value_parser = parse_project)]
+    #[arg(long, env = "CVMFLEET_PROJECT", value_name = "NAME", value_parser = parse_name)]
     project: Option<String>,
     /// API endpoint, e.g. a running emulator at http://127.0.0.1:9100 (plain http only to
     /// loopback addresses).
@@ -49,19 +49,10 @@ impl TargetArgs {
     }
 }
 
-/// A project name has a fleet name's shape: lowercase letters, digits and `-`, starting with a
-/// letter, at most 32 characters (it is a tag value and an election key).
-fn parse_project(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let shaped = (1..=32).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && !text.ends_with('-');
-    if shaped {
-        Ok(text.to_owned())
-    } else {
-        Err("expected lowercase letters, digits and `-`, starting with a letter and not ending with `-`, at most 32 characters".into())
-    }
+/// A name given by a flag (`--project`, `import --fleet`): the spec's one rule for names
+/// ([`cvmfleet_spec::check_name`]), so a flag accepts exactly what a spec file would.
+pub(crate) fn parse_name(text: &str) -> Result<String, String> {
+    cvmfleet_spec::check_name(text).map(|()| text.to_owned()).map_err(str::to_owned)
 }
 
 /// A connected cloud.
@@ -84,11 +75,18 @@ impl Target {
     }
 }
 
+/// Largest tccli credential file read: it holds a key pair and maybe a session token (a few
+/// hundred bytes to a few KB).
+const MAX_PROFILE_BYTES: u64 = 64 * 1024;
+
 fn credentials(args: &TargetArgs) -> anyhow::Result<Option<Credentials>> {
     if let Some(profile) = &args.profile {
-        return Credentials::from_tccli_profile(profile)
-            .map(Some)
-            .with_context(|| format!("reading tccli profile `{profile}`"));
+        let read = || -> anyhow::Result<Credentials> {
+            let path = Credentials::tccli_profile_file(profile)?;
+            let text = cvmfleet_spec::read_flag_text("--profile", &path, MAX_PROFILE_BYTES)?;
+            Ok(Credentials::from_tccli_text(&text, &path)?)
+        };
+        return read().map(Some).with_context(|| format!("reading tccli profile `{profile}`"));
     }
     Credentials::from_env().context("reading credentials from the environment")
 }

@@ -86,6 +86,12 @@ impl Group {
     fn yaml(&self) -> String {
         let policies =
             self.rollout.map(|r| format!("        policies: {{rollout: {r}}}\n")).unwrap_or_default();
+        // No `instanceTypes:` (empty): the type is the template's, S5.
+        let types = if self.instance_types.is_empty() {
+            format!("template: {{InstanceType: {S5}}}")
+        } else {
+            format!("instanceTypes: {}", self.instance_types)
+        };
         format!(
             "fleets:
   - name: {FLEET}
@@ -96,13 +102,12 @@ impl Group {
       - name: web
         replicas: {replicas}
         zones: {zones}
-        instanceTypes: {types}
+        {types}
         zonePolicy: {policy}
         rebalance: {rebalance}
 {policies}",
             replicas = self.replicas,
             zones = self.zones,
-            types = self.instance_types,
             policy = self.zone_policy,
             rebalance = self.rebalance,
         )
@@ -382,6 +387,28 @@ async fn issue_13_under_priority_the_first_zone_fills_then_the_next() {
     cloud.write(&Group { rebalance: true, ..group });
     cloud.setup_apply(&mut log, "apply with stock back and rebalance: true").await;
     let want = [(spot(Z3, Z3, S5, HOURLY), 4)];
+    cloud.assert_converged(&log, &want, 5).await;
+}
+
+/// Issue 25 §9: `zonePolicy: priority` without `instanceTypes` fills the first zone to its stock
+/// before the next (it sends `MinCount` like an offering group): zones [ap-guangzhou-4,
+/// ap-guangzhou-3], 5 replicas, 3 left in ap-guangzhou-4 gives 3 there and 2 in ap-guangzhou-3,
+/// in one apply, not all 5 in ap-guangzhou-3.
+///
+/// Legitimate creations: 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_25_priority_without_instance_types_fills_the_first_zone_to_its_stock() {
+    let cloud = Stocked::start(|c| c).await;
+    let mut log = Log::default();
+    let group = Group {
+        instance_types: "",
+        zone_policy: "priority",
+        ..Group::of(5, "[ap-guangzhou-4, ap-guangzhou-3]")
+    };
+    cloud.write(&group);
+    cloud.stock(Z4, S5, None, Some(3));
+    cloud.setup_apply(&mut log, "apply").await;
+    let want = [(spot(Z4, Z4, S5, HOURLY), 3), (spot(Z3, Z4, S5, HOURLY), 2)];
     cloud.assert_converged(&log, &want, 5).await;
 }
 

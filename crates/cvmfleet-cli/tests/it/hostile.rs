@@ -113,3 +113,23 @@ fn issue_10_watch_refuses_an_interval_that_would_overflow() {
     assert!(run.stderr.contains("at most 24h"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+/// Issue 25 item 1: `import --fleet` takes only what a spec's fleet name may be (the spec's one
+/// rule, like `--project`): refused before anything is listed, and nothing is printed on stdout,
+/// so a line break can never add lines to the printed document.
+#[test]
+fn issue_25_import_fleet_is_checked_like_a_spec_fleet_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let long = "a".repeat(33);
+    for name in ["Bad_Name", "", long.as_str(), "a:b", "wéb", "1web", "web\nfleets: []"] {
+        let run =
+            cvmfleet(dir.path(), &["import", "--region", "ap-guangzhou", "--fleet", name, "ins-aaaaaaa1"]);
+        assert_eq!(run.code, 1, "{name:?}: {}", run.snapshot(&[]));
+        assert!(run.stdout.is_empty(), "{name:?}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("--fleet <NAME>") && run.stderr.contains("lowercase letters"),
+            "{}",
+            run.stderr
+        );
+    }
+}

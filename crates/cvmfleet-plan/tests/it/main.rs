@@ -7,6 +7,7 @@ mod offerings;
 mod pools;
 mod rollout;
 mod saved;
+mod scaling;
 mod scenarios;
 mod seed_golden;
 mod world;

@@ -210,3 +210,32 @@ fn a_group_without_instance_types_sends_what_it_sent_before() {
         plan(&desired, &seen(vec![], vec![state(Z3, "S5.MEDIUM2", Stock::SoldOut)]), PlanOptions::default());
     assert_eq!(out.fleets[0].groups[0].unplaced[0].count, 2);
 }
+
+/// Issue 25 §9: a `zonePolicy: priority` group without `instanceTypes` sends `MinCount: 1`, so
+/// its first zone takes what stock it has and the rest falls to the next zone next round; the
+/// request digest (and so the ClientToken) is the one it had without `MinCount`.
+#[test]
+fn issue_25_priority_without_instance_types_sends_min_count_and_keeps_its_token() {
+    let mut g = group(&[(Z4, 5), (Z3, 0)]);
+    g.capacity.zone_policy = ZonePolicy::Priority;
+    let desired = [fleet(vec![g])];
+    let p = plan(&desired, &seen(vec![], vec![]), PlanOptions::default());
+    let c = &creates(&p)[0];
+    assert_eq!((c.zone.as_str(), c.count, c.offering.as_ref(), c.request.min_count), (Z4, 5, None, Some(1)));
+    // The same group under `spread` (same home zone, no `MinCount`) sends the same token.
+    let mut spread = desired.clone();
+    spread[0].groups[0].capacity.zone_policy = ZonePolicy::Spread;
+    let s = plan(&spread, &seen(vec![], vec![]), PlanOptions::default());
+    assert_eq!(creates(&s)[0].request.min_count, None);
+    assert_eq!(creates(&s)[0].request.client_token, c.request.client_token);
+    // Three delivered in the first zone, the zone then sold out: the other two go to the next
+    // zone under the home zone's pool, as the next generation.
+    let mut first = 1;
+    let mut landed = land(c, &mut first);
+    landed.truncate(3);
+    let next =
+        plan(&desired, &seen(landed, vec![state(Z4, "S5.MEDIUM2", Stock::SoldOut)]), PlanOptions::default());
+    let n = &creates(&next)[0];
+    assert_eq!((n.zone.as_str(), n.count, n.home_zone.as_deref()), (Z3, 2, Some(Z4)));
+    assert_ne!(n.request.client_token, c.request.client_token);
+}
