@@ -495,7 +495,7 @@ impl CvmClient {
             ("X-TC-RequestClient", inner.config.request_client.clone()),
         ]);
         if let Some(token) = &inner.credentials.token {
-            headers.push(("X-TC-Token", token.clone()));
+            headers.push(("X-TC-Token", token.expose().to_owned()));
         }
         Ok(SignedRequest { method, url: url.into(), headers, body })
     }

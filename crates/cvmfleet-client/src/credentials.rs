@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use cvmfleet_wire::sign::SecretKey;
+use cvmfleet_wire::sign::{SecretKey, SessionToken};
 use serde_json::Value;
 
 use crate::error::ConfigError;
@@ -24,8 +24,9 @@ pub struct Credentials {
     pub secret_id: String,
     /// The SecretKey; never leaves this process, never printed.
     pub secret_key: SecretKey,
-    /// Session token of temporary credentials, sent as `X-TC-Token`; treated as a secret too.
-    pub token: Option<String>,
+    /// Session token of temporary credentials, sent as `X-TC-Token`; a secret too, never
+    /// printed.
+    pub token: Option<SessionToken>,
 }
 
 impl fmt::Debug for Credentials {
@@ -33,7 +34,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("secret_id", &self.secret_id)
             .field("secret_key", &self.secret_key)
-            .field("token", &self.token.as_ref().map(|_| "****"))
+            .field("token", &self.token)
             .finish()
     }
 }
@@ -47,7 +48,7 @@ impl Credentials {
     /// The same credentials with a session token.
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(SessionToken::new(token));
         self
     }
 
@@ -70,7 +71,7 @@ impl Credentials {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
         let id = lookup(ENV_SECRET_ID);
         let key = lookup(ENV_SECRET_KEY);
-        let token = lookup(ENV_SESSION_TOKEN).filter(|t| !t.is_empty());
+        let token = lookup(ENV_SESSION_TOKEN).filter(|t| !t.is_empty()).map(SessionToken::new);
         let credentials = match (id, key) {
             (None, None) => return Ok(None),
             (Some(id), Some(key)) => Credentials { secret_id: id, secret_key: SecretKey::new(key), token },
@@ -142,7 +143,7 @@ impl Credentials {
             return bad("the SecretId", "contains characters that cannot be sent in a header");
         }
         if let Some(token) = &self.token
-            && !token.chars().all(|c| c.is_ascii_graphic())
+            && !token.expose().chars().all(|c| c.is_ascii_graphic())
         {
             return bad("the session token", "contains characters that cannot be sent in a header");
         }
@@ -178,7 +179,7 @@ fn parse_tccli(text: &str) -> Result<Credentials, String> {
     };
     let id = field("secretId")?.ok_or("no `secretId`")?;
     let key = field("secretKey")?.ok_or("no `secretKey`")?;
-    let token = field("token")?;
+    let token = field("token")?.map(SessionToken::new);
     let credentials = Credentials { secret_id: id, secret_key: SecretKey::new(key), token };
     credentials.validate().map_err(|e| match e {
         ConfigError::InvalidCredentials(reason) => reason,
@@ -215,7 +216,7 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(with_token.token.as_deref(), Some("tok"));
+        assert_eq!(with_token.token.as_ref().map(SessionToken::expose), Some("tok"));
         // An empty token variable means no token.
         let empty_token = Credentials::from_lookup(env(&[
             (ENV_SECRET_ID, "AKIDx"),
@@ -261,7 +262,7 @@ mod tests {
         let sts = read(&format!(
             r#"{{"secretId": "AKIDx", "secretKey": "{KEY}", "token": "t1", "type": "default"}}"#
         ));
-        assert_eq!(sts.unwrap().token.as_deref(), Some("t1"));
+        assert_eq!(sts.unwrap().token.as_ref().map(SessionToken::expose), Some("t1"));
 
         for (_, text, expected) in [
             ("a", "{", "not JSON"),

@@ -3,10 +3,12 @@
 //! `policies.maxMonthlyCostIncrease`. Pure, like the planner: the prices come in as a
 //! [`PriceBook`] the reconciler filled from the cloud.
 //!
-//! Pricing a plan takes three steps: [`quotes`] lists the configurations the plan needs priced
-//! (one [`Quote`] each, a RunInstances request for one instance), the caller asks the cloud for
-//! each (InquiryPriceRunInstances) and turns the answers into monthly prices with
-//! [`monthly_price`], and [`price`] fills the plan's `cost` fields and checks the bounds.
+//! Pricing a plan takes three steps: [`quotes`] lists the configurations an unpriced plan
+//! ([`crate::plan`]) needs priced (one [`Quote`] each, a RunInstances request for one
+//! instance), the caller asks the cloud for each (InquiryPriceRunInstances) and turns the
+//! answers into monthly prices with [`monthly_price`], and [`crate::plan_priced`] plans again
+//! with that [`PriceBook`] as an input, filling the `cost` fields and checking the bounds. The
+//! book changes no create, termination or token, so both plans decide the same steps.
 //!
 //! # What is priced, and as what
 //!
@@ -280,8 +282,8 @@ pub fn quotes(
 /// checks the cost bounds: a plan adding more than a bound is refused, unless
 /// `options.allow_cost_increase`. Unknown prices, bounds that could not be checked and traffic
 /// left out of the costs are added to the warnings. `desired` and `observed` are what the plan
-/// was made from.
-pub fn price(
+/// was made from. Reached through [`crate::plan_priced`]: prices are an input of planning.
+pub(crate) fn price(
     plan: &mut Plan,
     desired: &[DesiredFleet],
     observed: &BTreeMap<String, ObservedFleet>,

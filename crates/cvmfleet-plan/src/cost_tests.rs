@@ -9,7 +9,7 @@ use cvmfleet_wire::model::{InstanceChargePrepaid, InternetAccessible, ItemPrice,
 use cvmfleet_wire::vocab::ChargeUnit;
 
 use super::*;
-use crate::desired::{DesiredFleet, DesiredGroup, DesiredZone};
+use crate::desired::{DesiredFleet, DesiredGroup};
 use crate::observed::{ObservedFleet, ObservedInstance};
 use crate::planner::{PlanOptions, plan};
 
@@ -54,20 +54,18 @@ fn book_for(quotes: &[Quote]) -> PriceBook {
 
 fn group(name: &str, instance_type: &str, replicas: u32) -> DesiredGroup {
     DesiredGroup {
-        name: name.into(),
-        template: RunInstancesRequest {
-            image_id: Some("img-pmqg1cw7".into()),
-            instance_type: Some(instance_type.into()),
-            instance_name: Some(name.into()),
-            ..Default::default()
-        },
-        password: None,
-        replacement_hash: HASH.into(),
-        zones: vec![DesiredZone { zone: ZONE.into(), replicas, subnet_id: None, private_ips: vec![] }],
         max_terminate_percent: 100,
-        policies: Default::default(),
-        adopt: Vec::new(),
-        capacity: Default::default(),
+        ..DesiredGroup::new(
+            name,
+            RunInstancesRequest {
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_type: Some(instance_type.into()),
+                instance_name: Some(name.into()),
+                ..Default::default()
+            },
+            HASH,
+        )
+        .in_zone(ZONE, replicas)
     }
 }
 

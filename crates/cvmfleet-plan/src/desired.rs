@@ -111,20 +111,67 @@ pub struct DesiredGroup {
     pub capacity: Capacity,
 }
 
-/// A group's share of one zone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DesiredZone {
-    /// Zone, e.g. `ap-guangzhou-3`.
-    pub zone: String,
-    /// Instances wanted in this zone.
-    pub replicas: u32,
-    /// Subnet for this zone, overriding the template's.
-    pub subnet_id: Option<String>,
-    /// Explicit private IPs, one instance each (then `replicas` equals their count).
-    pub private_ips: Vec<std::net::Ipv4Addr>,
-}
+/// A group's share of one zone: the spec's own [`cvmfleet_spec::ZonePlacement`] (zone,
+/// replicas, subnet, explicit IPs), which the planner reads as it is.
+pub use cvmfleet_spec::ZonePlacement as DesiredZone;
 
 impl DesiredGroup {
+    /// A group `name` launching `template`, whose instances carry `replacement_hash`, in no zone
+    /// yet and with what a spec that says nothing more resolves to: no password, no adoption,
+    /// the default policies and capacity, and the fleet default `maxTerminatePercent`. The one
+    /// way to build a group without a spec (tests, benches, examples); [`DesiredGroup::in_zone`]
+    /// adds its zones.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        template: RunInstancesRequest,
+        replacement_hash: impl Into<String>,
+    ) -> DesiredGroup {
+        DesiredGroup {
+            name: name.into(),
+            template,
+            password: None,
+            replacement_hash: replacement_hash.into(),
+            zones: Vec::new(),
+            max_terminate_percent: cvmfleet_spec::FleetPolicies::DEFAULT_MAX_TERMINATE_PERCENT,
+            policies: GroupPolicies::default(),
+            adopt: Vec::new(),
+            capacity: Capacity::default(),
+        }
+    }
+
+    /// The group with `replicas` instances wanted in `zone` too (after its other zones; no
+    /// subnet of its own, IPs the API chooses).
+    #[must_use]
+    pub fn in_zone(mut self, zone: impl Into<String>, replicas: u32) -> DesiredGroup {
+        self.zones.push(DesiredZone {
+            zone: zone.into(),
+            replicas,
+            subnet_id: None,
+            private_ips: Vec::new(),
+        });
+        self
+    }
+
+    /// The group a spec resolves to, in a fleet with `policies`: the spec's template as a
+    /// request (its password as a reference: the executor reads the value when it sends), its
+    /// replacement hash, zones, policies, adoptions and offerings.
+    #[must_use]
+    pub fn from_spec(policies: &cvmfleet_spec::FleetPolicies, group: &cvmfleet_spec::Group) -> DesiredGroup {
+        let RequestTemplate { request: template, password } = group.template.to_request();
+        DesiredGroup {
+            name: group.name.clone(),
+            template,
+            password: password.map(|reference| PasswordSource::of(&reference)),
+            replacement_hash: group.template.replacement_hash().short(),
+            zones: group.placements.clone(),
+            max_terminate_percent: policies.max_terminate_percent,
+            policies: group.policies,
+            adopt: group.adopt.clone(),
+            capacity: group.capacity.clone(),
+        }
+    }
+
     /// Instances the group wants in all zones.
     #[must_use]
     pub fn replicas(&self) -> u32 {
@@ -186,36 +233,8 @@ fn fleet_from_spec(fleet: &cvmfleet_spec::Fleet, project: &str) -> DesiredFleet 
         region: fleet.region.clone(),
         prune: fleet.policies.prune,
         allow_deletion: fleet.policies.allow_fleet_deletion,
-        groups: fleet.groups.iter().map(|group| group_from_spec(fleet, group)).collect(),
+        groups: fleet.groups.iter().map(|group| DesiredGroup::from_spec(&fleet.policies, group)).collect(),
         orphans: fleet.orphan,
         max_monthly_cost_increase: fleet.policies.max_monthly_cost_increase,
-    }
-}
-
-fn group_from_spec(fleet: &cvmfleet_spec::Fleet, group: &cvmfleet_spec::Group) -> DesiredGroup {
-    // The password is a reference in the spec; the plan keeps the reference and the executor
-    // reads the value when it sends the request.
-    let RequestTemplate { request: template, password } = group.template.to_request();
-    let password = password.map(|reference| PasswordSource::of(&reference));
-    let zones = group
-        .placements
-        .iter()
-        .map(|p| DesiredZone {
-            zone: p.zone.clone(),
-            replicas: p.replicas,
-            subnet_id: p.subnet_id.clone(),
-            private_ips: p.private_ips.clone(),
-        })
-        .collect();
-    DesiredGroup {
-        name: group.name.clone(),
-        template,
-        password,
-        replacement_hash: group.template.replacement_hash().short(),
-        zones,
-        max_terminate_percent: fleet.policies.max_terminate_percent,
-        policies: group.policies,
-        adopt: group.adopt.clone(),
-        capacity: group.capacity.clone(),
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
+//! use cvmfleet_plan::{DesiredFleet, DesiredGroup, PlanOptions, plan};
 //! use cvmfleet_wire::api::RunInstancesRequest;
 //!
 //! let fleet = DesiredFleet {
@@ -20,17 +20,14 @@
 //!     allow_deletion: false,
 //!     orphans: Default::default(),
 //!     max_monthly_cost_increase: None,
-//!     groups: vec![DesiredGroup {
-//!         name: "frontend".into(),
-//!         template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
-//!         password: None,
-//!         replacement_hash: "0".repeat(16),
-//!         zones: vec![DesiredZone { zone: "ap-guangzhou-3".into(), replicas: 2, subnet_id: None, private_ips: vec![] }],
-//!         max_terminate_percent: 50,
-//!         policies: Default::default(),
-//!         adopt: Vec::new(),
-//!         capacity: Default::default(),
-//!     }],
+//!     groups: vec![
+//!         DesiredGroup::new(
+//!             "frontend",
+//!             RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
+//!             "0".repeat(16),
+//!         )
+//!         .in_zone("ap-guangzhou-3", 2),
+//!     ],
 //! };
 //! let plan = plan(&[fleet], &BTreeMap::new(), PlanOptions::default());
 //! assert_eq!(plan.summary.create, 2);
@@ -55,4 +52,4 @@ pub use desired::{DEFAULT_PROJECT, DesiredFleet, DesiredGroup, DesiredZone, Pass
 pub use drift::{Drift, DriftKind, Handling};
 pub use observed::{ObservedFleet, ObservedInstance, OfferingState, Presence, Stock};
 pub use plan::Plan;
-pub use planner::{PlanOptions, fingerprint, plan};
+pub use planner::{PlanOptions, fingerprint, plan, plan_priced};

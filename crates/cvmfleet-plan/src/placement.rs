@@ -192,14 +192,7 @@ mod tests {
 
     fn group(policy: ZonePolicy, offering_policy: OfferingPolicy) -> DesiredGroup {
         DesiredGroup {
-            name: "g".into(),
-            template: RunInstancesRequest::default(),
-            password: None,
-            replacement_hash: "0".repeat(16),
             zones: vec![zone("gz-3", 2), zone("gz-4", 2)],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
             capacity: Capacity {
                 offerings: vec![
                     offering("S5.MEDIUM2", "SPOTPAID"),
@@ -209,6 +202,7 @@ mod tests {
                 offering_policy,
                 rebalance: false,
             },
+            ..DesiredGroup::new("g", RunInstancesRequest::default(), "0".repeat(16))
         }
     }
 

@@ -26,14 +26,31 @@ pub struct PlanOptions {
     /// Lifted by `allow_mass_termination` like the other limits.
     pub max_terminations_per_group: Option<u32>,
     /// Lift the cost bounds (`policies.maxMonthlyCostIncrease`; `--allow-cost-increase`),
-    /// checked when the plan is priced ([`crate::cost::price`]).
+    /// checked when the plan is priced ([`crate::plan_priced`]).
     pub allow_cost_increase: bool,
 }
 
-/// Plans the changes that make the observed fleets match the desired ones.
+/// Plans the changes that make the observed fleets match the desired ones, and prices them
+/// from `prices` (the quotes the reconciler got for what an unpriced plan of the same inputs
+/// needs, [`crate::cost::quotes`]): the costs of every group and fleet, and the cost bounds
+/// checked. Prices change no create, termination or token, only costs, refusals and warnings.
 ///
 /// `observed` is keyed by fleet name; a fleet missing from it is taken as having no instances.
 /// Same inputs, byte-identical plan.
+#[must_use]
+pub fn plan_priced(
+    desired: &[DesiredFleet],
+    observed: &BTreeMap<String, ObservedFleet>,
+    prices: &crate::cost::PriceBook,
+    options: PlanOptions,
+) -> Plan {
+    let mut made = plan(desired, observed, options);
+    crate::cost::price(&mut made, desired, observed, prices, options);
+    made
+}
+
+/// Plans like [`plan_priced`], without prices: every cost is left out (`None`) and no cost
+/// bound is checked. What the reconciler plans first, to learn what else to read.
 #[must_use]
 pub fn plan(
     desired: &[DesiredFleet],

@@ -29,10 +29,14 @@
 //!    current template tagged with the pool (instances about to be replaced, failed launches
 //!    and leaving instances do not count; untagged current instances from before pools fill
 //!    the lowest pools' free room). A create in pool `k` asks for at most `w_k − live_k`.
-//!    When a fleet's listing spanned several pages (offset paging is not a snapshot),
-//!    `cvmfleet-reconcile` re-reads each pool it would create in with one single-page,
-//!    tag-filtered DescribeInstances and plans again from that, so the count that decides a
-//!    create always comes from one consistent read.
+//!    When a fleet's listing spanned several pages (offset paging is not a snapshot), the
+//!    reconciler's round (`cvmfleet_reconcile::round`) plans, re-reads each pool that plan
+//!    creates in with one single-page, tag-filtered DescribeInstances, and plans again from
+//!    that, until every create of its plan is in a pool so re-read (a stock read that moves a
+//!    create to another offering re-plans in the same loop, so the pools checked are those of
+//!    the plan that is executed). The plan the round returns is made once more with prices,
+//!    which change no create, count or token. So the count that decides a create always comes
+//!    from one consistent read.
 //! 2. **One create per pool per plan.** Work that must wait (a rollout's terminate-first
 //!    replacements) is not planned ahead under a later generation: it is planned by the next
 //!    round, from a fresh observation.
@@ -84,9 +88,11 @@
 //!   before projects, when the fleet name was the identity). Counting an instance in more
 //!   places can only shrink a deficit, never grow one, so the invariant's bound holds.
 //! - *Per-region reads.* A fleet's instances now come from its region's listing by project
-//!   tag. A region listed over several pages re-reads every pool it creates in exactly as
-//!   rule 1 says (fleet, group, template and pool tags, one page); the project is filtered
-//!   after the read, on the client, so that pool members from before projects stay counted.
+//!   tag. A region listed over several pages re-reads every pool its round's final plan
+//!   creates in exactly as rule 1 says (fleet, group, template and pool tags, one page); the
+//!   project is filtered after the read, on the client, so that pool members from before
+//!   projects stay counted. `plan`, every round of `apply` and every `watch` cycle make their
+//!   plans through that one round, so no executed create skips the re-read.
 //! - *Adoption.* An adoptee counts as live in the plan that adopts it: that plan creates at
 //!   most `w − live` with `live` including it. Adoption creates nothing and takes no token.
 //!   If its tag write fails, the next read lacks it and the pool's next generation fills the

@@ -28,10 +28,10 @@ use cvmfleet_emulator::{
     Catalog, DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, FaultRule, PriceTable, RunningEmulator,
     StockSpec,
 };
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
 use cvmfleet_reconcile::{
-    ClientCloud, ExecOptions, Interrupt, Silent, Unavailable, WatchOptions, Watcher, converge, observe,
-    read_market,
+    ClientCloud, ExecOptions, Interrupt, PriceCache, Round, Silent, Unavailable, WatchOptions, Watcher,
+    converge, observe,
 };
 use cvmfleet_spec::{Capacity, Offering, OfferingPolicy, ZonePolicy};
 use cvmfleet_wire::api::RunInstancesRequest;
@@ -77,10 +77,6 @@ fn fleet(name: &str, zones: &[(&str, u32)], rebalance: bool) -> DesiredFleet {
         max_monthly_cost_increase: None,
         orphans: Default::default(),
         groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
-            password: None,
-            replacement_hash: "c".repeat(16),
             zones: zones
                 .iter()
                 .map(|(zone, replicas)| DesiredZone {
@@ -90,15 +86,17 @@ fn fleet(name: &str, zones: &[(&str, u32)], rebalance: bool) -> DesiredFleet {
                     private_ips: vec![],
                 })
                 .collect(),
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
             capacity: Capacity {
                 offerings: vec![hourly(S5), hourly(SA2)],
                 zone_policy: ZonePolicy::Spread,
                 offering_policy: OfferingPolicy::Priority,
                 rebalance,
             },
+            ..DesiredGroup::new(
+                "app",
+                RunInstancesRequest { image_id: Some("img-pmqg1cw7".into()), ..Default::default() },
+                "c".repeat(16),
+            )
         }],
     }
 }
@@ -156,9 +154,8 @@ async fn thousand(label: &str, seen_by_stock_read: bool) {
     let client = client(&emulator);
     let memory = Unavailable::default();
     let started = Instant::now();
-    let mut observed = observe(&client, &fleets).await.expect("observe");
-    read_market(&client, &fleets, &mut observed, &memory, options).await.expect("stock");
-    let first = plan(&fleets, &observed, options);
+    let prices = PriceCache::new();
+    let first = Round::new(options, &prices).memory(&memory).plan(&client, &fleets).await.expect("round");
     let done = converge(
         &client,
         &fleets,
@@ -169,6 +166,7 @@ async fn thousand(label: &str, seen_by_stock_read: bool) {
         &|_, _| {},
         &Interrupt::new(),
         &memory,
+        &prices,
     )
     .await;
     let wall = started.elapsed();

@@ -27,14 +27,6 @@ use cvmfleet_wire::api::{RunInstancesRequest, TerminateInstancesRequest};
 
 fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
     DesiredGroup {
-        name: name.into(),
-        template: RunInstancesRequest {
-            image_id: Some("img-pmqg1cw7".into()),
-            instance_type: Some("S5.MEDIUM2".into()),
-            ..Default::default()
-        },
-        password: None,
-        replacement_hash: format!("{:0>16}", name.len()),
         zones: zones
             .iter()
             .map(|(zone, replicas)| DesiredZone {
@@ -44,10 +36,15 @@ fn group(name: &str, zones: &[(&str, u32)]) -> DesiredGroup {
                 private_ips: vec![],
             })
             .collect(),
-        max_terminate_percent: 50,
-        policies: Default::default(),
-        adopt: Vec::new(),
-        capacity: Default::default(),
+        ..DesiredGroup::new(
+            name,
+            RunInstancesRequest {
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_type: Some("S5.MEDIUM2".into()),
+                ..Default::default()
+            },
+            format!("{:0>16}", name.len()),
+        )
     }
 }
 

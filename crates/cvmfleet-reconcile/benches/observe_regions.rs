@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient, RateLimit};
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, PlanOptions, plan};
 use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, execute, observe};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::RunInstancesRequest;
@@ -31,21 +31,18 @@ fn fleet(name: String, (region, zone): (&str, &str), replicas: u32) -> DesiredFl
         allow_deletion: false,
         orphans: Default::default(),
         max_monthly_cost_increase: None,
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            replacement_hash: "0".repeat(16),
-            zones: vec![DesiredZone { zone: zone.into(), replicas, subnet_id: None, private_ips: vec![] }],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
-            capacity: Default::default(),
-        }],
+        groups: vec![
+            DesiredGroup::new(
+                "app",
+                RunInstancesRequest {
+                    image_id: Some("img-pmqg1cw7".into()),
+                    instance_type: Some("S5.MEDIUM2".into()),
+                    ..Default::default()
+                },
+                "0".repeat(16),
+            )
+            .in_zone(zone, replicas),
+        ],
     }
 }
 

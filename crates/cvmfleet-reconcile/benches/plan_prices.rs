@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient};
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
 use cvmfleet_plan::render::cost_line;
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, Plan, PlanOptions, plan};
-use cvmfleet_reconcile::{ExecOptions, Interrupt, PriceCache, Silent, execute, observe, price_plan};
+use cvmfleet_plan::{
+    DesiredFleet, DesiredGroup, DesiredZone, ObservedFleet, Plan, PlanOptions, plan, plan_priced,
+};
+use cvmfleet_reconcile::{ExecOptions, Interrupt, PriceCache, Silent, execute, observe};
 use cvmfleet_wire::Action;
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::SystemDisk;
@@ -46,21 +48,18 @@ fn fleet(i: usize, replicas: u32, distinct: bool) -> DesiredFleet {
         orphans: Default::default(),
         max_monthly_cost_increase: None,
         groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some(TYPES[i % TYPES.len()].into()),
-                system_disk,
-                instance_name: Some(format!("f{i:03}-app")),
-                ..Default::default()
-            },
-            password: None,
-            replacement_hash: "0".repeat(16),
             zones: vec![zone("ap-guangzhou-3", replicas.div_ceil(2)), zone("ap-guangzhou-4", replicas / 2)],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
-            capacity: Default::default(),
+            ..DesiredGroup::new(
+                "app",
+                RunInstancesRequest {
+                    image_id: Some("img-pmqg1cw7".into()),
+                    instance_type: Some(TYPES[i % TYPES.len()].into()),
+                    system_disk,
+                    instance_name: Some(format!("f{i:03}-app")),
+                    ..Default::default()
+                },
+                "0".repeat(16),
+            )
         }],
     }
 }
@@ -73,20 +72,23 @@ fn client(emulator: &RunningEmulator) -> CvmClient {
     .expect("client")
 }
 
-/// Prices `made` through `cache`: quotes sent, wall time, the cost line.
+/// Prices the plan of `fleets` and `observed` as a round does (the unpriced plan's quotes
+/// through `cache`, then the plan made with them): quotes sent, wall time, the priced plan.
 async fn priced(
     client: &CvmClient,
-    cache: &mut PriceCache,
-    made: &mut Plan,
+    cache: &PriceCache,
     fleets: &[DesiredFleet],
     observed: &BTreeMap<String, ObservedFleet>,
-) -> (u64, Duration, String) {
+) -> (u64, Duration, Plan) {
     let before = client.call_counts().get(&Action::InquiryPriceRunInstances).copied().unwrap_or(0);
     let started = Instant::now();
-    price_plan(client, cache, made, fleets, observed, PlanOptions::default()).await;
+    let needed =
+        cvmfleet_plan::cost::quotes(&plan(fleets, observed, PlanOptions::default()), fleets, observed);
+    let book = cache.book(client, &needed).await;
+    let made = plan_priced(fleets, observed, &book, PlanOptions::default());
     let took = started.elapsed();
     let after = client.call_counts().get(&Action::InquiryPriceRunInstances).copied().unwrap_or(0);
-    (after - before, took, cost_line(made).unwrap_or_default())
+    (after - before, took, made)
 }
 
 async fn scenario(label: &str, distinct: bool) {
@@ -101,20 +103,20 @@ async fn scenario(label: &str, distinct: bool) {
 
     let started = Instant::now();
     let observed = observe(&now, &fleets).await.expect("observe");
-    let mut made = plan(&fleets, &observed, PlanOptions::default());
+    let made = plan(&fleets, &observed, PlanOptions::default());
     let planning = started.elapsed();
     assert!(made.is_empty(), "no changes expected");
     let needed = cvmfleet_plan::cost::quotes(&made, &fleets, &observed).len();
 
-    let mut cache = PriceCache::new();
-    let (fresh_calls, fresh_time, line) = priced(&now, &mut cache, &mut made, &fleets, &observed).await;
+    let cache = PriceCache::new();
+    let (fresh_calls, fresh_time, made) = priced(&now, &cache, &fleets, &observed).await;
     assert!(made.warnings.is_empty(), "{:?}", made.warnings);
-    let mut again = plan(&fleets, &observed, PlanOptions::default());
-    let (warm_calls, warm_time, _) = priced(&now, &mut cache, &mut again, &fleets, &observed).await;
+    let line = cost_line(&made).unwrap_or_default();
+    let (warm_calls, warm_time, _) = priced(&now, &cache, &fleets, &observed).await;
 
     let grown: Vec<DesiredFleet> = (0..100).map(|i| fleet(i, 101, distinct)).collect();
-    let mut scale_up = plan(&grown, &observed, PlanOptions::default());
-    let (up_calls, up_time, up_line) = priced(&now, &mut cache, &mut scale_up, &grown, &observed).await;
+    let (up_calls, up_time, scale_up) = priced(&now, &cache, &grown, &observed).await;
+    let up_line = cost_line(&scale_up).unwrap_or_default();
 
     println!("{label}:");
     println!("  observe + plan: {:.2} s; configurations to price: {needed}", planning.as_secs_f64());

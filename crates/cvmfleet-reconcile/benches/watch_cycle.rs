@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use cvmfleet_client::{ClientConfig, Credentials, CvmClient, RateLimit};
 use cvmfleet_emulator::{DEV_SECRET_ID, DEV_SECRET_KEY, Emulator, EmulatorConfig, RunningEmulator};
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions, plan};
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, PlanOptions, plan};
 use cvmfleet_reconcile::watch::FleetOutcome;
 use cvmfleet_reconcile::{
     ClientCloud, ExecOptions, Interrupt, Silent, WatchOptions, Watcher, execute, observe,
@@ -34,26 +34,18 @@ fn fleet(name: String, replicas: u32) -> DesiredFleet {
         allow_deletion: false,
         orphans: Default::default(),
         max_monthly_cost_increase: None,
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            replacement_hash: "1".repeat(16),
-            zones: vec![DesiredZone {
-                zone: "ap-guangzhou-3".into(),
-                replicas,
-                subnet_id: None,
-                private_ips: vec![],
-            }],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
-            capacity: Default::default(),
-        }],
+        groups: vec![
+            DesiredGroup::new(
+                "app",
+                RunInstancesRequest {
+                    image_id: Some("img-pmqg1cw7".into()),
+                    instance_type: Some("S5.MEDIUM2".into()),
+                    ..Default::default()
+                },
+                "1".repeat(16),
+            )
+            .in_zone("ap-guangzhou-3", replicas),
+        ],
     }
 }
 

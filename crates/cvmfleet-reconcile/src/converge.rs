@@ -3,14 +3,16 @@
 //! launches that failed), and stop, saying why, at anything else. `apply` and `watch` both go
 //! through here; the whole retry policy of a convergence is [`Rounds`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, Plan, PlanOptions};
 
 use crate::error::ExecError;
 use crate::execute::{ExecOptions, Interrupt, Progress, Report, execute};
-use crate::market::{Unavailable, read_market};
+use crate::market::Unavailable;
+use crate::prices::PriceCache;
+use crate::round::Round;
 
 /// How many extra rounds may replace instances that failed to launch (outside a rolling
 /// replacement, which stops at the first failure instead). Two, so a flaky launch gets three
@@ -211,9 +213,9 @@ impl Converged {
     }
 }
 
-/// Executes `first` (already shown and approved), then observes, plans and executes again
-/// while [`Rounds`] allows. `progress` hears every step; `on_round` hears each follow-up
-/// plan before it runs.
+/// Executes `first` (already shown and approved), then makes a new round ([`Round`]: observe,
+/// stock, plan, price, through `prices`) and executes it, while [`Rounds`] allows. `progress`
+/// hears every step; `on_round` hears each follow-up plan before it runs.
 #[allow(clippy::too_many_arguments)]
 pub async fn converge(
     client: &CvmClient,
@@ -225,6 +227,7 @@ pub async fn converge(
     on_round: &(dyn Fn(u32, &Plan) + Send + Sync),
     interrupt: &Interrupt,
     memory: &Unavailable,
+    prices: &PriceCache,
 ) -> Converged {
     let mut rounds = Rounds::new();
     let mut reports = Vec::new();
@@ -250,33 +253,19 @@ pub async fn converge(
         if let Verdict::Stop(stop) = verdict {
             return Converged { reports, last_plan: plan, stop: Some(stop) };
         }
-        let mut observed = match crate::observe::observe(client, desired).await {
-            Ok(observed) => observed,
+        let round = Round::new(options, prices).memory(memory).spent(&spent).launched(&failed_launches);
+        plan = match round.plan(client, desired).await {
+            Ok(plan) => plan,
             Err(error) => {
                 let text = error_chain(&error);
                 return Converged { reports, last_plan: plan, stop: Some(Stop::Observe(text)) };
             }
         };
-        with_spent_tokens(&mut observed, &spent);
-        memory.note_failed_launches(desired, &observed, &failed_launches);
-        if let Err(error) = read_market(client, desired, &mut observed, memory, options).await {
-            let text = error_chain(&error);
-            return Converged { reports, last_plan: plan, stop: Some(Stop::Observe(text)) };
-        }
-        plan = cvmfleet_plan::plan(desired, &observed, options);
         match rounds.follow_up(&plan) {
             Verdict::Converged => return Converged { reports, last_plan: plan, stop: None },
             Verdict::Stop(stop) => return Converged { reports, last_plan: plan, stop: Some(stop) },
             Verdict::Again => on_round(rounds.count() + 1, &plan),
         }
-    }
-}
-
-/// Adds the tokens the cloud told us are spent to each fleet's observation (tokens are fleet
-/// specific, so one set serves every fleet).
-pub fn with_spent_tokens(observed: &mut BTreeMap<String, ObservedFleet>, spent: &BTreeSet<String>) {
-    for fleet in observed.values_mut() {
-        fleet.spent_tokens.extend(spent.iter().cloned());
     }
 }
 

@@ -16,6 +16,10 @@ pub enum ExecError {
         #[source]
         source: std::sync::Arc<ApiError>,
     },
+    /// Finding the regions where the project has instances failed (DescribeRegions, or a
+    /// region's probe).
+    #[error(transparent)]
+    Regions(ApiError),
     /// Listing a fleet's instances stopped before it finished (its task died).
     #[error("observing fleet {fleet} was aborted")]
     ObserveAborted {

@@ -3,8 +3,9 @@
 //!
 //! - **Reads.** One DescribeZoneInstanceConfigInfos per region and charge type, filtered to
 //!   the instance types the region's fleets name (at most 100 a call), and only for fleets a
-//!   plan would create in (or that `rebalance`): a fleet that needs nothing created costs no
-//!   stock read. Each fleet gets the items of its zones as
+//!   plan creates in (or that `rebalance`), as the round ([`crate::round`]) reads it from an
+//!   unpriced plan: a fleet that needs nothing created costs no stock read. Each fleet gets
+//!   the items of its zones as
 //!   [`ObservedFleet::market`](cvmfleet_plan::ObservedFleet::market).
 //! - **Memory** ([`Unavailable`]). A create refused for stock, or instances of this process's
 //!   own creates that ended `LAUNCH_FAILED` for stock, mark their offering (region, zone, instance type, charge type)
@@ -20,9 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::{
-    DesiredFleet, DesiredGroup, ObservedFleet, OfferingState, Plan, PlanOptions, Presence, Stock,
-};
+use cvmfleet_plan::{DesiredFleet, DesiredGroup, ObservedFleet, OfferingState, Presence, Stock};
 use cvmfleet_wire::api::ZONE_CONFIG_MAX_FILTER_VALUES;
 use cvmfleet_wire::codes;
 use cvmfleet_wire::model::{Filter, InstanceTypeQuotaItem};
@@ -166,13 +165,6 @@ pub fn names_stock_shortage(message: &str) -> bool {
         .any(|word| codes::is_stock_shortage(word.trim_end_matches('.')))
 }
 
-/// What [`read_market`] read: one entry per call, for the figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MarketReads {
-    /// DescribeZoneInstanceConfigInfos calls made.
-    pub calls: usize,
-}
-
 /// The charge type and instance types a fleet's groups name (their offerings, or their
 /// template's type), per charge type.
 fn named_offerings(fleet: &DesiredFleet) -> BTreeMap<String, BTreeSet<String>> {
@@ -182,17 +174,6 @@ fn named_offerings(fleet: &DesiredFleet) -> BTreeMap<String, BTreeSet<String>> {
         named.entry(o.charge_type).or_default().insert(o.instance_type);
     }
     named
-}
-
-/// Whether a fleet needs stock to be planned: its plan without stock creates something, or a
-/// group rebalances.
-fn needs_stock(fleet: &DesiredFleet, seen: &ObservedFleet, options: PlanOptions) -> bool {
-    if fleet.groups.iter().any(|g| g.capacity.rebalance) {
-        return true;
-    }
-    let observed = BTreeMap::from([(fleet.name.clone(), seen.clone())]);
-    let plan: Plan = cvmfleet_plan::plan(std::slice::from_ref(fleet), &observed, options);
-    plan.fleets.iter().flat_map(|f| &f.groups).any(|g| !g.creates.is_empty())
 }
 
 /// The monthly price an item quotes: the discounted hourly price × 730, or the discounted
@@ -212,31 +193,26 @@ fn stock_of(item: &InstanceTypeQuotaItem) -> Stock {
     if sold_out { Stock::SoldOut } else { Stock::Available }
 }
 
-/// Reads stock for the fleets that need it (see the module docs) and fills their
-/// [`ObservedFleet::market`], marks from `memory` included.
+/// Reads the stock of the offerings `fleets` name, in their zones: one
+/// DescribeZoneInstanceConfigInfos per region and charge type (100 instance types a call),
+/// whatever the number of fleets. Which fleets need it is the round's to say
+/// ([`crate::round`]); the marks of `memory` are applied by [`apply_marks`].
 ///
 /// # Errors
 /// The first failed read, naming its region. (A plan cannot choose offerings blind; the
 /// caller may still plan without stock.)
-pub async fn read_market(
+pub async fn read_stock(
     client: &CvmClient,
-    fleets: &[DesiredFleet],
-    observed: &mut BTreeMap<String, ObservedFleet>,
-    memory: &Unavailable,
-    options: PlanOptions,
-) -> Result<MarketReads, ExecError> {
-    let empty = ObservedFleet::default();
-    let needing: Vec<&DesiredFleet> =
-        fleets.iter().filter(|f| needs_stock(f, observed.get(&f.name).unwrap_or(&empty), options)).collect();
+    fleets: &[&DesiredFleet],
+) -> Result<BTreeMap<String, Vec<OfferingState>>, ExecError> {
     // (region, charge type) → instance types.
     let mut wanted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for fleet in &needing {
+    for fleet in fleets {
         for (charge, types) in named_offerings(fleet) {
             wanted.entry((fleet.region.clone(), charge)).or_default().extend(types);
         }
     }
     let mut items: BTreeMap<String, Vec<InstanceTypeQuotaItem>> = BTreeMap::new();
-    let mut reads = MarketReads::default();
     for ((region, charge), types) in &wanted {
         let types: Vec<String> = types.iter().cloned().collect();
         for chunk in types.chunks(ZONE_CONFIG_MAX_FILTER_VALUES) {
@@ -244,7 +220,6 @@ pub async fn read_market(
                 Filter::new("instance-charge-type", [charge.clone()]),
                 Filter::new("instance-type", chunk.to_vec()),
             ];
-            reads.calls += 1;
             let answer = client.describe_zone_instance_configs(region, filters).await.map_err(|source| {
                 ExecError::Api {
                     step: format!("read stock of {} offering(s) in {region}", chunk.len()),
@@ -254,12 +229,12 @@ pub async fn read_market(
             items.entry(region.clone()).or_default().extend(answer.data);
         }
     }
-    for fleet in needing {
+    let mut market = BTreeMap::new();
+    for fleet in fleets {
         let zones: BTreeSet<&str> =
             fleet.groups.iter().flat_map(|g| g.zones.iter().map(|z| z.zone.as_str())).collect();
         let named = named_offerings(fleet);
-        let seen = observed.entry(fleet.name.clone()).or_default();
-        seen.market = items
+        let states = items
             .get(&fleet.region)
             .into_iter()
             .flatten()
@@ -275,9 +250,9 @@ pub async fn read_market(
                 monthly_price: monthly_price(item),
             })
             .collect();
+        market.insert(fleet.name.clone(), states);
     }
-    apply_marks(fleets, observed, memory);
-    Ok(reads)
+    Ok(market)
 }
 
 /// Sets every offering `memory` marks to [`Stock::Unavailable`] in its fleets' market.

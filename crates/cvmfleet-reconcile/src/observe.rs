@@ -15,11 +15,12 @@
 //!
 //! Offset paging over a set that changes meanwhile is not a snapshot: a live instance can be
 //! missed while the totals still agree. A region whose listing took one page is one consistent
-//! read. For a region that took several, every pool the plan would create in is read again
-//! with one tag-filtered, single-page DescribeInstances (its fleet, group, template and pool
-//! tags) and planned again from that, until every create's count comes from such a read (see
+//! read. For a region that took several, the listing says so ([`Observation::paged`]), and the
+//! round ([`crate::round`]) reads every pool its plan would create in again with one
+//! tag-filtered, single-page DescribeInstances ([`reread_pool`]: its fleet, group, template and
+//! pool tags) and plans again from that, until every create's count comes from such a read (see
 //! `cvmfleet_plan::token`). Cost: one DescribeInstances per create, and only in regions of
-//! more than 100 of the project's instances.
+//! more than 100 of the project's instances. Observing plans nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,13 +29,25 @@ use tokio::task::JoinSet;
 use cvmfleet_client::{CvmClient, Error as ApiError};
 use cvmfleet_plan::observed::{elsewhere_key, tags};
 use cvmfleet_plan::plan::Create;
-use cvmfleet_plan::{DEFAULT_PROJECT, DesiredFleet, ObservedFleet, ObservedInstance, PlanOptions, Presence};
+use cvmfleet_plan::{DEFAULT_PROJECT, DesiredFleet, ObservedFleet, ObservedInstance, Presence};
 use cvmfleet_wire::MAX_BATCH;
 use cvmfleet_wire::api::DescribeInstancesRequest;
 use cvmfleet_wire::model::{Filter, Instance};
 use cvmfleet_wire::vocab::state;
 
 use crate::error::ExecError;
+
+/// What one observation listed: each fleet's instances (or why it could not be listed), and
+/// which fleets' regions took several pages to list.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// Per fleet (and per fleet found where no spec declares it, see
+    /// [`cvmfleet_plan::observed::elsewhere_key`]), its instances or its error.
+    pub fleets: BTreeMap<String, Result<ObservedFleet, ExecError>>,
+    /// Fleets whose region's listing took more than one page: not one consistent read, so the
+    /// pools their plans create in are read again before a create counts on them.
+    pub paged: BTreeSet<String>,
+}
 
 /// Lists the project's instances in every region of `fleets` (their project: see
 /// [`project_of`]), keyed by fleet (see the module docs).
@@ -60,19 +73,10 @@ pub async fn observe_in(
     more_regions: &[String],
 ) -> Result<BTreeMap<String, ObservedFleet>, ExecError> {
     let mut observed = BTreeMap::new();
-    for (name, result) in observe_regions(client, project, fleets, more_regions).await {
+    for (name, result) in observe_each(client, project, fleets, more_regions).await.fleets {
         observed.insert(name, result?);
     }
     Ok(observed)
-}
-
-/// Lists like [`observe`], with each fleet's own outcome, so that one failing region does not
-/// hide the others (the watcher backs off per fleet).
-pub async fn observe_each(
-    client: &CvmClient,
-    fleets: &[DesiredFleet],
-) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
-    observe_regions(client, project_of(fleets), fleets, &[]).await
 }
 
 /// The regions, other than `known`, where `project` has instances: one DescribeRegions, then
@@ -120,12 +124,14 @@ struct RegionListing {
     paged: bool,
 }
 
-async fn observe_regions(
+/// Lists like [`observe_in`], with each fleet's own outcome, so that one failing region does
+/// not hide the others (the watcher backs off per fleet).
+pub async fn observe_each(
     client: &CvmClient,
     project: &str,
     fleets: &[DesiredFleet],
     more_regions: &[String],
-) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
+) -> Observation {
     let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for fleet in fleets {
         by_region.entry(fleet.region.clone()).or_default().push(fleet.name.clone());
@@ -208,15 +214,8 @@ async fn observe_regions(
             }
         }
     }
-    let paged: Vec<&DesiredFleet> = fleets.iter().filter(|f| paged.contains(&f.region)).collect();
-    for fleet in paged {
-        let Some(Ok(seen)) = observed.get_mut(&fleet.name) else { continue };
-        if let Err(source) = reread_pools(client, fleet, seen).await {
-            let error = ExecError::Observe { fleet: fleet.name.clone(), source: source.into() };
-            observed.insert(fleet.name.clone(), Err(error));
-        }
-    }
-    observed
+    let paged = fleets.iter().filter(|f| paged.contains(&f.region)).map(|f| f.name.clone()).collect();
+    Observation { fleets: observed, paged }
 }
 
 /// Lists the project's instances in `region`, and, when the region holds instances from before
@@ -272,8 +271,10 @@ fn reduce(instances: &[Instance], project: &str) -> Vec<ObservedInstance> {
     instances
 }
 
-/// The ownership tags of a create that name its pool: fleet, group, template and pool.
-fn pool_filters(create: &Create) -> Option<Vec<Filter>> {
+/// The ownership tags of a create that name its pool: fleet, group, template and pool, as
+/// DescribeInstances filters; `None` for a create without them.
+#[must_use]
+pub fn pool_filters(create: &Create) -> Option<Vec<Filter>> {
     let tag_value = |key: &str| {
         create.request.tag_specification.iter().flatten().flat_map(|s| &s.tags).find(|t| t.key == key)
     };
@@ -283,48 +284,29 @@ fn pool_filters(create: &Create) -> Option<Vec<Filter>> {
         .collect()
 }
 
-/// Re-reads, one consistent page each, the pools the fleet's plan would create in, and plans
-/// again, until every pool it creates in was read that way.
-async fn reread_pools(
+/// Reads one pool again, one consistent page ([`pool_filters`] and the live states), and puts
+/// what it holds in place of the pool's live instances in `seen`: its failed and leaving ones
+/// stay as listed (they count for nothing, but their tokens are in use).
+///
+/// # Errors
+/// The API failure.
+pub async fn reread_pool(
     client: &CvmClient,
     fleet: &DesiredFleet,
+    filters: &[Filter],
     seen: &mut ObservedFleet,
 ) -> Result<(), ApiError> {
-    let key = |filters: &[Filter]| -> Vec<String> { filters.iter().flat_map(|f| f.values.clone()).collect() };
-    let mut read: BTreeSet<Vec<String>> = BTreeSet::new();
-    loop {
-        let observed = BTreeMap::from([(fleet.name.clone(), seen.clone())]);
-        let plan = cvmfleet_plan::plan(std::slice::from_ref(fleet), &observed, PlanOptions::default());
-        let pending: Vec<Vec<Filter>> = plan
-            .fleets
-            .iter()
-            .flat_map(|f| &f.groups)
-            .flat_map(|g| &g.creates)
-            .filter_map(pool_filters)
-            .filter(|filters| !read.contains(&key(filters)))
-            .collect();
-        if pending.is_empty() {
-            return Ok(());
-        }
-        for filters in pending {
-            let mut live_only = filters.clone();
-            live_only.push(Filter::new("instance-state", LIVE_STATES));
-            let instances = read_pool(client, &fleet.region, live_only).await?;
-            let value = |i: usize| filters[i].values.first().cloned();
-            let (group, template, pool) = (value(1), value(2), value(3));
-            // The re-read replaces the pool's live instances; its failed and leaving ones stay
-            // as listed (they count for nothing, but their tokens are in use).
-            seen.instances.retain(|i| {
-                !(i.group == group
-                    && i.template == template
-                    && i.pool == pool
-                    && i.presence() == Presence::Present)
-            });
-            seen.instances.extend(reduce(&instances, &fleet.project));
-            seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
-            read.insert(key(&filters));
-        }
-    }
+    let mut live_only = filters.to_vec();
+    live_only.push(Filter::new("instance-state", LIVE_STATES));
+    let instances = read_pool(client, &fleet.region, live_only).await?;
+    let value = |i: usize| filters.get(i).and_then(|f| f.values.first().cloned());
+    let (group, template, pool) = (value(1), value(2), value(3));
+    seen.instances.retain(|i| {
+        !(i.group == group && i.template == template && i.pool == pool && i.presence() == Presence::Present)
+    });
+    seen.instances.extend(reduce(&instances, &fleet.project));
+    seen.instances.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(())
 }
 
 /// The states a re-read asks for (the API takes five values per filter): the live ones, so that

@@ -1,6 +1,7 @@
-//! Prices for plans (issue 14): the reconciler asks the cloud what each configuration a plan
-//! needs costs (InquiryPriceRunInstances, through [`Quoter`]) and fills a
-//! [`cvmfleet_plan::cost::PriceBook`], which the pure planner turns into the plan's costs.
+//! Prices for plans (issue 14): the round ([`crate::round`]) asks the cloud what each
+//! configuration a plan needs costs (InquiryPriceRunInstances, through [`Quoter`]) and fills a
+//! [`cvmfleet_plan::cost::PriceBook`], an input of the pure planner
+//! ([`cvmfleet_plan::plan_priced`]), which turns it into the plan's costs.
 //!
 //! # The bound on price calls
 //!
@@ -9,7 +10,8 @@
 //! quote with its creates, and groups and fleets with the same settings share one). A
 //! [`PriceCache`] keeps each price it got for [`PRICE_TTL`]: a plan made while a price is fresh
 //! sends no quote for it, so an unchanged group costs no call. `plan`, `apply` and `drift` use a
-//! cache per command (one quote per key per plan); `watch` keeps one across cycles. A quote
+//! cache per command (one quote per key per command, whatever its rounds); `watch` keeps one
+//! across cycles and the convergences they start. A quote
 //! that fails (`FailedOperation.InquiryPriceFailed`, `ResourcesSoldOut.SpecifiedInstanceType`,
 //! any error) makes its price unknown for that plan, never fails it, and is asked again by the
 //! next one. Quotes go [`QUOTES_IN_FLIGHT`] at a time, paced by the client's rate limit for
@@ -18,14 +20,15 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::cost::{MonthlyPrice, PriceBook, Quote, QuoteKey, monthly_price, price, quotes};
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions};
+use cvmfleet_plan::cost::{MonthlyPrice, PriceBook, Quote, QuoteKey, monthly_price};
 use cvmfleet_wire::api::RunInstancesRequest;
 use cvmfleet_wire::model::Price;
 
@@ -61,12 +64,14 @@ impl Quoter for CvmClient {
     }
 }
 
-/// Prices got from the cloud, each kept for its time to live.
+/// Prices got from the cloud, each kept for its time to live. Shared by the rounds of an
+/// apply and the cycles of a watch (and the convergences a cycle starts), so each configuration
+/// is quoted once per [`PRICE_TTL`] whichever of them needs it first.
 #[derive(Debug)]
 pub struct PriceCache {
     ttl: Duration,
-    prices: BTreeMap<QuoteKey, (MonthlyPrice, Instant)>,
-    sent: u64,
+    prices: Mutex<BTreeMap<QuoteKey, (MonthlyPrice, Instant)>>,
+    sent: AtomicU64,
 }
 
 impl Default for PriceCache {
@@ -85,29 +90,36 @@ impl PriceCache {
     /// An empty cache keeping prices for `ttl`.
     #[must_use]
     pub fn with_ttl(ttl: Duration) -> PriceCache {
-        PriceCache { ttl, prices: BTreeMap::new(), sent: 0 }
+        PriceCache { ttl, prices: Mutex::new(BTreeMap::new()), sent: AtomicU64::new(0) }
     }
 
     /// Quotes sent through this cache so far.
     #[must_use]
     pub fn quotes_sent(&self) -> u64 {
-        self.sent
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn prices(&self) -> std::sync::MutexGuard<'_, BTreeMap<QuoteKey, (MonthlyPrice, Instant)>> {
+        self.prices.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The prices of `needed`: fresh ones from the cache, the others quoted by `quoter` (each
     /// key once, [`QUOTES_IN_FLIGHT`] at a time). A failed quote's price is unknown, with its
     /// error as the reason.
-    pub async fn book(&mut self, quoter: &dyn Quoter, needed: &[Quote]) -> PriceBook {
+    pub async fn book(&self, quoter: &(impl Quoter + ?Sized), needed: &[Quote]) -> PriceBook {
         let now = Instant::now();
         let mut book = PriceBook::new();
         let mut missing: BTreeMap<&QuoteKey, &Quote> = BTreeMap::new();
-        for quote in needed {
-            match self.prices.get(&quote.key) {
-                Some((price, at)) if now.saturating_duration_since(*at) < self.ttl => {
-                    book.insert(quote.key.clone(), Ok(*price));
-                }
-                _ => {
-                    missing.insert(&quote.key, quote);
+        {
+            let prices = self.prices();
+            for quote in needed {
+                match prices.get(&quote.key) {
+                    Some((price, at)) if now.saturating_duration_since(*at) < self.ttl => {
+                        book.insert(quote.key.clone(), Ok(*price));
+                    }
+                    _ => {
+                        missing.insert(&quote.key, quote);
+                    }
                 }
             }
         }
@@ -116,7 +128,7 @@ impl PriceCache {
         loop {
             while in_flight.len() < QUOTES_IN_FLIGHT {
                 let Some(quote) = waiting.next() else { break };
-                self.sent += 1;
+                self.sent.fetch_add(1, Ordering::Relaxed);
                 let answer = quoter.quote(&quote.region, &quote.request);
                 let (key, request) = (quote.key.clone(), quote.request.clone());
                 in_flight.spawn(async move { (key, request, answer.await) });
@@ -126,28 +138,12 @@ impl PriceCache {
             let Ok((key, request, answer)) = done else { continue };
             let priced = answer.and_then(|price| monthly_price(&request, &price));
             if let Ok(price) = &priced {
-                self.prices.insert(key.clone(), (*price, Instant::now()));
+                self.prices().insert(key.clone(), (*price, Instant::now()));
             }
             book.insert(key, priced);
         }
         book
     }
-}
-
-/// Prices `plan` (made from `desired` and `observed`): quotes what it needs through `cache`
-/// and `quoter`, then fills its costs and checks its cost bounds under `options`
-/// ([`cvmfleet_plan::cost::price`]).
-pub async fn price_plan(
-    quoter: &dyn Quoter,
-    cache: &mut PriceCache,
-    plan: &mut Plan,
-    desired: &[DesiredFleet],
-    observed: &BTreeMap<String, ObservedFleet>,
-    options: PlanOptions,
-) {
-    let needed = quotes(plan, desired, observed);
-    let book = cache.book(quoter, &needed).await;
-    price(plan, desired, observed, &book, options);
 }
 
 #[cfg(test)]
@@ -204,33 +200,28 @@ mod tests {
             region: "ap-guangzhou".into(),
             prune: false,
             allow_deletion: false,
-            groups: vec![cvmfleet_plan::DesiredGroup {
-                name: "app".into(),
-                template: RunInstancesRequest {
-                    image_id: Some("img-pmqg1cw7".into()),
-                    instance_type: Some(instance_type.into()),
-                    placement: Some(Placement::default()),
-                    ..Default::default()
-                },
-                password: None,
-                replacement_hash: "0".repeat(16),
-                zones: vec![cvmfleet_plan::DesiredZone {
-                    zone: zone.into(),
-                    replicas: 1,
-                    subnet_id: None,
-                    private_ips: vec![],
-                }],
-                max_terminate_percent: 50,
-                policies: Default::default(),
-                adopt: Vec::new(),
-                capacity: Default::default(),
-            }],
+            groups: vec![
+                cvmfleet_plan::DesiredGroup::new(
+                    "app",
+                    RunInstancesRequest {
+                        image_id: Some("img-pmqg1cw7".into()),
+                        instance_type: Some(instance_type.into()),
+                        placement: Some(Placement::default()),
+                        ..Default::default()
+                    },
+                    "0".repeat(16),
+                )
+                .in_zone(zone, 1),
+            ],
             orphans: Default::default(),
             max_monthly_cost_increase: None,
         };
-        let plan =
-            cvmfleet_plan::plan(std::slice::from_ref(&fleet), &BTreeMap::new(), PlanOptions::default());
-        quotes(&plan, &[fleet], &BTreeMap::new()).remove(0)
+        let plan = cvmfleet_plan::plan(
+            std::slice::from_ref(&fleet),
+            &BTreeMap::new(),
+            cvmfleet_plan::PlanOptions::default(),
+        );
+        cvmfleet_plan::cost::quotes(&plan, &[fleet], &BTreeMap::new()).remove(0)
     }
 
     #[tokio::test(start_paused = true)]
@@ -239,7 +230,7 @@ mod tests {
         let needed: Vec<Quote> = (0..20).map(|i| quote(&format!("ap-guangzhou-{i}"), "S5.MEDIUM2")).collect();
         let mut doubled = needed.clone();
         doubled.extend(needed.iter().cloned());
-        let mut cache = PriceCache::new();
+        let cache = PriceCache::new();
         let started = Instant::now();
         let book = cache.book(&quoter, &doubled).await;
         // 20 keys, each asked once, 8 at a time: three rounds of 300 ms.
@@ -264,7 +255,7 @@ mod tests {
     async fn a_failed_quote_is_unknown_for_this_plan_and_asked_again_by_the_next() {
         let quoter = fake();
         let sold_out = quote("ap-guangzhou-3", "S5.LARGE8");
-        let mut cache = PriceCache::new();
+        let cache = PriceCache::new();
         let book = cache.book(&quoter, std::slice::from_ref(&sold_out)).await;
         let why = book.get(&sold_out.key).unwrap().as_ref().unwrap_err();
         assert!(

@@ -1,5 +1,6 @@
-//! Continuous reconciliation: one [`Watcher::cycle`] observes every fleet, plans it, reports its
-//! drift and, with auto-apply, converges it within the safety limits. What happened is returned
+//! Continuous reconciliation: one [`Watcher::cycle`] makes one round ([`crate::round`], fleet
+//! by fleet) over every due fleet, reports its drift and, with auto-apply, converges it within
+//! the safety limits. What happened is returned
 //! as data ([`CycleReport`]); the caller logs it, exports metrics and sleeps until
 //! [`Watcher::next_delay`].
 //!
@@ -8,8 +9,9 @@
 //! exponentially growing time, `interval × 2^(failures-1)`, at most `interval ×`
 //! [`MAX_BACKOFF_FACTOR`]; one success resets it. The state is in every report.
 //!
-//! The cloud is reached through [`Cloud`], so the cycle logic runs in tests against in-process
-//! fakes under paused time; [`ClientCloud`] is the real one.
+//! The cloud is reached through [`Cloud`] (a round's [`Reads`] and a convergence), so the
+//! cycle logic runs in tests against in-process fakes under paused time; [`ClientCloud`] is
+//! the real one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -18,16 +20,20 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use cvmfleet_client::CvmClient;
-use cvmfleet_plan::cost::{self, Quote};
-use cvmfleet_plan::{DesiredFleet, Drift, ObservedFleet, Plan, PlanOptions};
+use cvmfleet_plan::{DesiredFleet, Drift, ObservedFleet, OfferingState, Plan, PlanOptions};
 use cvmfleet_wire::api::RunInstancesRequest;
+use cvmfleet_wire::model::Filter;
 
 use crate::converge::{Converged, Stop, converge};
 use crate::error::ExecError;
 use crate::execute::{Event, ExecOptions, Interrupt, Progress};
-use crate::market::{Unavailable, read_market};
+use crate::market::Unavailable;
+use crate::observe::Observation;
 use crate::prices::{PriceCache, QuoteFuture, Quoter};
+use crate::round::{Reads, Round};
 
 /// Longest backoff, in intervals: a fleet that keeps failing is still retried about every
 /// 16 intervals (80 minutes at the default 5), so a fixed cause is noticed within the hour.
@@ -37,37 +43,24 @@ pub const MAX_BACKOFF_FACTOR: u32 = 16;
 /// CI runners, a restarted deployment) so they do not hit the API in the same second.
 pub const JITTER: f64 = 0.1;
 
-/// The cloud as the watcher uses it.
-pub trait Cloud: Clone + Send + Sync + 'static {
-    /// Lists each fleet's instances, with each fleet's own outcome.
-    fn observe(
-        &self,
-        fleets: &[DesiredFleet],
-    ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send;
-
-    /// Converges one fleet, starting with `first` (see [`converge`]).
+/// The cloud as the watcher uses it: what a round reads ([`Reads`], prices through
+/// [`Quoter`]) and a convergence.
+pub trait Cloud: Reads + Clone + Send + Sync + 'static {
+    /// Converges one fleet, starting with `first` (see [`converge`]), quoting its rounds'
+    /// prices through `prices`.
     fn converge(
         &self,
         fleet: DesiredFleet,
         options: PlanOptions,
         first: Plan,
         interrupt: Interrupt,
+        prices: Arc<PriceCache>,
     ) -> impl Future<Output = Converged> + Send;
 
-    /// Quotes one RunInstances request (InquiryPriceRunInstances), for the plans' costs. By
-    /// default the cloud quotes nothing: every cost is unknown.
-    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
-        let _ = (region, request);
-        Box::pin(std::future::ready(Err("this cloud gives no prices".to_owned())))
-    }
-}
-
-/// A [`Cloud`] as the price cache's [`Quoter`].
-struct CloudQuoter<'a, C>(&'a C);
-
-impl<C: Cloud> Quoter for CloudQuoter<'_, C> {
-    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
-        Cloud::quote(self.0, region, request)
+    /// Offerings a launch found short, kept across cycles (see [`crate::market`]); none by
+    /// default.
+    fn unavailable(&self) -> Option<&Unavailable> {
+        None
     }
 }
 
@@ -79,7 +72,7 @@ pub struct ClientCloud {
     /// Execution tunables.
     pub exec: ExecOptions,
     /// Offerings a launch found short, kept across cycles (see [`crate::market`]).
-    pub unavailable: std::sync::Arc<Unavailable>,
+    pub unavailable: Arc<Unavailable>,
 }
 
 /// Logs execution steps as `tracing` events of the fleet.
@@ -98,47 +91,46 @@ impl Progress for Logged {
     }
 }
 
-impl Cloud for ClientCloud {
-    fn observe(
+impl Quoter for ClientCloud {
+    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
+        Quoter::quote(&self.client, region, request)
+    }
+}
+
+impl Reads for ClientCloud {
+    fn list(
         &self,
         fleets: &[DesiredFleet],
-    ) -> impl Future<Output = BTreeMap<String, Result<ObservedFleet, ExecError>>> + Send {
-        let (client, fleets, memory) = (self.client.clone(), fleets.to_vec(), self.unavailable.clone());
-        async move {
-            // The fleets observed go on to the stock read, moved out and back, not copied.
-            let mut each = BTreeMap::new();
-            let mut ok: BTreeMap<String, ObservedFleet> = BTreeMap::new();
-            for (name, result) in crate::observe::observe_each(&client, &fleets).await {
-                match result {
-                    Ok(seen) => {
-                        ok.insert(name, seen);
-                    }
-                    Err(error) => {
-                        each.insert(name, Err(error));
-                    }
-                }
-            }
-            let observed: Vec<DesiredFleet> =
-                fleets.into_iter().filter(|f| ok.contains_key(&f.name)).collect();
-            if let Err(error) =
-                read_market(&client, &observed, &mut ok, &memory, PlanOptions::default()).await
-            {
-                // Planned without stock, the preferred offerings are tried and a shortage marks
-                // them; the marks already known still apply.
-                tracing::warn!(error = %crate::converge::error_chain(&error), "stock read failed; planning without it");
-                crate::market::apply_marks(&observed, &mut ok, &memory);
-            }
-            each.extend(ok.into_iter().map(|(name, seen)| (name, Ok(seen))));
-            each
-        }
+        everywhere: bool,
+    ) -> impl Future<Output = Result<Observation, ExecError>> + Send {
+        self.client.list(fleets, everywhere)
     }
 
+    fn stock(
+        &self,
+        fleets: &[&DesiredFleet],
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<OfferingState>>, ExecError>> + Send {
+        self.client.stock(fleets)
+    }
+
+    fn reread_pool(
+        &self,
+        fleet: &DesiredFleet,
+        filters: &[Filter],
+        seen: &mut ObservedFleet,
+    ) -> impl Future<Output = Result<(), ExecError>> + Send {
+        self.client.reread_pool(fleet, filters, seen)
+    }
+}
+
+impl Cloud for ClientCloud {
     fn converge(
         &self,
         fleet: DesiredFleet,
         options: PlanOptions,
         first: Plan,
         interrupt: Interrupt,
+        prices: Arc<PriceCache>,
     ) -> impl Future<Output = Converged> + Send {
         let this = self.clone();
         async move {
@@ -157,13 +149,14 @@ impl Cloud for ClientCloud {
                 &on_round,
                 &interrupt,
                 &this.unavailable,
+                &prices,
             )
             .await
         }
     }
 
-    fn quote(&self, region: &str, request: &RunInstancesRequest) -> QuoteFuture {
-        Quoter::quote(&self.client, region, request)
+    fn unavailable(&self) -> Option<&Unavailable> {
+        Some(&self.unavailable)
     }
 }
 
@@ -293,9 +286,9 @@ pub struct Watcher {
     health: BTreeMap<String, Health>,
     /// ClientTokens the cloud reported spent in earlier cycles (see `cvmfleet_plan::token`).
     spent_tokens: BTreeSet<String>,
-    /// Prices of earlier cycles, fresh for [`crate::prices::PRICE_TTL`]: an unchanged group's
-    /// plan costs no quote.
-    prices: PriceCache,
+    /// Prices of earlier cycles and their convergences, fresh for
+    /// [`crate::prices::PRICE_TTL`]: an unchanged group's plan costs no quote.
+    prices: Arc<PriceCache>,
 }
 
 /// Whether a convergence's stop counts as a failure of the fleet (and so backs it off).
@@ -338,7 +331,12 @@ impl Watcher {
     /// A watcher with no history.
     #[must_use]
     pub fn new(options: WatchOptions) -> Self {
-        Watcher { options, health: BTreeMap::new(), spent_tokens: BTreeSet::new(), prices: PriceCache::new() }
+        Watcher {
+            options,
+            health: BTreeMap::new(),
+            spent_tokens: BTreeSet::new(),
+            prices: Arc::new(PriceCache::new()),
+        }
     }
 
     /// Quotes sent for the plans' costs since the watcher started.
@@ -415,11 +413,20 @@ impl Watcher {
         // Fleets no longer in the specs have no backoff to keep.
         self.health.retain(|name, _| desired.iter().any(|f| &f.name == name));
         let due: Vec<DesiredFleet> = desired.iter().filter(|f| self.due(&f.name, started)).cloned().collect();
-        let mut observed = cloud.observe(&due).await;
+        let mut round = Round::new(self.options.plan, &self.prices).spent(&self.spent_tokens);
+        if let Some(memory) = cloud.unavailable() {
+            round = round.memory(memory);
+        }
+        // Not `everywhere`: a watcher lists its fleets' regions only.
+        let mut each = round.plan_each(cloud, &due).await.unwrap_or_default();
+        if let Some(error) = &each.stock_error {
+            // Planned without stock, the preferred offerings are tried and a shortage marks
+            // them; the marks already known still apply.
+            tracing::warn!(error = %crate::converge::error_chain(error), "stock read failed; planning without it");
+        }
         let mut reports: BTreeMap<String, FleetReport> = BTreeMap::new();
         let mut drift = Vec::new();
         let mut applying: JoinSet<(String, u32, Converged)> = JoinSet::new();
-        let mut planned: Vec<(&DesiredFleet, Plan, BTreeMap<String, ObservedFleet>)> = Vec::new();
         for fleet in desired {
             let report =
                 |outcome, changes| FleetReport { fleet: fleet.name.clone(), outcome, changes, backoff: None };
@@ -427,36 +434,19 @@ impl Watcher {
                 reports.insert(fleet.name.clone(), report(FleetOutcome::BackingOff, 0));
                 continue;
             }
-            let seen = match observed.remove(&fleet.name) {
-                Some(Ok(mut seen)) => {
-                    seen.spent_tokens.extend(self.spent_tokens.iter().cloned());
-                    seen
-                }
-                Some(Err(error)) => {
+            let plan = match (each.plans.remove(&fleet.name), each.failed.remove(&fleet.name)) {
+                (Some(plan), _) => plan,
+                (None, Some(error)) => {
                     let text = crate::converge::error_chain(&error);
                     reports.insert(fleet.name.clone(), report(FleetOutcome::ObserveFailed(text), 0));
                     continue;
                 }
-                None => {
+                (None, None) => {
                     let text = format!("observing fleet {} returned nothing", fleet.name);
                     reports.insert(fleet.name.clone(), report(FleetOutcome::ObserveFailed(text), 0));
                     continue;
                 }
             };
-            let seen = BTreeMap::from([(fleet.name.clone(), seen)]);
-            let plan = cvmfleet_plan::plan(std::slice::from_ref(fleet), &seen, self.options.plan);
-            planned.push((fleet, plan, seen));
-        }
-        // The plans' prices, asked at once (each configuration once, none that is cached).
-        let needed: Vec<Quote> = planned
-            .iter()
-            .flat_map(|(fleet, plan, seen)| cost::quotes(plan, std::slice::from_ref(*fleet), seen))
-            .collect();
-        let book = self.prices.book(&CloudQuoter(cloud), &needed).await;
-        for (fleet, mut plan, seen) in planned {
-            let report =
-                |outcome, changes| FleetReport { fleet: fleet.name.clone(), outcome, changes, backoff: None };
-            cost::price(&mut plan, std::slice::from_ref(fleet), &seen, &book, self.options.plan);
             drift.extend(plan.drift.iter().cloned());
             let changes = plan.summary.changes();
             let unplaced: Vec<String> = plan
@@ -475,22 +465,20 @@ impl Watcher {
             } else if !self.options.auto_apply || interrupt.is_set() {
                 reports.insert(fleet.name.clone(), report(FleetOutcome::Pending, changes));
             } else {
-                let (cloud, fleet, options, interrupt) =
-                    (cloud.clone(), fleet.clone(), self.options.plan, interrupt.clone());
+                let (cloud, fleet, options, interrupt, prices) =
+                    (cloud.clone(), fleet.clone(), self.options.plan, interrupt.clone(), self.prices.clone());
                 applying.spawn(async move {
                     let name = fleet.name.clone();
-                    (name, changes, cloud.converge(fleet, options, plan, interrupt).await)
+                    (name, changes, cloud.converge(fleet, options, plan, interrupt, prices).await)
                 });
             }
         }
         // Orphan fleets of the regions observed (issue 12): reported as drift, held for a human.
         // A watcher never prunes a whole fleet; `cvmfleet apply --prune` does.
-        for (key, seen) in observed {
-            let Ok(seen) = seen else { continue };
+        for (key, plan) in each.plans {
             if cvmfleet_plan::observed::parse_elsewhere_key(&key).is_none() {
                 continue;
             }
-            let plan = cvmfleet_plan::plan(&[], &BTreeMap::from([(key.clone(), seen)]), self.options.plan);
             let Some(orphan) = plan.fleets.first() else { continue };
             drift.extend(plan.drift.iter().cloned());
             let held = vec![format!(

@@ -118,8 +118,9 @@ pub struct Group {
     pub capacity: crate::offering::Capacity,
 }
 
-/// The instances of a group in one zone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The instances of a group in one zone. The planner reads it as it is (as
+/// `cvmfleet_plan::DesiredZone`), so it serializes with the planner's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ZonePlacement {
     /// Availability zone.
     pub zone: String,

@@ -13,34 +13,51 @@ use sha2::{Digest, Sha256};
 /// The signature algorithm name of TC3.
 pub const TC3_ALGORITHM: &str = "TC3-HMAC-SHA256";
 
-/// A secret key. Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey(String);
+/// A secret text of credentials: its `Debug` and `Display` never show the value, only
+/// [`expose`](SecretKey::expose) gives it, to the one place that sends or signs with it.
+macro_rules! secret_text {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
 
-impl SecretKey {
-    /// Wraps a secret key.
-    #[must_use]
-    pub fn new(key: impl Into<String>) -> Self {
-        SecretKey(key.into())
-    }
+        impl $name {
+            /// Wraps the value.
+            #[must_use]
+            pub fn new(value: impl Into<String>) -> Self {
+                $name(value.into())
+            }
 
-    /// The key itself, for signing. Do not log it.
-    #[must_use]
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+            /// The value itself, for signing or sending. Do not log it.
+            #[must_use]
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(****)"))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("****")
+            }
+        }
+    };
 }
 
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey(****)")
-    }
+secret_text! {
+    /// A secret key. Its `Debug` and `Display` never show the value.
+    SecretKey
 }
 
-impl fmt::Display for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("****")
-    }
+secret_text! {
+    /// The session token of temporary (STS) credentials, sent as `X-TC-Token`: as secret as the
+    /// key while it lasts. Its `Debug` and `Display` never show the value.
+    SessionToken
 }
 
 /// Lower-case hex SHA-256.
@@ -434,6 +451,9 @@ mod tests {
     fn secret_key_never_prints() {
         let key = SecretKey::new("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE");
         assert!(!format!("{key:?} {key}").contains("Gu5t"));
+        let token = SessionToken::new("sts-token-value");
+        assert_eq!(format!("{token:?} {token}"), "SessionToken(****) ****");
+        assert_eq!(token.expose(), "sts-token-value");
         assert!(
             signatures_match("abc", "abc")
                 && !signatures_match("abc", "abd")

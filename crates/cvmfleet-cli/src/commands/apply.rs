@@ -189,7 +189,9 @@ async fn apply_specs(
 ) -> anyhow::Result<Exit> {
     let options = args.flags.options();
     let unavailable = args.flags.unavailable();
-    let plan = observe_and_plan(target, desired, options, &unavailable).await?;
+    // One price cache for the command: its rounds quote each configuration once.
+    let prices = cvmfleet_reconcile::PriceCache::new();
+    let plan = observe_and_plan(target, desired, options, &unavailable, &prices).await?;
     show(&plan, target);
     if !plan.refusals.is_empty() {
         bail!("the plan exceeds safety limits (see `refused:` above); nothing was applied");
@@ -219,6 +221,7 @@ async fn apply_specs(
         &on_round,
         interrupt,
         &unavailable,
+        &prices,
     )
     .await;
     progress.finish();

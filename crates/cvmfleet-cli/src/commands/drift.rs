@@ -44,8 +44,10 @@ pub(crate) fn run(args: DriftArgs) -> anyhow::Result<Exit> {
     };
     super::runtime()?.block_on(async {
         let target = connect(&args.target).await?;
+        let prices = cvmfleet_reconcile::PriceCache::new();
         let result =
-            observe_and_plan(&target, &desired, args.flags.options(), &args.flags.unavailable()).await;
+            observe_and_plan(&target, &desired, args.flags.options(), &args.flags.unavailable(), &prices)
+                .await;
         let header = target.description.clone();
         let closed = target.close().await;
         let plan = result?;

@@ -89,24 +89,19 @@ pub(crate) struct PlanArgs {
     target: TargetArgs,
 }
 
-/// Observes the fleets (in their regions, and wherever else the project has instances), reads
-/// stock where a create is needed, plans them and prices the plan (one quote per configuration
-/// it needs, see `cvmfleet_reconcile::prices`; a price the cloud cannot give is shown as unknown).
+/// One round ([`cvmfleet_reconcile::Round`]) over the fleets, in their regions and wherever
+/// else the project has instances: observe, read stock where a create is needed, plan, and
+/// price through `prices` (one quote per configuration, see `cvmfleet_reconcile::prices`; a
+/// price the cloud cannot give is shown as unknown).
 pub(crate) async fn observe_and_plan(
     target: &Target,
     desired: &[DesiredFleet],
     options: PlanOptions,
     unavailable: &cvmfleet_reconcile::Unavailable,
+    prices: &cvmfleet_reconcile::PriceCache,
 ) -> anyhow::Result<Plan> {
-    let project = cvmfleet_reconcile::project_of(desired);
-    let spec_regions = desired.iter().map(|f| f.region.clone()).collect();
-    let more = cvmfleet_reconcile::regions_with_instances(&target.client, project, &spec_regions).await?;
-    let mut observed = cvmfleet_reconcile::observe_in(&target.client, project, desired, &more).await?;
-    cvmfleet_reconcile::read_market(&target.client, desired, &mut observed, unavailable, options).await?;
-    let mut plan = cvmfleet_plan::plan(desired, &observed, options);
-    let mut prices = cvmfleet_reconcile::PriceCache::new();
-    cvmfleet_reconcile::price_plan(&target.client, &mut prices, &mut plan, desired, &observed, options).await;
-    Ok(plan)
+    let round = cvmfleet_reconcile::Round::new(options, prices).memory(unavailable).everywhere();
+    Ok(round.plan(&target.client, desired).await?)
 }
 
 /// Whether colour is wanted on stdout (a terminal, and NO_COLOR unset).
@@ -179,7 +174,9 @@ fn save(out: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 async fn plan_with(target: &Target, desired: &[DesiredFleet], args: &PlanArgs) -> anyhow::Result<Exit> {
-    let mut plan = observe_and_plan(target, desired, args.flags.options(), &args.flags.unavailable()).await?;
+    let prices = cvmfleet_reconcile::PriceCache::new();
+    let mut plan =
+        observe_and_plan(target, desired, args.flags.options(), &args.flags.unavailable(), &prices).await?;
     warn_unreadable_passwords(&mut plan);
     // Sealed as written (after every warning): `apply plan.json` refuses a plan whose content
     // changed since.

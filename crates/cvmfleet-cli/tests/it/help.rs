@@ -4,7 +4,15 @@ use crate::common::{cvmfleet, repo_root};
 
 #[test]
 fn help_texts() {
-    for args in [&["--help"][..], &["plan", "--help"], &["apply", "--help"]] {
+    // `import --help` and `schema --help` joined the set with issue 20 §5.
+    let commands: [&[&str]; 5] = [
+        &["--help"],
+        &["plan", "--help"],
+        &["apply", "--help"],
+        &["import", "--help"],
+        &["schema", "--help"],
+    ];
+    for args in commands {
         let run = cvmfleet(repo_root(), args);
         assert_eq!(run.code, 0);
         insta::assert_snapshot!(format!("help_{}", args.join("_").trim_start_matches("--")), run.stdout);

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use cvmfleet_plan::cost::{PriceBook, Quote, monthly_price, price, quotes};
+use cvmfleet_plan::cost::{PriceBook, Quote, monthly_price, quotes};
 use cvmfleet_plan::render::{MARKDOWN_LIMIT, RenderOptions, render_markdown, render_text};
-use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions, plan};
+use cvmfleet_plan::{DesiredFleet, ObservedFleet, Plan, PlanOptions, plan, plan_priced};
 use cvmfleet_wire::model::{ItemPrice, Price};
 use cvmfleet_wire::vocab::ChargeUnit;
 
@@ -33,10 +33,9 @@ fn book(needed: &[Quote]) -> PriceBook {
 }
 
 fn priced(desired: &[DesiredFleet], seen: &BTreeMap<String, ObservedFleet>) -> Plan {
-    let mut made = plan(desired, seen, PlanOptions::default());
-    let needed = quotes(&made, desired, seen);
-    price(&mut made, desired, seen, &book(&needed), PlanOptions::default());
-    made
+    // As the reconciler's round does: plan, quote what that plan needs, plan with the prices.
+    let needed = quotes(&plan(desired, seen, PlanOptions::default()), desired, seen);
+    plan_priced(desired, seen, &book(&needed), PlanOptions::default())
 }
 
 #[test]

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use cvmfleet_plan::cost::{PriceBook, price};
-use cvmfleet_plan::{DesiredFleet, PlanOptions, plan};
+use cvmfleet_plan::cost::PriceBook;
+use cvmfleet_plan::{DesiredFleet, PlanOptions, plan_priced};
 
 use crate::world::{fleet, group};
 
@@ -36,8 +36,7 @@ fn cost_of(desired: &[DesiredFleet]) -> u64 {
     (0..3)
         .map(|_| {
             let start = on_cpu_ns();
-            let mut planned = plan(desired, &observed, PlanOptions::default());
-            price(&mut planned, desired, &observed, &PriceBook::new(), PlanOptions::default());
+            let planned = plan_priced(desired, &observed, &PriceBook::new(), PlanOptions::default());
             assert_eq!(planned.fleets[0].groups.len(), desired[0].groups.len());
             on_cpu_ns() - start
         })

@@ -19,21 +19,18 @@ fn zone(name: &str, replicas: u32) -> DesiredZone {
 
 fn group(name: &str, zones: Vec<DesiredZone>) -> DesiredGroup {
     DesiredGroup {
-        name: name.into(),
-        template: RunInstancesRequest {
-            instance_type: Some("S5.MEDIUM2".into()),
-            image_id: Some("img-pmqg1cw7".into()),
-            instance_name: Some("web".into()),
-            security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
-            ..Default::default()
-        },
-        password: None,
-        replacement_hash: REPLACEMENT.into(),
         zones,
-        max_terminate_percent: 50,
-        policies: Default::default(),
-        adopt: Vec::new(),
-        capacity: Default::default(),
+        ..DesiredGroup::new(
+            name,
+            RunInstancesRequest {
+                instance_type: Some("S5.MEDIUM2".into()),
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_name: Some("web".into()),
+                security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
+                ..Default::default()
+            },
+            REPLACEMENT,
+        )
     }
 }
 

@@ -14,16 +14,6 @@ pub(crate) const OLD: &str = "dddddddddddddddd";
 
 pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
     DesiredGroup {
-        name: "app".into(),
-        template: RunInstancesRequest {
-            instance_type: Some("S5.MEDIUM2".into()),
-            image_id: Some("img-pmqg1cw7".into()),
-            instance_name: Some("app".into()),
-            security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
-            ..Default::default()
-        },
-        password: None,
-        replacement_hash: CURRENT.into(),
         zones: replicas_per_zone
             .iter()
             .map(|(zone, replicas)| DesiredZone {
@@ -33,10 +23,17 @@ pub(crate) fn group(replicas_per_zone: &[(&str, u32)]) -> DesiredGroup {
                 private_ips: vec![],
             })
             .collect(),
-        max_terminate_percent: 50,
-        policies: Default::default(),
-        adopt: Vec::new(),
-        capacity: Default::default(),
+        ..DesiredGroup::new(
+            "app",
+            RunInstancesRequest {
+                instance_type: Some("S5.MEDIUM2".into()),
+                image_id: Some("img-pmqg1cw7".into()),
+                instance_name: Some("app".into()),
+                security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
+                ..Default::default()
+            },
+            CURRENT,
+        )
     }
 }
 

@@ -77,12 +77,10 @@ async fn a_replayed_token_of_gone_instances_is_reported_spent() {
     assert!(replay.created.is_empty() && replay.failures.is_empty());
     assert!(replay.needs_replan());
     assert_eq!(cloud.created().len(), 2, "a replay creates nothing");
-    let mut observed = observe(&client, &desired).await.unwrap();
-    cvmfleet_reconcile::converge::with_spent_tokens(
-        &mut observed,
-        &replay.spent_tokens.iter().cloned().collect(),
-    );
-    let next = cvmfleet_plan::plan(&desired, &observed, PlanOptions::default());
+    let spent = replay.spent_tokens.iter().cloned().collect();
+    let prices = cvmfleet_reconcile::PriceCache::new();
+    let round = cvmfleet_reconcile::Round::new(PlanOptions::default(), &prices).spent(&spent);
+    let next = round.plan(&client, &desired).await.unwrap();
     assert_eq!(next.fleets[0].groups[0].creates[0].generation, 1);
 }
 

@@ -1,7 +1,7 @@
 //! The one fleet the reconciler tests plan: a fleet of one group `app` in one zone of
 //! `ap-guangzhou`, S5.MEDIUM2 from img-pmqg1cw7. Tests adjust the fields they care about.
 
-use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone};
+use cvmfleet_plan::{DesiredFleet, DesiredGroup};
 use cvmfleet_wire::api::RunInstancesRequest;
 
 /// Fleet `name` with one group `app` of `replicas` in `zone`, tagged with `replacement_hash`.
@@ -14,20 +14,17 @@ pub(crate) fn one_group_fleet(name: &str, zone: &str, replicas: u32, replacement
         allow_deletion: false,
         orphans: Default::default(),
         max_monthly_cost_increase: None,
-        groups: vec![DesiredGroup {
-            name: "app".into(),
-            template: RunInstancesRequest {
-                image_id: Some("img-pmqg1cw7".into()),
-                instance_type: Some("S5.MEDIUM2".into()),
-                ..Default::default()
-            },
-            password: None,
-            replacement_hash: replacement_hash.into(),
-            zones: vec![DesiredZone { zone: zone.into(), replicas, subnet_id: None, private_ips: vec![] }],
-            max_terminate_percent: 50,
-            policies: Default::default(),
-            adopt: Vec::new(),
-            capacity: Default::default(),
-        }],
+        groups: vec![
+            DesiredGroup::new(
+                "app",
+                RunInstancesRequest {
+                    image_id: Some("img-pmqg1cw7".into()),
+                    instance_type: Some("S5.MEDIUM2".into()),
+                    ..Default::default()
+                },
+                replacement_hash,
+            )
+            .in_zone(zone, replicas),
+        ],
     }
 }

@@ -38,7 +38,7 @@ use cvmfleet_client::CvmClient;
 use cvmfleet_plan::observed::tags;
 use cvmfleet_plan::token::pool_tag_zone;
 use cvmfleet_plan::{DesiredFleet, DesiredGroup, DesiredZone, PlanOptions};
-use cvmfleet_reconcile::{ExecOptions, Interrupt, Silent, Unavailable, converge, observe, read_market};
+use cvmfleet_reconcile::{ExecOptions, Interrupt, PriceCache, Round, Silent, Unavailable, converge};
 use cvmfleet_sim::{Catalog, FaultConfig, SimCloud, SimConfig, TokenMode};
 use cvmfleet_spec::policy::Amount;
 use cvmfleet_spec::{Capacity, GroupPolicies, Offering, OfferingPolicy, Rollout, ZonePolicy};
@@ -137,24 +137,9 @@ impl Spec {
                     })
                     .collect();
                 DesiredGroup {
-                    name: g.name.clone(),
-                    template: RunInstancesRequest {
-                        image_id: Some(IMAGES[g.image].into()),
-                        instance_type: self.offerings.is_none().then(|| "S5.MEDIUM2".into()),
-                        instance_name: Some(g.name.clone()),
-                        security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
-                        virtual_private_cloud: Some(VirtualPrivateCloud {
-                            vpc_id: "vpc-2zxc8w1p".into(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    },
-                    password: None,
-                    replacement_hash: template_tag(g.image),
                     zones,
                     max_terminate_percent: 100,
                     policies: GroupPolicies { rollout: g.rollout, ..Default::default() },
-                    adopt: Vec::new(),
                     capacity: self
                         .offerings
                         .as_ref()
@@ -165,6 +150,21 @@ impl Spec {
                             rebalance: o.rebalance,
                         })
                         .unwrap_or_default(),
+                    ..DesiredGroup::new(
+                        g.name.clone(),
+                        RunInstancesRequest {
+                            image_id: Some(IMAGES[g.image].into()),
+                            instance_type: self.offerings.is_none().then(|| "S5.MEDIUM2".into()),
+                            instance_name: Some(g.name.clone()),
+                            security_group_ids: Some(vec!["sg-5ld3mz1q".into()]),
+                            virtual_private_cloud: Some(VirtualPrivateCloud {
+                                vpc_id: "vpc-2zxc8w1p".into(),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                        template_tag(g.image),
+                    )
                 }
             })
             .collect();
@@ -346,19 +346,16 @@ async fn apply_traced(client: CvmClient, desired: Vec<DesiredFleet>, trace: &mut
     let options = PlanOptions { allow_mass_termination: true, ..PlanOptions::default() };
     // One memory of unavailable offerings per apply process, as `cvmfleet apply` keeps.
     let unavailable = Unavailable::default();
+    let prices = PriceCache::new();
     for _ in 0..3 {
-        let mut observed = match observe(&client, &desired).await {
-            Ok(observed) => observed,
+        let round = Round::new(options, &prices).memory(&unavailable);
+        let plan = match round.plan(&client, &desired).await {
+            Ok(plan) => plan,
             Err(error) => {
-                let _ = writeln!(trace, "apply: observe failed: {}", cvmfleet_reconcile::error_chain(&error));
+                let _ = writeln!(trace, "apply: round failed: {}", cvmfleet_reconcile::error_chain(&error));
                 continue;
             }
         };
-        if let Err(error) = read_market(&client, &desired, &mut observed, &unavailable, options).await {
-            let _ = writeln!(trace, "apply: stock read failed: {}", cvmfleet_reconcile::error_chain(&error));
-            continue;
-        }
-        let plan = cvmfleet_plan::plan(&desired, &observed, options);
         if plan.is_empty() {
             return true;
         }
@@ -372,6 +369,7 @@ async fn apply_traced(client: CvmClient, desired: Vec<DesiredFleet>, trace: &mut
             &|_, _| {},
             &Interrupt::new(),
             &unavailable,
+            &prices,
         )
         .await;
         if outcome.is_converged() {

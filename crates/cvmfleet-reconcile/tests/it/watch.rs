@@ -10,7 +10,8 @@ use cvmfleet_client::Error as ApiError;
 use cvmfleet_plan::{DesiredFleet, ObservedFleet, ObservedInstance, Plan, PlanOptions};
 use cvmfleet_reconcile::watch::{FleetOutcome, JITTER, MAX_BACKOFF_FACTOR};
 use cvmfleet_reconcile::{
-    Cloud, Converged, ExecError, Interrupt, PRICE_TTL, QuoteFuture, Report, WatchOptions, Watcher,
+    Cloud, Converged, ExecError, Interrupt, Observation, PRICE_TTL, PriceCache, QuoteFuture, Quoter, Reads,
+    Report, WatchOptions, Watcher,
 };
 use cvmfleet_spec::{DriftPolicies, DriftPolicy};
 use cvmfleet_wire::Action;
@@ -91,8 +92,8 @@ fn instance(id: &str, fleet: &str) -> ObservedInstance {
     }
 }
 
-impl Cloud for FakeCloud {
-    async fn observe(&self, fleets: &[DesiredFleet]) -> BTreeMap<String, Result<ObservedFleet, ExecError>> {
+impl Reads for FakeCloud {
+    async fn list(&self, fleets: &[DesiredFleet], _everywhere: bool) -> Result<Observation, ExecError> {
         // Listing takes a little time, as it would over the network.
         tokio::time::sleep(Duration::from_millis(20)).await;
         let mut w = self.world();
@@ -123,10 +124,19 @@ impl Cloud for FakeCloud {
         for (key, instances) in w.instances.iter().filter(|(key, _)| key.contains('@')) {
             out.insert(key.clone(), Ok(ObservedFleet { instances: instances.clone(), ..Default::default() }));
         }
-        out
+        Ok(Observation { fleets: out, paged: BTreeSet::new() })
     }
+}
 
-    async fn converge(&self, fleet: DesiredFleet, _: PlanOptions, first: Plan, _: Interrupt) -> Converged {
+impl Cloud for FakeCloud {
+    async fn converge(
+        &self,
+        fleet: DesiredFleet,
+        _: PlanOptions,
+        first: Plan,
+        _: Interrupt,
+        _: Arc<PriceCache>,
+    ) -> Converged {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let mut w = self.world();
         w.converged.push(fleet.name.clone());
@@ -150,7 +160,9 @@ impl Cloud for FakeCloud {
         }
         Converged { reports: vec![report], last_plan: first, stop: None }
     }
+}
 
+impl Quoter for FakeCloud {
     fn quote(&self, _region: &str, _request: &RunInstancesRequest) -> QuoteFuture {
         let hourly = {
             let mut w = self.world();

@@ -26,10 +26,10 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use tokio::sync::Notify;
 
-use cvmfleet_lease::{Attempt, Elector, EtcdStore, Leadership, LeaseStore as _, error_chain};
+use cvmfleet_lease::{Attempt, Elector, EtcdStore, Leadership, LeaseStore as _};
 use cvmfleet_plan::drift::counts;
 use cvmfleet_reconcile::{
-    ClientCloud, CycleReport, ExecOptions, FleetOutcome, Interrupt, WatchOptions, Watcher,
+    ClientCloud, CycleReport, ExecOptions, FleetOutcome, Interrupt, WatchOptions, Watcher, error_chain,
 };
 
 use super::plan::PlanFlags;
