@@ -10,6 +10,7 @@ mod emulator;
 mod exactly_once;
 mod help;
 mod hostile;
+mod hostile_election;
 mod interrupt;
 mod ownership;
 mod seed;
