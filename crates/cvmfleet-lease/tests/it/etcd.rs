@@ -169,6 +169,8 @@ async fn password_authentication_is_used_and_a_wrong_password_is_refused() {
     let etcd = Etcd::start(None);
     let options = etcd.options();
     // Set-up through the same HTTP gateway the store speaks: a root user, then authentication on.
+    // reqwest is built without a default crypto provider (issue 23 §2).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let admin = reqwest::Client::new();
     let post = async |path: &str, body: serde_json::Value| {
         let url = format!("http://127.0.0.1:{}/v3/{path}", etcd.port);
