@@ -21,6 +21,21 @@ use crate::error::{ConfigError, Error};
 use crate::ratelimit::RateLimiter;
 use crate::retry::Decision;
 
+/// The TLS configuration of every cloud API connection: rustls on its `ring` provider, the one
+/// crypto provider compiled into cvmfleet (issue 23 §2), with the platform's trust roots through
+/// rustls-platform-verifier, as reqwest's own default would have them.
+fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let unusable = |e: rustls::Error| ConfigError::HttpClient(Box::new(e));
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(unusable)?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(unusable)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth())
+}
+
 /// Largest response body read, in bytes: the documented maximum response size (50 MB).
 pub const MAX_RESPONSE_BYTES: usize = 50 * 1024 * 1024;
 
@@ -206,6 +221,7 @@ impl CvmClient {
         let tag_endpoint = config.validate_tag_endpoint()?;
         credentials.validate()?;
         let mut http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             // Redirects would re-send a signed request to a host it was not signed for.

@@ -243,51 +243,11 @@ impl ClientConfig {
     }
 }
 
-/// An endpoint as it may be shown in errors and logs: userinfo becomes `***@`, every query value
-/// and the fragment `***`. An endpoint is refused when it carries credentials or a query, and
-/// the refusal must not repeat them (`http://AKID:<key>@host`, `http://host/?SecretKey=<key>`;
-/// issue 10). Works on text that is not a URL at all.
-#[must_use]
-pub fn redact_endpoint(endpoint: &str) -> String {
-    let (rest, fragment) = match endpoint.split_once('#') {
-        Some((rest, _)) => (rest, true),
-        None => (endpoint, false),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let (scheme, rest) = match rest.find("://") {
-        Some(i) => rest.split_at(i + 3),
-        None => ("", rest),
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut out = String::from(scheme);
-    match authority.rfind('@') {
-        Some(at) => {
-            out.push_str("***@");
-            out.push_str(&authority[at + 1..]);
-        }
-        None => out.push_str(authority),
-    }
-    out.push_str(path);
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) => format!("{key}=***"),
-                None if pair.is_empty() => String::new(),
-                None => "***".to_owned(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&pairs.join("&"));
-    }
-    if fragment {
-        out.push_str("#***");
-    }
-    out
-}
+/// An endpoint as it may be shown in errors and logs: the one redaction of every URL cvmfleet
+/// prints, [`cvmfleet_wire::redact_url`] (userinfo, query values and the fragment become `***`).
+/// An endpoint is refused when it carries credentials or a query, and the refusal must not
+/// repeat them (issue 10).
+pub use cvmfleet_wire::redact_url as redact_endpoint;
 
 /// A validated endpoint.
 #[derive(Debug, Clone)]

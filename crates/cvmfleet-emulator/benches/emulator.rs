@@ -141,6 +141,8 @@ async fn page_sweeps(
 }
 
 async fn bench() -> Result<(), String> {
+    // reqwest is built without a default crypto provider (issue 23 §2).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let instances = env_number("BENCH_INSTANCES", 10_000);
     let seconds = env_number("BENCH_SECONDS", 3);
     let batches = instances / 100;

@@ -1,7 +1,7 @@
-//! The lock in etcd (v3 API, through the `etcd-client` crate), the way etcd's own election
-//! recipe does it: a key attached to a lease.
+//! The lock in etcd (v3 API, through etcd's HTTP/JSON gateway: the `gateway` module says why), the
+//! way etcd's own election recipe does it: a key attached to a lease.
 //!
-//! - **acquire**: `get` the key; when absent, grant a lease of the TTL and, in one transaction,
+//! - **acquire**: `range` the key; when absent, grant a lease of the TTL and, in one transaction,
 //!   create the key with this candidate's identity under that lease *if it still does not
 //!   exist* (`create_revision == 0`). Losing the race revokes the fresh lease.
 //! - **renew**: one keep-alive on the lease (TTL 0 in the answer means it expired), then check
@@ -14,50 +14,25 @@
 //! timeout, 2 s with the defaults); the TTL it grants, which may be longer than asked, is the
 //! one the elector's deadlines use.
 
+mod gateway;
+mod tls;
+
 use std::fmt;
 use std::time::Duration;
 
-use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, Identity, PutOptions, TlsOptions,
-    Txn, TxnOp,
-};
+use serde_json::json;
 use tokio::sync::OnceCell;
 
+use self::gateway::{CallError, Gateway, bytes, int, text};
+pub use self::tls::{EtcdTls, TlsError, TlsPart};
 use crate::store::{Acquired, BoxError, LeaseError, LeaseStore};
-
-/// gRPC status codes etcd answers with when it refuses rather than fails (tonic's `Code`
-/// numbering, which is gRPC's).
-const GRPC_INVALID_ARGUMENT: i32 = 3;
-const GRPC_NOT_FOUND: i32 = 5;
-const GRPC_PERMISSION_DENIED: i32 = 7;
-const GRPC_UNAUTHENTICATED: i32 = 16;
-
-/// TLS for the connection to etcd.
-#[derive(Clone)]
-pub struct EtcdTls {
-    /// PEM of the CA that signed the servers' certificates.
-    pub ca_pem: Vec<u8>,
-    /// PEM of a client certificate and its key, for servers that ask for one.
-    pub client: Option<(Vec<u8>, Vec<u8>)>,
-    /// The name to check the servers' certificates against, when not the endpoints' host.
-    pub server_name: Option<String>,
-}
-
-impl fmt::Debug for EtcdTls {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EtcdTls")
-            .field("client_certificate", &self.client.is_some())
-            .field("server_name", &self.server_name)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Where and how to reach etcd, and which key to elect on.
 #[derive(Clone)]
 pub struct EtcdOptions {
     /// `host:port` of each member.
     pub endpoints: Vec<String>,
-    /// TLS, or plain gRPC when `None`.
+    /// TLS, or plain HTTP when `None`.
     pub tls: Option<EtcdTls>,
     /// User name and password for etcd's authentication.
     pub user: Option<(String, String)>,
@@ -84,7 +59,7 @@ impl fmt::Debug for EtcdOptions {
 /// first operation like any later failure.
 pub struct EtcdStore {
     options: EtcdOptions,
-    client: OnceCell<Client>,
+    gateway: OnceCell<Gateway>,
     described: String,
 }
 
@@ -94,26 +69,30 @@ impl fmt::Debug for EtcdStore {
     }
 }
 
+/// Whether etcd refused rather than failed: retrying the same request cannot succeed.
+fn refused(code: i64) -> bool {
+    matches!(
+        code,
+        gateway::INVALID_ARGUMENT
+            | gateway::PERMISSION_DENIED
+            | gateway::FAILED_PRECONDITION
+            | gateway::UNAUTHENTICATED
+    )
+}
+
 impl EtcdStore {
     /// A store for `options`; nothing is contacted yet.
     #[must_use]
     pub fn new(options: EtcdOptions) -> Self {
         let scheme = if options.tls.is_some() { "etcds" } else { "etcd" };
         let described = format!("{scheme}://{} (key {})", options.endpoints.join(","), options.key);
-        EtcdStore { options, client: OnceCell::new(), described }
+        EtcdStore { options, gateway: OnceCell::new(), described }
     }
 
-    fn error(&self, operation: &'static str, error: etcd_client::Error) -> LeaseError {
-        let refused = match &error {
-            etcd_client::Error::GRpcStatus(status) => matches!(
-                i32::from(status.code()),
-                GRPC_INVALID_ARGUMENT | GRPC_PERMISSION_DENIED | GRPC_UNAUTHENTICATED
-            ),
-            etcd_client::Error::InvalidArgs(_) | etcd_client::Error::InvalidUri(_) => true,
-            _ => false,
-        };
+    fn error(&self, operation: &'static str, error: CallError) -> LeaseError {
+        let is_refused = error.code().is_some_and(refused);
         let source: BoxError = Box::new(error);
-        if refused {
+        if is_refused {
             LeaseError::Refused { store: self.described.clone(), operation, source }
         } else {
             LeaseError::Unavailable { store: self.described.clone(), operation, source }
@@ -131,61 +110,27 @@ impl EtcdStore {
         }
     }
 
-    /// Runs `f` on the client within the request timeout.
-    async fn call<T, F, Fut>(&self, operation: &'static str, f: F) -> Result<T, LeaseError>
-    where
-        F: FnOnce(Client) -> Fut,
-        Fut: Future<Output = Result<T, LeaseError>>,
-    {
-        let work = async {
-            let client = self
-                .client
-                .get_or_try_init(|| self.connect())
-                .await
-                .map_err(|e| self.error(operation, e))?
-                .clone();
-            f(client).await
-        };
-        tokio::time::timeout(self.options.timeout, work).await.map_err(|_| self.timeout(operation))?
+    fn gateway(&self) -> Result<&Gateway, CallError> {
+        if let Some(gateway) = self.gateway.get() {
+            return Ok(gateway);
+        }
+        let _ = self.gateway.set(Gateway::new(&self.options)?);
+        self.gateway.get().ok_or_else(|| CallError::Malformed("no gateway".into()))
     }
 
-    async fn connect(&self) -> Result<Client, etcd_client::Error> {
-        let o = &self.options;
-        let mut connect = ConnectOptions::new()
-            .with_timeout(o.timeout)
-            .with_connect_timeout(o.timeout)
-            .with_keep_alive(o.timeout, o.timeout)
-            .with_auto_token_refresh(true);
-        let scheme = match &o.tls {
-            Some(tls) => {
-                let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca_pem));
-                if let Some((cert, key)) = &tls.client {
-                    config = config.identity(Identity::from_pem(cert, key));
-                }
-                if let Some(name) = &tls.server_name {
-                    config = config.domain_name(name.clone());
-                }
-                connect = connect.with_tls(config);
-                "https"
-            }
-            None => "http",
-        };
-        if let Some((name, password)) = &o.user {
-            connect = connect.with_user(name.clone(), password.clone());
-        }
-        let urls: Vec<String> = o.endpoints.iter().map(|e| format!("{scheme}://{e}")).collect();
-        Client::connect(urls, Some(connect)).await
+    /// Runs `work` within the request timeout.
+    async fn within<T>(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<T, LeaseError>>,
+    ) -> Result<T, LeaseError> {
+        tokio::time::timeout(self.options.timeout, work).await.map_err(|_| self.timeout(operation))?
     }
 }
 
-/// Whether etcd says the lease does not exist (expired or revoked): a gRPC `NotFound`, or, on
-/// the keep-alive stream, etcd-client's own error carrying etcd's message.
-fn is_lease_not_found(error: &etcd_client::Error) -> bool {
-    match error {
-        etcd_client::Error::GRpcStatus(status) => i32::from(status.code()) == GRPC_NOT_FOUND,
-        etcd_client::Error::LeaseKeepAliveError(message) => message.contains("not found"),
-        _ => false,
-    }
+/// The holder written in the first key-value of a range answer, if any.
+fn first_holder(range: &serde_json::Value) -> Option<String> {
+    range["kvs"].as_array().and_then(|kvs| kvs.first()).map(|kv| text(&kv["value"]))
 }
 
 impl LeaseStore for EtcdStore {
@@ -193,36 +138,34 @@ impl LeaseStore for EtcdStore {
 
     async fn acquire(&self, identity: &str, ttl: Duration) -> Result<Acquired<i64>, LeaseError> {
         const OP: &str = "take the lease";
-        let key = self.options.key.clone();
-        let identity = identity.to_owned();
-        self.call(OP, |mut client| async move {
-            let current = client.get(key.clone(), None).await.map_err(|e| self.error(OP, e))?;
-            if let Some(kv) = current.kvs().first() {
-                return Ok(Acquired::Taken { holder: String::from_utf8_lossy(kv.value()).into_owned() });
+        let key = bytes(&self.options.key);
+        let err = |e| self.error(OP, e);
+        let gateway = self.gateway().map_err(|e| self.error(OP, e))?;
+        self.within(OP, async move {
+            let current = gateway.call("/v3/kv/range", &json!({"key": key})).await.map_err(err)?;
+            if let Some(holder) = first_holder(&current) {
+                return Ok(Acquired::Taken { holder });
             }
             let seconds = i64::try_from(ttl.as_secs_f64().ceil() as u64).unwrap_or(i64::MAX).max(1);
-            let grant = client.lease_grant(seconds, None).await.map_err(|e| self.error(OP, e))?;
-            let lease = grant.id();
-            let txn = Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.clone(), identity, Some(PutOptions::new().with_lease(lease)))])
-                .or_else([TxnOp::get(key, None)]);
-            let answer = client.txn(txn).await.map_err(|e| self.error(OP, e))?;
-            if answer.succeeded() {
-                let granted = u64::try_from(grant.ttl()).unwrap_or(0).max(1);
+            let grant = gateway.call("/v3/lease/grant", &json!({"TTL": seconds.to_string()})).await.map_err(err)?;
+            let lease = int(&grant["ID"]).ok_or_else(|| err(CallError::Malformed("a grant without an ID".into())))?;
+            let txn = json!({
+                "compare": [{"key": key, "target": "CREATE", "result": "EQUAL", "create_revision": "0"}],
+                "success": [{"request_put": {"key": key, "value": bytes(identity), "lease": lease.to_string()}}],
+                "failure": [{"request_range": {"key": key}}],
+            });
+            let answer = gateway.call("/v3/kv/txn", &txn).await.map_err(err)?;
+            if answer["succeeded"].as_bool() == Some(true) {
+                let granted = int(&grant["TTL"]).and_then(|t| u64::try_from(t).ok()).unwrap_or(0).max(1);
                 return Ok(Acquired::Held { lease, ttl: Duration::from_secs(granted) });
             }
-            // Someone else created it between our get and our transaction.
-            let _ = client.lease_revoke(lease).await;
-            let holder = answer
-                .op_responses()
+            // Someone else created it between our range and our transaction.
+            let _ = gateway.call("/v3/lease/revoke", &json!({"ID": lease.to_string()})).await;
+            let holder = answer["responses"]
+                .as_array()
                 .into_iter()
-                .find_map(|op| match op {
-                    etcd_client::TxnOpResponse::Get(get) => {
-                        get.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
-                    }
-                    _ => None,
-                })
+                .flatten()
+                .find_map(|response| first_holder(&response["response_range"]))
                 .unwrap_or_default();
             Ok(Acquired::Taken { holder })
         })
@@ -231,10 +174,11 @@ impl LeaseStore for EtcdStore {
 
     async fn renew(&self, lease: &i64) -> Result<Duration, LeaseError> {
         const OP: &str = "renew the lease";
-        let (key, lease) = (self.options.key.clone(), *lease);
-        self.call(OP, |mut client| async move {
-            let gone = |e: etcd_client::Error| {
-                if is_lease_not_found(&e) {
+        let (key, lease) = (bytes(&self.options.key), *lease);
+        let gateway = self.gateway().map_err(|e| self.error(OP, e))?;
+        self.within(OP, async move {
+            let gone = |e: CallError| {
+                if e.code() == Some(gateway::NOT_FOUND) {
                     LeaseError::Lost {
                         reason: format!("etcd lease {lease:x} is not found (expired or revoked)"),
                     }
@@ -242,19 +186,22 @@ impl LeaseStore for EtcdStore {
                     self.error(OP, e)
                 }
             };
-            let (mut keeper, mut answers) = client.lease_keep_alive(lease).await.map_err(gone)?;
-            keeper.keep_alive().await.map_err(gone)?;
-            let answer = answers.message().await.map_err(gone)?;
-            let ttl = answer.map_or(0, |a| a.ttl());
+            let answer =
+                gateway.call("/v3/lease/keepalive", &json!({"ID": lease.to_string()})).await.map_err(gone)?;
+            // proto3's JSON leaves a zero TTL out: an expired lease answers without one.
+            let ttl = int(&answer["TTL"]).unwrap_or(0);
             if ttl <= 0 {
                 return Err(LeaseError::Lost { reason: format!("etcd lease {lease:x} has expired") });
             }
-            let current = client.get(key, None).await.map_err(|e| self.error(OP, e))?;
-            match current.kvs().first() {
-                Some(kv) if kv.lease() == lease => Ok(Duration::from_secs(u64::try_from(ttl).unwrap_or(0))),
-                Some(kv) => Err(LeaseError::Lost {
-                    reason: format!("the key now belongs to {}", String::from_utf8_lossy(kv.value())),
-                }),
+            let current =
+                gateway.call("/v3/kv/range", &json!({"key": key})).await.map_err(|e| self.error(OP, e))?;
+            match current["kvs"].as_array().and_then(|kvs| kvs.first()) {
+                Some(kv) if int(&kv["lease"]) == Some(lease) => {
+                    Ok(Duration::from_secs(u64::try_from(ttl).unwrap_or(0)))
+                }
+                Some(kv) => {
+                    Err(LeaseError::Lost { reason: format!("the key now belongs to {}", text(&kv["value"])) })
+                }
                 None => Err(LeaseError::Lost { reason: "the key was deleted".into() }),
             }
         })
@@ -264,11 +211,12 @@ impl LeaseStore for EtcdStore {
     async fn release(&self, lease: &i64) -> Result<(), LeaseError> {
         const OP: &str = "release the lease";
         let lease = *lease;
-        self.call(OP, |mut client| async move {
-            match client.lease_revoke(lease).await {
+        let gateway = self.gateway().map_err(|e| self.error(OP, e))?;
+        self.within(OP, async move {
+            match gateway.call("/v3/lease/revoke", &json!({"ID": lease.to_string()})).await {
                 Ok(_) => Ok(()),
                 // Already expired: released all the same.
-                Err(e) if is_lease_not_found(&e) => Ok(()),
+                Err(e) if e.code() == Some(gateway::NOT_FOUND) => Ok(()),
                 Err(e) => Err(self.error(OP, e)),
             }
         })
@@ -278,17 +226,28 @@ impl LeaseStore for EtcdStore {
     async fn wait_vacant(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let watched = tokio::time::timeout_at(deadline, async {
-            let client = self.client.get_or_try_init(|| self.connect()).await.ok()?;
-            let mut client = client.clone();
+            let gateway = self.gateway().ok()?;
+            let key = bytes(&self.options.key);
             // Watch first, then look: a deletion between the two cannot be missed.
-            let mut events = client.watch(self.options.key.clone(), None).await.ok()?;
-            let current = client.get(self.options.key.clone(), None).await.ok()?;
-            if current.kvs().is_empty() {
+            let mut events =
+                gateway.stream("/v3/watch", &json!({"create_request": {"key": key}})).await.ok()?;
+            let created = events.next().await.ok()??;
+            if created["canceled"].as_bool() == Some(true) {
+                return None;
+            }
+            let current = gateway.call("/v3/kv/range", &json!({"key": key})).await.ok()?;
+            if first_holder(&current).is_none() {
                 return Some(());
             }
             loop {
-                let answer = events.message().await.ok()??;
-                if answer.events().iter().any(|e| e.event_type() == EventType::Delete) {
+                let answer = events.next().await.ok()??;
+                if answer["canceled"].as_bool() == Some(true) {
+                    return None;
+                }
+                let deleted = answer["events"]
+                    .as_array()
+                    .is_some_and(|events| events.iter().any(|e| e["type"].as_str() == Some("DELETE")));
+                if deleted {
                     return Some(());
                 }
             }

@@ -33,7 +33,7 @@ pub mod memory;
 pub mod store;
 
 pub use elector::{Attempt, ElectionOptions, Elector, Leadership, Standing, error_chain};
-pub use etcd::{EtcdOptions, EtcdStore, EtcdTls};
+pub use etcd::{EtcdOptions, EtcdStore, EtcdTls, TlsError, TlsPart};
 pub use memory::MemoryStore;
 pub use store::{Acquired, BoxError, LeaseError, LeaseStore};
 

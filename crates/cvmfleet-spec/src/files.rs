@@ -1,8 +1,9 @@
 //! Reading files named by someone else (a spec tree in a pull request, a `fromFile` secret):
 //! regular files only, and never more than a bound, so that a FIFO cannot hang a command and
 //! `/dev/zero` cannot exhaust memory. Spec loading and secret resolution both read through
-//! [`read_bounded`]; every other file a flag names (catalogs, saved plans, credential
-//! profiles) through [`read_flag_file`], which wraps it with the flag's name for messages.
+//! [`read_bounded`], and so does every file a flag names (issue 25): catalogs, saved plans,
+//! credential profiles and the leader-election files, through [`read_flag_file`] (which wraps it
+//! with the flag's name for messages) or directly.
 
 use std::fs::{File, FileType};
 use std::io::Read as _;
@@ -95,13 +96,17 @@ pub fn read_flag_text(flag: &str, path: &Path, max: u64) -> Result<String, FileE
 }
 
 /// Why a file was not read.
-#[derive(Debug)]
-pub(crate) enum ReadError {
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
     /// The path names something other than a regular file (its kind, e.g. `a FIFO`).
+    #[error("it is {0}, not a regular file")]
     NotAFile(&'static str),
     /// The file holds more than the bound (at least this many bytes).
+    #[error("it holds more than the limit (at least {0} bytes)")]
     TooLarge(u64),
     /// The file could not be opened or read.
+    #[error(transparent)]
     Io(std::io::Error),
 }
 
@@ -139,7 +144,7 @@ pub(crate) fn kind_of(file_type: FileType) -> &'static str {
 /// The kind is checked before opening, because opening a FIFO blocks until a writer appears,
 /// and again on the opened handle; the read itself stops one byte past `max`, so a file that
 /// grows (or lies about its size, like `/proc` files) is still bounded.
-pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
     let meta = std::fs::metadata(path).map_err(ReadError::Io)?;
     if !meta.is_file() {
         return Err(ReadError::NotAFile(kind_of(meta.file_type())));

@@ -54,7 +54,7 @@
 //! ```
 
 mod diagnostic;
-mod files;
+pub mod files;
 mod hash;
 mod load;
 mod model;

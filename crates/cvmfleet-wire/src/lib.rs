@@ -37,6 +37,7 @@ pub mod envelope;
 pub mod flat;
 pub mod model;
 pub mod names;
+pub mod redact;
 pub mod service;
 pub mod sign;
 pub mod tag;
@@ -44,6 +45,7 @@ pub mod vocab;
 
 pub use action::Action;
 pub use api::ApiRequest;
+pub use redact::redact_url;
 pub use service::Service;
 
 /// The CVM API version cvmfleet speaks ([`Service::Cvm`]'s version).

@@ -12,6 +12,7 @@ mod files;
 mod help;
 mod hostile;
 mod import;
+mod hostile_election;
 mod interrupt;
 mod ownership;
 mod seed;

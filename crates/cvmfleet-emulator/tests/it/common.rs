@@ -101,7 +101,7 @@ pub struct Client {
 impl Client {
     pub fn new(emulator: &RunningEmulator) -> Self {
         Client {
-            http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+            http: http().timeout(Duration::from_secs(20)).build().expect("client"),
             host: emulator.host(),
             secret_id: DEV_SECRET_ID.into(),
             key: SecretKey::new(DEV_SECRET_KEY),
@@ -288,6 +288,13 @@ impl Client {
     }
 }
 
+/// A reqwest client builder. reqwest is built without a default crypto provider (issue 23 §2),
+/// so the tests install ring, the one cvmfleet uses.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// Fetches an admin endpoint.
 pub async fn admin(
     emulator: &RunningEmulator,
@@ -295,7 +302,7 @@ pub async fn admin(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
+    let client = http().build().expect("client");
     let mut request = client.request(method, format!("{}{path}", emulator.endpoint()));
     if let Some(body) = body {
         request = request.header("content-type", "application/json").body(body.to_string());

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cvmfleet_lease::{Acquired, EtcdOptions, EtcdStore, EtcdTls, LeaseError, LeaseStore};
+use cvmfleet_lease::{Acquired, EtcdOptions, EtcdStore, EtcdTls, LeaseError, LeaseStore, TlsError};
 
 const KEY: &str = "/cvmfleet/leader/test";
 
@@ -100,7 +100,7 @@ async fn first<T>(op: impl AsyncFn() -> Result<T, LeaseError>) -> T {
                 let _ = error;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(error) => panic!("etcd never answered: {error}"),
+            Err(error) => panic!("etcd never answered: {}", cvmfleet_lease::error_chain(&error)),
         }
     }
 }
@@ -168,15 +168,22 @@ async fn password_authentication_is_used_and_a_wrong_password_is_refused() {
     }
     let etcd = Etcd::start(None);
     let options = etcd.options();
-    let url = [format!("http://127.0.0.1:{}", etcd.port)];
-    let mut admin = etcd_client::Client::connect(url, None).await.expect("connect");
+    // Set-up through the same HTTP gateway the store speaks: a root user, then authentication on.
+    // reqwest is built without a default crypto provider (issue 23 §2).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let admin = reqwest::Client::new();
+    let post = async |path: &str, body: serde_json::Value| {
+        let url = format!("http://127.0.0.1:{}/v3/{path}", etcd.port);
+        admin.post(url).json(&body).send().await.and_then(reqwest::Response::error_for_status)
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while admin.user_add("root", "s3cret-root", None).await.is_err() {
+    while post("auth/user/add", serde_json::json!({"name": "root", "password": "s3cret-root"})).await.is_err()
+    {
         assert!(Instant::now() < deadline, "etcd never answered");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    admin.user_grant_role("root", "root").await.expect("grant");
-    admin.auth_enable().await.expect("auth on");
+    post("auth/user/grant", serde_json::json!({"user": "root", "role": "root"})).await.expect("grant");
+    post("auth/enable", serde_json::json!({})).await.expect("auth on");
 
     let ttl = Duration::from_secs(2);
     let anonymous = EtcdStore::new(options.clone());
@@ -215,7 +222,9 @@ fn certificates(dir: &Path) -> bool {
         &["-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=test-ca"]
     ]
     .concat())));
-    for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+    // etcd's HTTP gateway reaches its own gRPC server with the server certificate, so under
+    // --client-cert-auth that certificate must allow client authentication too (etcd's TLS guide).
+    for (name, usage) in [("server", "serverAuth,clientAuth"), ("client", "clientAuth")] {
         let (key, csr, pem, ext) =
             (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
         std::fs::write(dir.join(&ext), format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"))
@@ -258,11 +267,8 @@ async fn tls_with_a_client_certificate_is_used_and_required() {
     }
     let etcd = Etcd::start(Some(certs.path()));
     let read = |name: &str| std::fs::read(certs.path().join(name)).expect("cert");
-    let tls = EtcdTls {
-        ca_pem: read("ca.pem"),
-        client: Some((read("client.pem"), read("client.key"))),
-        server_name: None,
-    };
+    let (ca, cert, key) = (read("ca.pem"), read("client.pem"), read("client.key"));
+    let tls = EtcdTls::from_pem(&ca, Some((&cert, &key)), None).expect("valid material");
     let store = EtcdStore::new(EtcdOptions { tls: Some(tls.clone()), ..etcd.options() });
     assert!(store.describe().starts_with("etcds://127.0.0.1:"), "{}", store.describe());
     let ttl = Duration::from_secs(2);
@@ -271,7 +277,19 @@ async fn tls_with_a_client_certificate_is_used_and_required() {
 
     let plain = EtcdStore::new(etcd.options());
     assert!(plain.acquire("b", ttl).await.is_err(), "plain gRPC to a TLS port");
-    let anonymous =
-        EtcdStore::new(EtcdOptions { tls: Some(EtcdTls { client: None, ..tls }), ..etcd.options() });
+    let anonymous = EtcdTls::from_pem(&ca, None, None).expect("valid CA");
+    let anonymous = EtcdStore::new(EtcdOptions { tls: Some(anonymous), ..etcd.options() });
     assert!(anonymous.acquire("b", ttl).await.is_err(), "no client certificate");
+    // The certificate is for 127.0.0.1: checked against another name, the handshake fails;
+    // against its own, it passes whatever the endpoint is called.
+    let named = |name: &str| EtcdTls::from_pem(&ca, Some((&cert, &key)), Some(name.into())).expect("valid");
+    let wrong = EtcdStore::new(EtcdOptions { tls: Some(named("etcd.example")), ..etcd.options() });
+    assert!(matches!(wrong.acquire("b", ttl).await, Err(LeaseError::Unavailable { .. })));
+    let right = EtcdStore::new(EtcdOptions { tls: Some(named("127.0.0.1")), ..etcd.options() });
+    let lease = held(right.acquire("b", ttl).await.expect("the certificate's own name"));
+    right.release(&lease).await.expect("released");
+    // A key that is not the certificate's is refused when the material is read.
+    let other = read("server.key");
+    let mismatch = EtcdTls::from_pem(&ca, Some((&cert, &other)), None).expect_err("mismatch");
+    assert!(matches!(mismatch, TlsError::KeyMismatch { .. }), "{mismatch}");
 }

@@ -8,7 +8,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use sha2::{Digest as _, Sha256};
 
-use cvmfleet_lease::{ElectionOptions, Elector, EtcdOptions, EtcdStore, EtcdTls};
+use cvmfleet_lease::{ElectionOptions, Elector, EtcdOptions, EtcdStore, EtcdTls, TlsPart};
+use cvmfleet_spec::files::read_bounded;
+use cvmfleet_wire::redact_url;
 
 /// Shortest lease: etcd's own minimum with its default settings (1.5 × the 1 s election
 /// timeout, rounded up to whole seconds); a shorter one would silently be granted as 2 s.
@@ -27,15 +29,36 @@ pub(crate) struct LeaseUrl {
     pub(crate) tls: bool,
 }
 
-/// Parses `etcd://HOST:PORT[,HOST:PORT...]` (or `etcds://` for TLS).
+/// The most read of a password file: a password, not a document.
+const MAX_PASSWORD_BYTES: u64 = 4 * 1024;
+
+/// The most read of a PEM file: a CA bundle of a few hundred certificates fits.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
+/// Parses `etcd://HOST:PORT[,HOST:PORT...]` (or `etcds://` for TLS). Errors show the URL only
+/// through [`redact_url`], and credentials, a path, a query or a fragment are refused before any
+/// part of the URL is quoted (issue 25, item 3): the user and password have flags of their own.
 fn parse_lease_url(text: &str) -> Result<LeaseUrl, String> {
+    let shown = redact_url(text);
     let (tls, rest) = if let Some(rest) = text.strip_prefix("etcd://") {
         (false, rest)
     } else if let Some(rest) = text.strip_prefix("etcds://") {
         (true, rest)
     } else {
-        return Err(format!("`{text}` is not etcd://HOST:PORT[,HOST:PORT...] (or etcds:// for TLS)"));
+        return Err(format!("`{shown}` is not etcd://HOST:PORT[,HOST:PORT...] (or etcds:// for TLS)"));
     };
+    if rest.contains('@') {
+        return Err(format!(
+            "`{shown}` carries credentials; give the user with --etcd-user and the password with \
+             CVMFLEET_ETCD_PASSWORD or --etcd-password-file"
+        ));
+    }
+    if rest.contains(['/', '?', '#']) {
+        return Err(format!(
+            "`{shown}` has a path, query or fragment; it is etcd://HOST:PORT[,HOST:PORT...]"
+        ));
+    }
+    let text = shown.as_str();
     let mut endpoints = Vec::new();
     for member in rest.split(',') {
         let (host, port) = member
@@ -80,13 +103,38 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
+/// `--leader-election`'s parser: clap's own error would quote the value as given, credentials
+/// and all, so the refusal is worded here with the value redacted.
+#[derive(Debug, Clone, Copy)]
+struct LeaseUrlParser;
+
+impl clap::builder::TypedValueParser for LeaseUrlParser {
+    type Value = LeaseUrl;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<LeaseUrl, clap::Error> {
+        let text = value.to_string_lossy();
+        parse_lease_url(&text).map_err(|why| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid --leader-election: {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
 /// Leader election flags of `cvmfleet watch`.
 #[derive(Debug, Args)]
 pub(crate) struct ElectionArgs {
     /// Elect one leader among the replicas watching these specs, through a lease in etcd:
     /// etcd://HOST:PORT[,HOST:PORT...] (etcds:// for TLS). Only the leader talks to the cloud;
     /// the others stand by, serve /metrics and /healthz, and take over within a TTL.
-    #[arg(long, value_name = "URL", value_parser = parse_lease_url)]
+    #[arg(long, value_name = "URL", value_parser = LeaseUrlParser)]
     pub(crate) leader_election: Option<LeaseUrl>,
     /// How long the lease outlives its holder's last renewal (whole seconds, from 2s to 10m):
     /// the longest a dead or hung leader keeps its standbys waiting. Renewed every third.
@@ -163,8 +211,52 @@ pub(crate) fn identity() -> String {
     format!("{host}/{}", std::process::id())
 }
 
-fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("reading the {what} {}", path.display()))
+/// Reads a file a flag names through the one bounded reader (regular files only, at most `max`
+/// bytes): a FIFO cannot hang start-up nor `/dev/zero` exhaust memory (issue 25, items 4-5).
+fn read(path: &Path, flag: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+    read_bounded(path, max).with_context(|| format!("{flag} {}: cannot read it", path.display()))
+}
+
+/// The TLS material the flags name, checked now: an error names the flag, the file and what is
+/// wrong with it (issue 25, item 6).
+fn tls(args: &ElectionArgs, ca: &Path) -> anyhow::Result<EtcdTls> {
+    let ca_pem = read(ca, "--etcd-cacert", MAX_PEM_BYTES)?;
+    let client = match (&args.etcd_cert, &args.etcd_key) {
+        (Some(cert), Some(key)) => Some((
+            (cert, read(cert, "--etcd-cert", MAX_PEM_BYTES)?),
+            (key, read(key, "--etcd-key", MAX_PEM_BYTES)?),
+        )),
+        _ => None,
+    };
+    let pems = client.as_ref().map(|((_, cert), (_, key))| (cert.as_slice(), key.as_slice()));
+    EtcdTls::from_pem(&ca_pem, pems, args.etcd_server_name.clone()).map_err(|error| {
+        let (flag, path) = match (error.part(), &client) {
+            (TlsPart::ClientCertificate, Some(((cert, _), _))) => ("--etcd-cert", cert.as_path()),
+            (TlsPart::ClientKey, Some((_, (key, _)))) => ("--etcd-key", key.as_path()),
+            _ => ("--etcd-cacert", ca),
+        };
+        anyhow::anyhow!("{flag} {}: {error}", path.display())
+    })
+}
+
+/// The etcd password: from the file, or the environment; empty is an error, as for every other
+/// secret (issue 25, item 7).
+fn password(args: &ElectionArgs) -> anyhow::Result<Option<String>> {
+    let (text, source) = match (&args.etcd_password_file, std::env::var("CVMFLEET_ETCD_PASSWORD")) {
+        (Some(file), _) => {
+            let bytes = read(file, "--etcd-password-file", MAX_PASSWORD_BYTES)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("--etcd-password-file {}: it is not UTF-8", file.display()))?;
+            (text, format!("--etcd-password-file {}", file.display()))
+        }
+        (None, Ok(text)) => (text, "CVMFLEET_ETCD_PASSWORD".to_owned()),
+        (None, Err(_)) => return Ok(None),
+    };
+    let password = text.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        bail!("{source}: the etcd password is empty");
+    }
+    Ok(Some(password.to_owned()))
 }
 
 /// The elector the flags ask for, or `None` without `--leader-election`. Reads the TLS and
@@ -176,16 +268,7 @@ pub(crate) fn elector(
 ) -> anyhow::Result<Option<Elector<EtcdStore>>> {
     let Some(url) = &args.leader_election else { return Ok(None) };
     let tls = match (url.tls, &args.etcd_cacert) {
-        (true, Some(ca)) => Some(EtcdTls {
-            ca_pem: read(ca, "etcd CA certificate")?,
-            client: match (&args.etcd_cert, &args.etcd_key) {
-                (Some(cert), Some(key)) => {
-                    Some((read(cert, "etcd client certificate")?, read(key, "etcd client key")?))
-                }
-                _ => None,
-            },
-            server_name: args.etcd_server_name.clone(),
-        }),
+        (true, Some(ca)) => Some(tls(args, ca)?),
         (true, None) => {
             bail!("etcds:// needs --etcd-cacert (the CA that signed the etcd servers' certificates)")
         }
@@ -196,19 +279,7 @@ pub(crate) fn elector(
         }
         (false, _) => None,
     };
-    let password = match (&args.etcd_password_file, std::env::var("CVMFLEET_ETCD_PASSWORD")) {
-        (Some(file), _) => {
-            let bytes = read(file, "etcd password file")?;
-            Some(
-                String::from_utf8(bytes)
-                    .context("the etcd password file is not UTF-8")?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-            )
-        }
-        (None, Ok(password)) => Some(password),
-        (None, Err(_)) => None,
-    };
+    let password = if args.etcd_user.is_some() { password(args)? } else { None };
     let user = match (&args.etcd_user, password) {
         (Some(name), Some(password)) => Some((name.clone(), password)),
         (Some(_), None) => {
