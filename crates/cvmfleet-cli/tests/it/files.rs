@@ -1,5 +1,5 @@
 //! Issue 25: every flag that names a file or a URL, on every command (the leader-election flags
-//! are swept in `election.rs`). A FIFO, a device, a directory or an oversized file named by a
+//! are swept in `hostile_election.rs`). A FIFO, a device, a directory or an oversized file named by a
 //! flag gets a clear error naming the flag and the path, at once: never a hang, never an
 //! unbounded read; a URL with a key in it is never printed with the key.
 
@@ -56,7 +56,13 @@ impl Sandbox {
     /// Runs `cvmfleet args` with the embedded emulator's state in the sandbox, killing it
     /// after [`PATIENCE`] (a hang fails the test, naming the command).
     fn run(&self, args: &[&str]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cvmfleet"))
+        self.run_until(args, PATIENCE)
+    }
+
+    /// `cvmfleet args` with the embedded emulator's state in the sandbox.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cvmfleet"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.path("home"))
@@ -65,16 +71,26 @@ impl Sandbox {
             .env_remove("CVMFLEET_ENDPOINT")
             .env_remove("TENCENTCLOUD_SECRET_ID")
             .env_remove("TENCENTCLOUD_SECRET_KEY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cvmfleet runs");
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs `cvmfleet args`; one still running after `term_after` gets SIGTERM (a long-running
+    /// command such as `watch`), and one still running [`PATIENCE`] later fails the test.
+    fn run_until(&self, args: &[&str], term_after: Duration) -> Run {
+        let mut child =
+            self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cvmfleet runs");
         let started = Instant::now();
+        let mut termed = false;
         while child.try_wait().expect("wait").is_none() {
-            if started.elapsed() > PATIENCE {
+            if !termed && started.elapsed() > term_after {
+                let pid = child.id().to_string();
+                Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+                termed = true;
+            }
+            if started.elapsed() > term_after.max(PATIENCE) + PATIENCE {
                 let _ = child.kill();
-                panic!("`cvmfleet {}` hung for {PATIENCE:?}", args.join(" "));
+                panic!("`cvmfleet {}` hung", args.join(" "));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -209,5 +225,36 @@ fn issue_25_endpoints_never_print_their_keys_on_any_command() {
             let shown = format!("{}{}", run.stdout, run.stderr);
             assert!(!shown.contains("TOPSECRETKEY"), "`cvmfleet {}`:\n{shown}", args.join(" "));
         }
+    }
+}
+
+/// Issue 25: `watch` reads its spec paths through the same reader: a FIFO among them is
+/// reported every cycle (never waited on) while the other files are reconciled, and SIGTERM
+/// stops it as usual.
+#[test]
+fn issue_25_watch_reports_a_fifo_spec_path_and_keeps_watching() {
+    let sandbox = Sandbox::new();
+    let args = ["watch", "fleet.yaml", "fifo.yaml", "--interval", "200ms"];
+    let run = sandbox.run_until(&args, Duration::from_secs(3));
+    let shown = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "`cvmfleet {}` stops on SIGTERM:\n{shown}", args.join(" "));
+    assert!(shown.contains("fifo.yaml") && shown.contains("FIFO"), "the FIFO is named:\n{shown}");
+    assert!(shown.matches("cycle finished").count() >= 2, "cycles go on:\n{shown}");
+}
+
+/// Issue 25: `watch --endpoint` with a key in its userinfo, query or fragment never prints the
+/// key, whether it refuses the endpoint or keeps failing to reach it.
+#[test]
+fn issue_25_watch_never_prints_an_endpoint_key() {
+    let sandbox = Sandbox::new();
+    for endpoint in [
+        "http://AKIDexample:TOPSECRETKEY@127.0.0.1:9",
+        "http://127.0.0.1:9/?SecretKey=TOPSECRETKEY",
+        "http://127.0.0.1:9/#TOPSECRETKEY",
+    ] {
+        let args = ["watch", "fleet.yaml", "--interval", "200ms", "--endpoint", endpoint];
+        let run = sandbox.run_until(&args, Duration::from_secs(2));
+        let shown = format!("{}{}", run.stdout, run.stderr);
+        assert!(!shown.contains("TOPSECRETKEY"), "`cvmfleet {}`:\n{shown}", args.join(" "));
     }
 }
