@@ -118,8 +118,69 @@ pub(crate) fn plan_group(
     market: &[OfferingState],
     in_use: &dyn Fn(&str) -> bool,
 ) -> (GroupPlan, Vec<Drift>) {
-    let policy = group.policies.drift;
-    let mut gp = GroupPlan {
+    let mut gp = empty_plan(group, instances);
+    let mut found: Vec<Found<'_>> = Vec::new();
+    let mut missing_drift: Vec<MissingDrift> = Vec::new();
+    let mut terminations: Vec<Termination> = Vec::new();
+    outside_zones(group, instances, &mut found, &mut terminations);
+    let mut zones: Vec<ZoneState<'_>> = group
+        .zones
+        .iter()
+        .map(|zone| classify_zone(group, zone, instances, market, &mut found, &mut gp.on_fallback))
+        .collect();
+    let needs = zone_needs(group, &mut zones, &mut found, &mut missing_drift, &mut terminations);
+    let ctx = StepContext { fleet, group, market, in_use };
+    let starts = rollout_step(&ctx, &zones, &needs, &mut gp, &mut missing_drift, &mut terminations);
+    gp.await_running.sort();
+    plan_starts(&mut gp, starts, instances);
+    settle_terminations(&mut gp, terminations, instances);
+
+    let replaced: Vec<&ObservedInstance> = instances
+        .iter()
+        .copied()
+        .filter(|i| gp.terminations.iter().any(|t| t.instance_id == i.id && t.reason.is_replacement()))
+        .collect();
+    if !replaced.is_empty() {
+        gp.replacement_diff = replacement_diff(group, &replaced);
+    }
+    let kept: Vec<&ObservedInstance> = zones.iter().flat_map(|z| z.kept.iter().copied()).collect();
+    gp.updates = plan_updates(group, &kept, &mut found);
+    gp.replaced_later = replaced_later(&gp, &zones);
+    let drift = group_drift(fleet, group, &gp, found, missing_drift);
+    (gp, drift)
+}
+
+/// A zone's missing slots as drift: (zone, missing, observed, wanted, handling).
+type MissingDrift = (String, u32, String, u32, Handling);
+
+/// What the step of one group is planned for: the fleet and group, the offerings' stock, and
+/// which ClientTokens are taken.
+struct StepContext<'a> {
+    fleet: &'a DesiredFleet,
+    group: &'a DesiredGroup,
+    market: &'a [OfferingState],
+    in_use: &'a dyn Fn(&str) -> bool,
+}
+
+/// What each zone needs from the rolling-replacement step, in zone order, and what the group
+/// already uses of its budgets.
+struct ZoneNeeds {
+    /// Creates for missing (and, under `launchFailed: correct`, failed) slots, before any surge.
+    creates_first: Vec<u32>,
+    /// Whether replacements beyond what the zone needs are terminated in this plan.
+    excess_going: Vec<bool>,
+    /// Whether the zone's creates replace `LAUNCH_FAILED` instances.
+    replaces_failed: Vec<bool>,
+    /// Missing slots over all zones: they use up the unavailability budget.
+    short_total: u32,
+    /// Instances above the wanted size now (a killed step's creates that landed): they use up
+    /// the surge budget until the instances they replace are gone.
+    above: u32,
+}
+
+/// The group's plan before anything is planned: its counts, and every list empty.
+fn empty_plan(group: &DesiredGroup, instances: &[&ObservedInstance]) -> GroupPlan {
+    GroupPlan {
         name: group.name.clone(),
         desired: group.replicas(),
         present: u32::try_from(instances.iter().filter(|i| i.presence() == Presence::Present).count())
@@ -138,15 +199,20 @@ pub(crate) fn plan_group(
         on_fallback: Vec::new(),
         replaced_later: Vec::new(),
         cost: None,
-    };
-    let mut found: Vec<Found<'_>> = Vec::new();
-    // (zone, missing, observed, wanted, handling)
-    let mut missing_drift: Vec<(String, u32, String, u32, Handling)> = Vec::new();
-    let mut terminations: Vec<Termination> = Vec::new();
+    }
+}
+
+/// Instances in zones the group no longer lists are surplus: recorded as drift, and terminated
+/// under `surplus: correct`.
+fn outside_zones<'a>(
+    group: &DesiredGroup,
+    instances: &[&'a ObservedInstance],
+    found: &mut Vec<Found<'a>>,
+    terminations: &mut Vec<Termination>,
+) {
+    let policy = group.policies.drift;
     let zone_names: BTreeSet<&str> = group.zones.iter().map(|z| z.zone.as_str()).collect();
     let wanted_zones = group.zones.iter().map(|z| z.zone.as_str()).collect::<Vec<_>>().join(", ");
-
-    // Instances in zones the group no longer lists are surplus.
     for instance in instances.iter().filter(|i| !zone_names.contains(i.zone.as_str())) {
         if instance.presence() != Presence::Present {
             continue;
@@ -163,28 +229,31 @@ pub(crate) fn plan_group(
             handling: if handling == Handling::Corrected { None } else { Some(handling) },
         });
     }
+}
 
-    let mut zones: Vec<ZoneState<'_>> = group
-        .zones
-        .iter()
-        .map(|zone| classify_zone(group, zone, instances, market, &mut found, &mut gp.on_fallback))
-        .collect();
-
-    // Surplus, excess replacements, and what is missing, per zone.
-    let mut starts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut short_total = 0u32;
-    let mut creates_first: Vec<u32> = Vec::new();
-    let mut excess_going: Vec<bool> = Vec::new();
-    let mut replaces_failed: Vec<bool> = Vec::new();
-    // Instances above the wanted size now (a killed step's creates that landed): they use up
-    // the surge budget until the instances they replace are gone.
-    let mut above = 0u32;
-    for z in &mut zones {
+/// Per zone without private IPs: assigns the kept instances to pools, handles the surplus,
+/// terminates replacements beyond what the zone needs, and counts what is missing.
+fn zone_needs<'a>(
+    group: &DesiredGroup,
+    zones: &mut [ZoneState<'a>],
+    found: &mut Vec<Found<'a>>,
+    missing_drift: &mut Vec<MissingDrift>,
+    terminations: &mut Vec<Termination>,
+) -> ZoneNeeds {
+    let policy = group.policies.drift;
+    let mut needs = ZoneNeeds {
+        creates_first: Vec::new(),
+        excess_going: Vec::new(),
+        replaces_failed: Vec::new(),
+        short_total: 0,
+        above: 0,
+    };
+    for z in zones {
         let n = z.zone.replicas as usize;
         if !z.zone.private_ips.is_empty() {
-            creates_first.push(0);
-            excess_going.push(false);
-            replaces_failed.push(false);
+            needs.creates_first.push(0);
+            needs.excess_going.push(false);
+            needs.replaces_failed.push(false);
             continue;
         }
         let candidates = &z.candidates;
@@ -217,8 +286,8 @@ pub(crate) fn plan_group(
         z.replace.sort_by(|a, b| order(&a.0, &b.0));
         let need = z.replace.len().min(n.saturating_sub(z.kept.len()));
         let excess = z.replace.len() - need;
-        excess_going.push(excess > 0);
-        above += u32::try_from(excess).unwrap_or(u32::MAX);
+        needs.excess_going.push(excess > 0);
+        needs.above += u32::try_from(excess).unwrap_or(u32::MAX);
         for (instance, _) in z.replace.drain(..excess) {
             terminations.push(termination(instance, TerminateReason::Surplus));
         }
@@ -244,29 +313,44 @@ pub(crate) fn plan_group(
         }
         if policy.launch_failed == DriftPolicy::Correct {
             creating += failed;
-            replaces_failed.push(failed > 0);
+            needs.replaces_failed.push(failed > 0);
         } else {
-            replaces_failed.push(false);
+            needs.replaces_failed.push(false);
         }
         // Missing slots are unavailable capacity until they run, whether or not this plan
         // creates them: they use up the unavailability budget.
-        short_total += missing;
-        creates_first.push(creating);
+        needs.short_total += missing;
+        needs.creates_first.push(creating);
     }
+    needs
+}
 
-    // One step of the rolling replacement, budgets shared by the zones in spec order.
+/// One step of the rolling replacement, budgets shared by the zones in spec order: the
+/// terminations and creates of each zone, the instances to await, and the `LAUNCH_FAILED` ones
+/// to clean up. Returns the stopped instances to start, by zone.
+fn rollout_step<'z>(
+    ctx: &StepContext<'_>,
+    zones: &'z [ZoneState<'_>],
+    needs: &ZoneNeeds,
+    gp: &mut GroupPlan,
+    missing_drift: &mut Vec<MissingDrift>,
+    terminations: &mut Vec<Termination>,
+) -> BTreeMap<&'z str, Vec<String>> {
+    let (fleet, group, market, in_use) = (ctx.fleet, ctx.group, ctx.market, ctx.in_use);
+    let policy = group.policies.drift;
+    let mut starts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let n_group = group.replicas();
     let rollout = group.policies.rollout;
     let (max_surge, max_unavailable) = (rollout.surge(n_group), rollout.unavailable(n_group));
-    let mut surge_left = max_surge.saturating_sub(above);
-    let mut unavailable_left = max_unavailable.saturating_sub(short_total);
+    let mut surge_left = max_surge.saturating_sub(needs.above);
+    let mut unavailable_left = max_unavailable.saturating_sub(needs.short_total);
     // Groups with private IPs cannot surge (a replacement needs its predecessor's IP): they
     // replace terminate-first, as many at a time as either bound allows.
     let mut ip_left = max_surge.max(max_unavailable);
     let mut remaining = 0u32;
     let mut replacing = 0u32;
     for (((z, first), excess), refill) in
-        zones.iter().zip(&creates_first).zip(&excess_going).zip(&replaces_failed)
+        zones.iter().zip(&needs.creates_first).zip(&needs.excess_going).zip(&needs.replaces_failed)
     {
         let o = u32::try_from(z.replace.len()).unwrap_or(u32::MAX);
         remaining += o;
@@ -275,8 +359,7 @@ pub(crate) fn plan_group(
             let step = o.min(ip_left);
             ip_left -= step;
             replacing += step;
-            let free =
-                plan_ip_zone(z, step as usize, fleet, group, market, in_use, &mut gp, &mut terminations);
+            let free = plan_ip_zone(z, step as usize, fleet, group, market, in_use, gp, terminations);
             if free > 0
                 && let Some(handling) = handling_of(policy.missing)
             {
@@ -299,36 +382,10 @@ pub(crate) fn plan_group(
             for (instance, reason) in going {
                 terminations.push(termination(instance, *reason));
             }
-            // What is missing now and the surge go into the pools with room, one create per pool
-            // (the argument in `token` needs that); the slots of the `unavailable` instances are
-            // filled by the next round, once they are gone.
+            // The slots of the `unavailable` instances are filled by the next round, once they
+            // are gone.
             let reason = if surge > 0 || *refill { CreateReason::Replacement } else { CreateReason::Missing };
-            let mut left = first + surge;
-            for (index, (target, live)) in (0u32..).zip(&z.pools) {
-                let count = target.saturating_sub(*live).min(left);
-                if count == 0 {
-                    continue;
-                }
-                left -= count;
-                let placement = match placement::choose(&z.candidates, market) {
-                    Ok(chosen) => chosen,
-                    Err(passed_over) => {
-                        unplaced(&mut gp, z.zone, count, passed_over);
-                        continue;
-                    }
-                };
-                let slots = Slots::Pool { index };
-                let spec = CreateSpec {
-                    zone: z.zone,
-                    placement,
-                    slots,
-                    count,
-                    private_ips: Vec::new(),
-                    wait_for_gone: Vec::new(),
-                    reason,
-                };
-                gp.creates.push(make_create(fleet, group, spec, in_use));
-            }
+            pool_creates(ctx, z, first + surge, reason, gp);
         }
         // Stopped instances that stay are started; instances still booting must run before
         // the zone's old instances go.
@@ -355,7 +412,50 @@ pub(crate) fn plan_group(
     if remaining > 0 {
         gp.rollout = Some(RolloutStep { remaining, replacing, max_surge, max_unavailable });
     }
-    gp.await_running.sort();
+    starts
+}
+
+/// Puts `count` creates of a zone without private IPs (what is missing now and the surge) into
+/// the pools with room, one create per pool (the argument in `token` needs that); slots no
+/// offering can take are recorded as unplaced.
+fn pool_creates(
+    ctx: &StepContext<'_>,
+    z: &ZoneState<'_>,
+    count: u32,
+    reason: CreateReason,
+    gp: &mut GroupPlan,
+) {
+    let mut left = count;
+    for (index, (target, live)) in (0u32..).zip(&z.pools) {
+        let count = target.saturating_sub(*live).min(left);
+        if count == 0 {
+            continue;
+        }
+        left -= count;
+        let placement = match placement::choose(&z.candidates, ctx.market) {
+            Ok(chosen) => chosen,
+            Err(passed_over) => {
+                unplaced(gp, z.zone, count, passed_over);
+                continue;
+            }
+        };
+        let slots = Slots::Pool { index };
+        let spec = CreateSpec {
+            zone: z.zone,
+            placement,
+            slots,
+            count,
+            private_ips: Vec::new(),
+            wait_for_gone: Vec::new(),
+            reason,
+        };
+        gp.creates.push(make_create(ctx.fleet, ctx.group, spec, ctx.in_use));
+    }
+}
+
+/// Batches the instances to start, per zone, sorted; a batch waits for a transition when one
+/// of its instances is still stopping.
+fn plan_starts(gp: &mut GroupPlan, starts: BTreeMap<&str, Vec<String>>, instances: &[&ObservedInstance]) {
     for (zone, mut ids) in starts {
         ids.sort();
         for chunk in ids.chunks(MAX_BATCH) {
@@ -369,7 +469,12 @@ pub(crate) fn plan_group(
             });
         }
     }
+}
 
+/// Moves the planned terminations into the plan: those under termination protection become
+/// blocked instead, and each waits for launches when it is a replacement or the group awaits
+/// instances.
+fn settle_terminations(gp: &mut GroupPlan, terminations: Vec<Termination>, instances: &[&ObservedInstance]) {
     // Termination protection: such instances cannot go; say so instead of planning it.
     for t in terminations {
         let protected = instances.iter().any(|i| i.id == t.instance_id && i.protected);
@@ -389,32 +494,36 @@ pub(crate) fn plan_group(
     for t in &mut gp.terminations {
         t.waits_for_launches = t.reason.is_replacement() || group_awaits;
     }
+}
 
-    let replaced: Vec<&ObservedInstance> = instances
-        .iter()
-        .copied()
-        .filter(|i| gp.terminations.iter().any(|t| t.instance_id == i.id && t.reason.is_replacement()))
-        .collect();
-    if !replaced.is_empty() {
-        gp.replacement_diff = replacement_diff(group, &replaced);
-    }
-    let kept: Vec<&ObservedInstance> = zones.iter().flat_map(|z| z.kept.iter().copied()).collect();
-    gp.updates = plan_updates(group, &kept, &mut found);
-    // What later steps of the rollout replace (for the plan's cost, issue 14).
+/// What later steps of the rollout replace (for the plan's cost, issue 14), sorted: instances
+/// to replace that this plan neither terminates nor reports blocked, protected ones excepted.
+fn replaced_later(gp: &GroupPlan, zones: &[ZoneState<'_>]) -> Vec<String> {
     let acted_on: BTreeSet<&str> = gp
         .terminations
         .iter()
         .map(|t| t.instance_id.as_str())
         .chain(gp.blocked.iter().map(|b| b.instance_id.as_str()))
         .collect();
-    gp.replaced_later = zones
+    let mut later: Vec<String> = zones
         .iter()
         .flat_map(|z| &z.replace)
         .filter(|(i, _)| !i.protected && !acted_on.contains(i.id.as_str()))
         .map(|(i, _)| i.id.clone())
         .collect();
-    gp.replaced_later.sort();
+    later.sort();
+    later
+}
 
+/// The group's drift: each instance's (corrected when it goes in this plan, pending otherwise),
+/// then each zone's missing slots (pending when some of the zone's slots are unplaced).
+fn group_drift(
+    fleet: &DesiredFleet,
+    group: &DesiredGroup,
+    gp: &GroupPlan,
+    found: Vec<Found<'_>>,
+    missing_drift: Vec<MissingDrift>,
+) -> Vec<Drift> {
     let going: BTreeSet<&str> = gp.terminations.iter().map(|t| t.instance_id.as_str()).collect();
     let mut drift: Vec<Drift> = found
         .into_iter()
@@ -453,7 +562,7 @@ pub(crate) fn plan_group(
             handling,
         });
     }
-    (gp, drift)
+    drift
 }
 
 /// Counts a zone's kept instances into its pools (see [`crate::token`]): each by its
