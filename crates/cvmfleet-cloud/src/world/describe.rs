@@ -218,18 +218,7 @@ impl World {
             total += 1;
         };
         if let Some(ids) = ids {
-            if ids.len() > MAX_BATCH {
-                return Err(ApiError::new(
-                    codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
-                    format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
-                ));
-            }
-            if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
-                return Err(ApiError::new(
-                    codes::INVALID_INSTANCE_ID_MALFORMED,
-                    format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
-                ));
-            }
+            check_listed_ids(ids)?;
             let seqs: BTreeSet<u64> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
             for r in seqs.iter().filter_map(|s| self.records.get(s)).filter(|r| r.region == region) {
                 take(r);
@@ -325,18 +314,7 @@ impl World {
         let ids = req.instance_ids.as_deref().filter(|ids| !ids.is_empty());
         let records: Vec<&Record> = match ids {
             Some(ids) => {
-                if ids.len() > MAX_BATCH {
-                    return Err(ApiError::new(
-                        codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
-                        format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
-                    ));
-                }
-                if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
-                    return Err(ApiError::new(
-                        codes::INVALID_INSTANCE_ID_MALFORMED,
-                        format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
-                    ));
-                }
+                check_listed_ids(ids)?;
                 let seqs: BTreeSet<u64> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
                 seqs.iter().filter_map(|s| self.records.get(s)).filter(|r| r.region == region).collect()
             }
@@ -484,4 +462,23 @@ impl World {
         }
         Ok(DescribeInstanceTypeConfigsResponse { instance_type_config_set: out })
     }
+}
+
+/// The checks DescribeInstances and DescribeInstancesStatus make of an `InstanceIds` list: at
+/// most [`MAX_BATCH`] IDs, each shaped like an instance ID. IDs that name no instance are not an
+/// error for these listings (they are left out).
+fn check_listed_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            codes::INVALID_PARAMETER_VALUE_LIMIT_EXCEEDED,
+            format!("{} instance IDs were given; at most {MAX_BATCH} are allowed.", ids.len()),
+        ));
+    }
+    if let Some(bad) = ids.iter().find(|id| !names::is_resource_id(id, "ins")) {
+        return Err(ApiError::new(
+            codes::INVALID_INSTANCE_ID_MALFORMED,
+            format!("The instance ID `{bad}` is malformed; instance IDs look like ins-xxxxxxxx."),
+        ));
+    }
+    Ok(())
 }
